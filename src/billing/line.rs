@@ -1,0 +1,179 @@
+//! Invoice lines and the totals rule: lines are rounded once each, totals are sums of rounded
+//! lines, then percentage discounts (compounding) and the minimum-commitment true-up.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use rust_decimal::Decimal;
+use serde::{Serialize, Serializer};
+
+use crate::error::Result;
+use crate::money::{mul, plain, round_half_away, sub, sum, Currency};
+use crate::pricing::TierAmount;
+
+/// What a line is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LineType {
+    /// A fee price (platform access, seats).
+    Fee,
+    /// A usage price.
+    Usage,
+    /// A percentage discount (negative).
+    Discount,
+    /// The minimum-commitment true-up.
+    Commitment,
+    /// A wallet credit (negative).
+    Credit,
+}
+
+/// One tier's part of a line.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TierLine {
+    /// The tier's inclusive upper bound; `null` for the open tier.
+    #[serde(serialize_with = "opt_plain")]
+    pub up_to: Option<Decimal>,
+    /// Units inside the tier.
+    #[serde(serialize_with = "as_plain")]
+    pub quantity: Decimal,
+    /// Their unrounded amount, flat price included.
+    #[serde(serialize_with = "as_plain")]
+    pub amount: Decimal,
+}
+
+impl From<&TierAmount> for TierLine {
+    fn from(t: &TierAmount) -> Self {
+        TierLine { up_to: t.up_to, quantity: t.quantity, amount: t.amount }
+    }
+}
+
+/// An invoice or quote line (SPEC §6.2).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Line {
+    /// Fee, usage, discount, commitment or credit.
+    #[serde(rename = "type")]
+    pub kind: LineType,
+    /// The price behind the line, if any.
+    pub price_id: Option<String>,
+    /// What the customer reads.
+    pub description: String,
+    /// Billed quantity (after allowances and clamps).
+    #[serde(serialize_with = "as_plain")]
+    pub quantity: Decimal,
+    /// Quantity as metered, before allowances and clamps.
+    #[serde(serialize_with = "as_plain")]
+    pub metered_quantity: Decimal,
+    /// The single unit price, where there is one.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "opt_plain")]
+    pub unit_price: Option<Decimal>,
+    /// Per-tier breakdown of tiered models.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tiers: Option<Vec<TierLine>>,
+    /// The exact amount.
+    #[serde(serialize_with = "as_plain")]
+    pub precise_amount: Decimal,
+    /// The amount rounded half away from zero to the currency's exponent.
+    #[serde(serialize_with = "as_text")]
+    pub amount: Decimal,
+}
+
+impl Line {
+    /// A line whose amount is `precise` rounded for `currency`.
+    pub fn rounded(
+        kind: LineType,
+        price_id: Option<String>,
+        description: String,
+        precise: Decimal,
+        currency: Currency,
+    ) -> Line {
+        Line {
+            kind,
+            price_id,
+            description,
+            quantity: Decimal::ONE,
+            metered_quantity: Decimal::ONE,
+            unit_price: None,
+            tiers: None,
+            precise_amount: precise,
+            amount: round_half_away(precise, currency.exponent()),
+        }
+    }
+}
+
+/// Subtotal, discount and total of a document, all in the currency's exponent.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Totals {
+    /// Σ fee and usage lines.
+    pub subtotal: Decimal,
+    /// Σ discount lines, as a positive number.
+    pub discount: Decimal,
+    /// What is owed.
+    pub total: Decimal,
+}
+
+/// Appends discount lines (each percentage applied to what the previous left: two of 0.35
+/// take 0.5775 off) and the commitment true-up (commitment − discounted subtotal, if positive)
+/// to `lines` (fee and usage lines), and returns the totals.
+pub fn close_lines(
+    lines: &mut Vec<Line>,
+    discounts: &[Decimal],
+    commitment: Option<Decimal>,
+    currency: Currency,
+) -> Result<Totals> {
+    let exp = currency.exponent();
+    let subtotal = sum(lines.iter().map(|l| l.amount))?;
+    let mut running = subtotal;
+    let mut discount = Decimal::ZERO;
+    for (i, d) in discounts.iter().enumerate() {
+        let off = mul(running, *d)?;
+        let mut line = Line::rounded(LineType::Discount, None, discount_text(i, *d), -off, currency);
+        line.quantity = *d;
+        line.metered_quantity = *d;
+        running = sub(running, -line.amount)?;
+        discount = sub(discount, line.amount)?;
+        lines.push(line);
+    }
+    let mut total = running;
+    if let Some(c) = commitment {
+        let shortfall = sub(c, running)?;
+        if shortfall > Decimal::ZERO {
+            let line = Line::rounded(
+                LineType::Commitment,
+                None,
+                String::from("Minimum commitment true-up"),
+                shortfall,
+                currency,
+            );
+            total = crate::money::add(total, line.amount)?;
+            lines.push(line);
+        }
+    }
+    let scaled = |d: Decimal| round_half_away(d, exp);
+    Ok(Totals { subtotal: scaled(subtotal), discount: scaled(discount), total: scaled(total) })
+}
+
+fn discount_text(i: usize, d: Decimal) -> String {
+    let pct = plain(d * Decimal::ONE_HUNDRED);
+    if i == 0 {
+        alloc::format!("Discount {pct}%")
+    } else {
+        alloc::format!("Discount {pct}% (compounding)")
+    }
+}
+
+fn as_plain<S: Serializer>(d: &Decimal, s: S) -> core::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&plain(*d))
+}
+
+fn opt_plain<S: Serializer>(d: &Option<Decimal>, s: S) -> core::result::Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_str(&plain(*d)),
+        None => s.serialize_none(),
+    }
+}
+
+/// Serializes a decimal with the scale it has (rounded amounts keep their currency places).
+pub(crate) fn as_text<S: Serializer>(d: &Decimal, s: S) -> core::result::Result<S::Ok, S::Error> {
+    s.collect_str(d)
+}

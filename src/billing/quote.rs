@@ -1,0 +1,278 @@
+//! `quote` (SPEC §6.1): the invoice a new customer of a plan would get for some usage.
+
+use alloc::collections::BTreeMap;
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use rust_decimal::Decimal;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::line::{as_text, close_lines, Line, LineType, TierLine};
+use crate::catalog::{Catalog, Plan, Price, PriceTarget};
+use crate::error::{Code, Error, Result};
+use crate::json::{child, decimal, Fields};
+use crate::money::{round_half_away, sub, sum, Currency};
+use crate::pricing::{Context, Model};
+
+/// Usage of one metric: a total, or quantities per value of a matrix dimension.
+#[derive(Clone, Debug, PartialEq)]
+pub enum MetricUsage {
+    /// The period's quantity.
+    Total(Decimal),
+    /// Quantity per dimension value (`{"small": 1000, "large": 20}`).
+    Groups(BTreeMap<String, Decimal>),
+}
+
+/// A quote request: `{ planId, usage: { metricId: quantity }, eventCount? }`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct QuoteRequest {
+    /// The plan to price.
+    pub plan_id: String,
+    /// Usage per metric id.
+    pub usage: BTreeMap<String, MetricUsage>,
+    /// Number of events per metric id (for `percentage` fixed fees).
+    pub event_count: BTreeMap<String, Decimal>,
+    /// One event count for every metric without its own.
+    pub default_event_count: Option<Decimal>,
+}
+
+/// The priced result: lines, subtotal, discount, total, in the plan's currency.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Quote {
+    /// The plan priced.
+    pub plan_id: String,
+    /// ISO-4217 code.
+    pub currency: &'static str,
+    /// Fee, usage and commitment lines.
+    pub lines: Vec<Line>,
+    /// Σ fee and usage lines.
+    #[serde(serialize_with = "as_text")]
+    pub subtotal: Decimal,
+    /// Σ discounts (none on a plain quote).
+    #[serde(serialize_with = "as_text")]
+    pub discount: Decimal,
+    /// What the period would cost.
+    #[serde(serialize_with = "as_text")]
+    pub total: Decimal,
+}
+
+impl QuoteRequest {
+    /// Decodes `{ "planId"?, "usage": {...}, "eventCount"?: n | {metricId: n} }`; `plan_id`
+    /// fills in a missing `planId`. A bare `{ metricId: quantity }` map is accepted as `usage`.
+    pub fn from_value(value: &Value, plan_id: Option<&str>) -> Result<QuoteRequest, Vec<Error>> {
+        let mut problems = Vec::new();
+        let is_request = value.get("usage").is_some_and(Value::is_object);
+        let mut req = QuoteRequest::default();
+        if is_request {
+            if let Some(mut f) = Fields::open(value, "", &mut problems) {
+                req.plan_id = f.opt_str("planId").or(plan_id.map(ToString::to_string)).unwrap_or_default();
+                if let Some((v, p)) = f.req("usage") {
+                    req.usage = usage_map(v, &p, f.problems());
+                }
+                match f.opt("eventCount") {
+                    Some((v @ Value::Object(_), p)) => req.event_count = decimals(v, &p, f.problems()),
+                    Some((v, p)) => req.default_event_count = decimal(v, &p).map_err(|e| f.push(e)).ok(),
+                    None => {}
+                }
+                f.opt("period");
+                f.finish();
+            }
+        } else {
+            req.plan_id = plan_id.unwrap_or_default().to_string();
+            req.usage = usage_map(value, "", &mut problems);
+        }
+        if req.plan_id.is_empty() && problems.is_empty() {
+            problems.push(Error::new(Code::MissingField, "/planId", "a quote needs a planId"));
+        }
+        if problems.is_empty() {
+            Ok(req)
+        } else {
+            Err(problems)
+        }
+    }
+
+    fn events_for(&self, metric_id: &str) -> Option<Decimal> {
+        self.event_count.get(metric_id).copied().or(self.default_event_count)
+    }
+}
+
+fn usage_map(v: &Value, path: &str, problems: &mut Vec<Error>) -> BTreeMap<String, MetricUsage> {
+    let mut out = BTreeMap::new();
+    let Some(obj) = v.as_object() else {
+        problems.push(Error::new(Code::InvalidType, path, "usage must be an object of metric id → quantity"));
+        return out;
+    };
+    for (metric, q) in obj {
+        let at = child(path, metric);
+        let usage = match q {
+            Value::Object(_) => MetricUsage::Groups(decimals(q, &at, problems)),
+            _ => match decimal(q, &at) {
+                Ok(d) => MetricUsage::Total(d),
+                Err(e) => {
+                    problems.push(e);
+                    continue;
+                }
+            },
+        };
+        out.insert(metric.clone(), usage);
+    }
+    out
+}
+
+fn decimals(v: &Value, path: &str, problems: &mut Vec<Error>) -> BTreeMap<String, Decimal> {
+    let mut out = BTreeMap::new();
+    for (k, item) in v.as_object().into_iter().flatten() {
+        match decimal(item, &child(path, k)) {
+            Ok(d) => {
+                out.insert(k.clone(), d);
+            }
+            Err(e) => problems.push(e),
+        }
+    }
+    out
+}
+
+/// Prices `req` on its plan: fee lines at their quantity, usage lines for every metric price
+/// (allowances of linked metered entitlements taken off where `grantDiscount` is set, then the
+/// min/max clamp), each line rounded once, then the plan's minimum commitment.
+pub fn quote(catalog: &Catalog, req: &QuoteRequest) -> Result<Quote> {
+    let plan = catalog
+        .plan(&req.plan_id)
+        .ok_or_else(|| Error::new(Code::UnknownPlan, "/planId", format!("no plan with id {:?}", req.plan_id)))?;
+    for metric in req.usage.keys() {
+        if catalog.metric(metric).is_none() {
+            return Err(Error::new(
+                Code::UnknownReference,
+                child("/usage", metric),
+                format!("no billable metric with id {metric:?}"),
+            ));
+        }
+    }
+    let ctx = Context { rates: &catalog.rates };
+    let mut lines = Vec::with_capacity(plan.prices.len() + 1);
+    for price in &plan.prices {
+        let line = match &price.target {
+            PriceTarget::Fee(fee_id) => {
+                let name = catalog.fee(fee_id).map_or(fee_id.as_str(), |f| f.name.as_str());
+                fee_line(price, name, plan.currency, ctx)?
+            }
+            PriceTarget::Metric(metric_id) => {
+                let name = catalog.metric(metric_id).map_or(metric_id.as_str(), |m| m.name.as_str());
+                let usage = req.usage.get(metric_id);
+                usage_line(plan, price, name, usage, req.events_for(metric_id), ctx)
+                    .map_err(|e| e.under(&child("/usage", metric_id)))?
+            }
+        };
+        lines.push(line);
+    }
+    let totals = close_lines(&mut lines, &[], plan.minimum_commitment, plan.currency)?;
+    Ok(Quote {
+        plan_id: plan.id.clone(),
+        currency: plan.currency.code(),
+        lines,
+        subtotal: totals.subtotal,
+        discount: totals.discount,
+        total: totals.total,
+    })
+}
+
+/// Clamps a billed quantity to the price's minimum and maximum.
+pub fn clamp_quantity(price: &Price, q: Decimal) -> Decimal {
+    let q = price.minimum_quantity.map_or(q, |lo| q.max(lo));
+    price.maximum_quantity.map_or(q, |hi| q.min(hi))
+}
+
+fn description(price: &Price, target_name: &str) -> String {
+    price.name.clone().unwrap_or_else(|| target_name.to_string())
+}
+
+fn fee_line(price: &Price, name: &str, currency: Currency, ctx: Context<'_>) -> Result<Line> {
+    let q = clamp_quantity(price, price.quantity);
+    let rated = price.model.rate_quantity(q, None, ctx)?;
+    Ok(priced_line(LineType::Fee, price, description(price, name), q, price.quantity, rated, currency))
+}
+
+fn usage_line(
+    plan: &Plan,
+    price: &Price,
+    name: &str,
+    usage: Option<&MetricUsage>,
+    events: Option<Decimal>,
+    ctx: Context<'_>,
+) -> Result<Line> {
+    let metric_id = match &price.target {
+        PriceTarget::Metric(m) => m.as_str(),
+        PriceTarget::Fee(f) => f.as_str(),
+    };
+    let allowance = if price.grant_discount {
+        plan.metered_link(metric_id).map_or(Decimal::ZERO, |(_, t)| t.issue_after_reset)
+    } else {
+        Decimal::ZERO
+    };
+    let (metered, rated, billed) = match usage {
+        Some(MetricUsage::Groups(groups)) if matches!(price.model, Model::Matrix { .. }) => {
+            let metered = sum(groups.values().copied())?;
+            let groups = take_allowance(groups, allowance)?;
+            let billed = sum(groups.values().copied())?;
+            (metered, price.model.rate_groups(&groups, events, ctx)?, billed)
+        }
+        other => {
+            let metered = match other {
+                Some(MetricUsage::Total(q)) => *q,
+                Some(MetricUsage::Groups(g)) => sum(g.values().copied())?,
+                None => Decimal::ZERO,
+            };
+            let billed = clamp_quantity(price, discounted(metered, allowance)?);
+            let rated = if billed.is_zero() && price.model.is_per_event() {
+                Default::default()
+            } else {
+                price.model.rate_quantity(billed, events, ctx)?
+            };
+            (metered, rated, billed)
+        }
+    };
+    Ok(priced_line(LineType::Usage, price, description(price, name), billed, metered, rated, plan.currency))
+}
+
+/// Usage left after an allowance: max(0, q − allowance) for q ≥ 0; credits pass unchanged.
+fn discounted(q: Decimal, allowance: Decimal) -> Result<Decimal> {
+    if q <= Decimal::ZERO {
+        return Ok(q);
+    }
+    Ok(sub(q, allowance)?.max(Decimal::ZERO))
+}
+
+/// Takes an allowance off per-dimension quantities, in the order of the dimension values.
+fn take_allowance(groups: &BTreeMap<String, Decimal>, mut allowance: Decimal) -> Result<BTreeMap<String, Decimal>> {
+    let mut out = BTreeMap::new();
+    for (k, q) in groups {
+        let left = discounted(*q, allowance)?;
+        allowance = sub(allowance, sub(*q, left)?)?.max(Decimal::ZERO);
+        out.insert(k.clone(), left);
+    }
+    Ok(out)
+}
+
+fn priced_line(
+    kind: LineType,
+    price: &Price,
+    description: String,
+    quantity: Decimal,
+    metered: Decimal,
+    rated: crate::pricing::Rating,
+    currency: Currency,
+) -> Line {
+    Line {
+        kind,
+        price_id: Some(price.id.clone()),
+        description,
+        quantity,
+        metered_quantity: metered,
+        unit_price: rated.unit_price,
+        tiers: (!rated.tiers.is_empty()).then(|| rated.tiers.iter().map(TierLine::from).collect()),
+        precise_amount: rated.amount,
+        amount: round_half_away(rated.amount, currency.exponent()),
+    }
+}

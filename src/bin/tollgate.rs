@@ -1,0 +1,266 @@
+//! The `tollgate` command line (SPEC §9). Reads files, calls the library, prints JSON or text.
+//! Bad input exits non-zero with one line on stderr.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use serde_json::Value;
+use tollgate::billing::{quote, QuoteRequest};
+use tollgate::json::{decimal, parse};
+use tollgate::money::{plain, round_half_away};
+use tollgate::pricing::{Context, EventInput, Model};
+use tollgate::{Catalog, Currency, Decimal, Error};
+
+const USAGE: &str = "usage:
+  tollgate validate CATALOG.json [--json]
+  tollgate quote --catalog CATALOG.json --plan PLAN_ID --usage USAGE.json [--json]
+  tollgate rate --model MODEL.json (--quantity Q [--event-count N] | --events EVENTS.json)
+                [--rates RATES.json] [--currency USD] [--json]
+  tollgate hub --db FILE --listen ADDR        (builds with --features hub)";
+
+/// A failure to report: one line, and the exit code.
+struct Fail(String, u8);
+
+impl From<Error> for Fail {
+    fn from(e: Error) -> Self {
+        Fail(e.to_string(), 1)
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(code) => ExitCode::from(code),
+        Err(Fail(msg, code)) => {
+            eprintln!("tollgate: {}", msg.replace('\n', " "));
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn run(args: &[String]) -> Result<u8, Fail> {
+    let (command, rest) = args.split_first().ok_or_else(|| Fail(USAGE.replace('\n', " "), 2))?;
+    let opts = Opts::parse(rest)?;
+    match command.as_str() {
+        "validate" => validate(&opts),
+        "quote" => quote_cmd(&opts),
+        "rate" => rate(&opts),
+        "hub" => Err(Fail("this build has no hub: rebuild with `cargo build --release --features hub`".into(), 2)),
+        "help" | "--help" | "-h" => {
+            println!("{USAGE}");
+            Ok(0)
+        }
+        other => Err(Fail(format!("unknown command {other:?}; try `tollgate help`"), 2)),
+    }
+}
+
+/// `--flag value` pairs, `--json`, and positional arguments.
+struct Opts {
+    flags: BTreeMap<String, String>,
+    positional: Vec<String>,
+    json: bool,
+}
+
+impl Opts {
+    fn parse(args: &[String]) -> Result<Opts, Fail> {
+        let mut opts = Opts { flags: BTreeMap::new(), positional: Vec::new(), json: false };
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            if a == "--json" {
+                opts.json = true;
+            } else if let Some(name) = a.strip_prefix("--") {
+                let value = it.next().ok_or_else(|| Fail(format!("--{name} needs a value"), 2))?;
+                opts.flags.insert(name.to_string(), value.clone());
+            } else {
+                opts.positional.push(a.clone());
+            }
+        }
+        Ok(opts)
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.flags.get(name).map(String::as_str)
+    }
+
+    fn need(&self, name: &str) -> Result<&str, Fail> {
+        self.get(name).ok_or_else(|| Fail(format!("--{name} is required"), 2))
+    }
+}
+
+fn read(path: &str) -> Result<String, Fail> {
+    std::fs::read_to_string(path).map_err(|e| Fail(format!("cannot read {path}: {e}"), 1))
+}
+
+fn read_json(path: &str) -> Result<Value, Fail> {
+    parse(&read(path)?).map_err(|e| Fail(format!("{path}: {e}"), 1))
+}
+
+fn validate(opts: &Opts) -> Result<u8, Fail> {
+    let path = opts.positional.first().ok_or_else(|| Fail("validate needs a catalog file".into(), 2))?;
+    let problems = tollgate::validate(&read(path)?);
+    if opts.json {
+        let list: Vec<Value> = problems
+            .iter()
+            .map(|p| serde_json::json!({ "path": p.path, "code": p.code.as_str(), "message": p.message }))
+            .collect();
+        println!("{}", serde_json::json!({ "valid": problems.is_empty(), "problems": list }));
+    } else if problems.is_empty() {
+        println!("{path}: valid");
+    } else {
+        for p in &problems {
+            println!("{p}");
+        }
+        eprintln!("tollgate: {path}: {} problem(s)", problems.len());
+    }
+    Ok(u8::from(!problems.is_empty()))
+}
+
+fn load_catalog(path: &str) -> Result<Catalog, Fail> {
+    Catalog::from_json(&read(path)?).map_err(|problems| {
+        let first = problems.first().map(ToString::to_string).unwrap_or_default();
+        Fail(format!("{path} is not a valid catalog ({} problem(s)); first: {first}", problems.len()), 1)
+    })
+}
+
+fn quote_cmd(opts: &Opts) -> Result<u8, Fail> {
+    let catalog = load_catalog(opts.need("catalog")?)?;
+    let usage_path = opts.need("usage")?;
+    let request = QuoteRequest::from_value(&read_json(usage_path)?, opts.get("plan")).map_err(|problems| {
+        Fail(format!("{usage_path}: {}", problems.first().map(ToString::to_string).unwrap_or_default()), 1)
+    })?;
+    let q = quote(&catalog, &request)?;
+    if opts.json {
+        println!("{}", serde_json::to_string(&q).map_err(|e| Fail(e.to_string(), 1))?);
+        return Ok(0);
+    }
+    println!("Quote for plan {} ({})", q.plan_id, q.currency);
+    for line in &q.lines {
+        println!("  {:<44} {:>16} {:>14}", line.description, plain(line.quantity), line.amount.to_string());
+    }
+    println!("  {:<44} {:>16} {:>14}", "Subtotal", "", q.subtotal.to_string());
+    if !q.discount.is_zero() {
+        println!("  {:<44} {:>16} {:>14}", "Discount", "", q.discount.to_string());
+    }
+    println!("  {:<44} {:>16} {:>14}", "Total", "", q.total.to_string());
+    Ok(0)
+}
+
+/// One event of `rate --events`: a bare value, or `{ "value": V, "data": {...} }`.
+struct CliEvent {
+    value: Decimal,
+    data: Value,
+}
+
+impl EventInput for CliEvent {
+    fn value(&self) -> Decimal {
+        self.value
+    }
+    fn data(&self) -> &Value {
+        &self.data
+    }
+    fn dimension(&self, name: &str) -> Option<&Value> {
+        self.data.get(name)
+    }
+}
+
+fn events(value: &Value) -> Result<Vec<CliEvent>, Error> {
+    let items =
+        value.as_array().ok_or_else(|| Error::new(tollgate::Code::InvalidType, "", "events must be a JSON array"))?;
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let at = format!("/{i}");
+            match item {
+                Value::Object(obj) => {
+                    if let Some(k) = obj.keys().find(|k| *k != "value" && *k != "data") {
+                        return Err(Error::new(
+                            tollgate::Code::UnknownField,
+                            format!("{at}/{k}"),
+                            format!("unknown field {k:?}"),
+                        ));
+                    }
+                    let v = obj.get("value").ok_or_else(|| {
+                        Error::new(tollgate::Code::MissingField, format!("{at}/value"), "\"value\" is required")
+                    })?;
+                    let data = obj.get("data").cloned().unwrap_or(Value::Object(Default::default()));
+                    if !data.is_object() {
+                        return Err(Error::new(
+                            tollgate::Code::InvalidType,
+                            format!("{at}/data"),
+                            "data must be an object",
+                        ));
+                    }
+                    Ok(CliEvent { value: decimal(v, &format!("{at}/value"))?, data })
+                }
+                other => Ok(CliEvent { value: decimal(other, &at)?, data: Value::Object(Default::default()) }),
+            }
+        })
+        .collect()
+}
+
+fn rate(opts: &Opts) -> Result<u8, Fail> {
+    let model_path = opts.need("model")?;
+    let mut model_json = read_json(model_path)?;
+    if model_json.get("type").is_none() {
+        if let Some(inner) = model_json.get_mut("model") {
+            model_json = inner.take();
+        }
+    }
+    let mut problems = Vec::new();
+    let model = Model::decode(&model_json, "", &mut problems);
+    let model = match (model, problems.first()) {
+        (Some(m), None) => m,
+        (_, first) => {
+            let first = first.map(ToString::to_string).unwrap_or_default();
+            return Err(Fail(format!("{model_path}: {first}"), 1));
+        }
+    };
+    let currency_code = opts.get("currency").unwrap_or("USD");
+    let currency =
+        Currency::from_code(currency_code).ok_or_else(|| Fail(format!("unknown currency {currency_code:?}"), 1))?;
+    let rates = match opts.get("rates") {
+        Some(path) => {
+            let v = read_json(path)?;
+            let v = v.get("rates").cloned().unwrap_or(v);
+            let mut problems = Vec::new();
+            let map = tollgate::json::decimal_map(&v, "", &mut problems);
+            if let Some(p) = problems.first() {
+                return Err(Fail(format!("{path}: {p}"), 1));
+            }
+            map
+        }
+        None => BTreeMap::new(),
+    };
+    let ctx = Context { rates: &rates };
+    let rated = match (opts.get("quantity"), opts.get("events")) {
+        (Some(q), None) => {
+            let q = tollgate::money::parse_decimal(q)
+                .ok_or_else(|| Fail(format!("--quantity {q:?} is not a decimal"), 1))?;
+            let count = match opts.get("event-count") {
+                Some(n) => Some(
+                    tollgate::money::parse_decimal(n)
+                        .ok_or_else(|| Fail(format!("--event-count {n:?} is not a number"), 1))?,
+                ),
+                None => None,
+            };
+            model.rate_quantity(q, count, ctx)?
+        }
+        (None, Some(path)) => {
+            let list = events(&read_json(path)?).map_err(|e| Fail(format!("{path}: {e}"), 1))?;
+            model.rate_events(&list, ctx).map_err(|e| Fail(format!("{path}: {e}"), 1))?
+        }
+        _ => return Err(Fail("rate needs exactly one of --quantity and --events".into(), 2)),
+    };
+    let precise = plain(rated.amount);
+    let amount = round_half_away(rated.amount, currency.exponent());
+    if opts.json {
+        println!(
+            "{{\"preciseAmount\": \"{precise}\", \"amount\": \"{amount}\", \"currency\": \"{}\"}}",
+            currency.code()
+        );
+    } else {
+        println!("{amount} {} (precise {precise})", currency.code());
+    }
+    Ok(0)
+}

@@ -1,0 +1,388 @@
+//! JSON → [`Catalog`]: shape, types and field-local rules, every problem with its path.
+//! Cross-references are checked afterwards by `validate`.
+
+use alloc::collections::BTreeMap;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use rust_decimal::Decimal;
+use serde_json::Value;
+
+use super::model::*;
+use crate::error::{Code, Error};
+use crate::json::{decimal_map, json_path, Fields, Problems};
+use crate::money::Currency;
+use crate::pricing::Model;
+use crate::time::{Duration, Timestamp};
+
+/// Decodes a catalog object; `None` if any problem was recorded.
+pub fn catalog(value: &Value, problems: &mut Problems) -> Option<Catalog> {
+    let before = problems.len();
+    let mut f = Fields::open(value, "", problems)?;
+    let schema_version = f.decimal("schemaVersion");
+    if schema_version.is_some_and(|v| v != Decimal::ONE) {
+        f.fail("schemaVersion", Code::UnsupportedSchemaVersion, "this build reads schemaVersion 1");
+    }
+    let catalog_version =
+        f.opt_decimal("catalogVersion").map(|v| whole(&mut f, "catalogVersion", v)).unwrap_or(Some(0));
+    let products = list(&mut f, "products", product);
+    let features = list(&mut f, "features", feature);
+    let billable_metrics = list(&mut f, "billableMetrics", metric);
+    let fees = list(&mut f, "fees", fee);
+    let rates = match f.opt("rates") {
+        Some((v, path)) => decimal_map(v, &path, f.problems()),
+        None => BTreeMap::new(),
+    };
+    for (name, rate) in &rates {
+        if *rate < Decimal::ZERO {
+            let path = crate::json::child("/rates", name);
+            f.push(Error::new(Code::NegativePrice, path, "a market rate must not be negative"));
+        }
+    }
+    let plans = list(&mut f, "plans", plan);
+    f.finish();
+    if problems.len() > before {
+        return None;
+    }
+    Some(Catalog {
+        schema_version: 1,
+        catalog_version: catalog_version?,
+        products,
+        features,
+        billable_metrics,
+        fees,
+        rates,
+        plans,
+    })
+}
+
+/// A non-negative whole number that fits in u64.
+fn whole(f: &mut Fields<'_, '_>, key: &str, v: Decimal) -> Option<u64> {
+    let n = (v.fract().is_zero() && v >= Decimal::ZERO).then(|| u64::try_from(v).ok()).flatten();
+    if n.is_none() {
+        f.fail(key, Code::InvalidValue, format!("{key} must be a whole number ≥ 0"));
+    }
+    n
+}
+
+/// An optional array field decoded item by item; broken items are left out (and reported).
+fn list<T>(f: &mut Fields<'_, '_>, key: &str, item: fn(&Value, &str, &mut Problems) -> Option<T>) -> Vec<T> {
+    let Some(items) = f.opt_array(key) else {
+        return Vec::new();
+    };
+    items.into_iter().filter_map(|(v, path)| item(v, &path, f.problems())).collect()
+}
+
+fn product(v: &Value, path: &str, problems: &mut Problems) -> Option<Product> {
+    let mut f = Fields::open(v, path, problems)?;
+    let (id, name, description) = (f.str("id"), f.str("name"), f.opt_str("description"));
+    f.finish();
+    Some(Product { id: id?, name: name?, description })
+}
+
+fn feature(v: &Value, path: &str, problems: &mut Problems) -> Option<Feature> {
+    let mut f = Fields::open(v, path, problems)?;
+    let (id, product_id, key) = (f.str("id"), f.str("productId"), f.str("key"));
+    if let Some(k) = &key {
+        if !is_kebab(k) {
+            f.fail("key", Code::InvalidFeatureKey, format!("{k:?} is not kebab-case (a-z, 0-9, single dashes)"));
+        }
+    }
+    let kind = f.choice("type", &["boolean", "static", "metered"]).map(|i| match i {
+        0 => FeatureType::Boolean,
+        1 => FeatureType::Static,
+        _ => FeatureType::Metered,
+    });
+    let (name, _description) = (f.opt_str("name"), f.opt_str("description"));
+    f.finish();
+    Some(Feature { id: id?, product_id: product_id?, key: key?, kind: kind?, name })
+}
+
+/// `^[a-z0-9]+(-[a-z0-9]+)*$`
+pub fn is_kebab(k: &str) -> bool {
+    !k.is_empty()
+        && k.split('-')
+            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+}
+
+fn metric(v: &Value, path: &str, problems: &mut Problems) -> Option<BillableMetric> {
+    let mut f = Fields::open(v, path, problems)?;
+    let (id, product_id, name) = (f.str("id"), f.str("productId"), f.str("name"));
+    let (unit, _description) = (f.opt_str("unit"), f.opt_str("description"));
+    let event_type = f.str("eventType");
+    let aggregation = f.choice("aggregation", &Aggregation::NAMES).and_then(Aggregation::from_index);
+    let value_property = f.opt_json_path("valueProperty");
+    if aggregation.is_some_and(|a| a != Aggregation::Count)
+        && value_property.is_none()
+        && f.opt("valueProperty").is_none()
+    {
+        f.fail(
+            "valueProperty",
+            Code::MissingValueProperty,
+            "valueProperty is required for every aggregation but COUNT",
+        );
+    }
+    let mut group_by = BTreeMap::new();
+    for (name, v, p) in f.opt_object("groupBy").unwrap_or_default() {
+        match json_path(v, &p) {
+            Ok(jp) => {
+                group_by.insert(String::from(name), jp);
+            }
+            Err(e) => f.push(e),
+        }
+    }
+    let mut filter = Vec::new();
+    for (key, v, p) in f.opt_object("filter").unwrap_or_default() {
+        let Some(jp) = crate::json::JsonPath::parse(key) else {
+            f.push(Error::new(Code::InvalidJsonPath, p, format!("{key:?} is not a dotted JSONPath like \"$.a.b\"")));
+            continue;
+        };
+        let allowed = match v {
+            Value::Array(items) => items.clone(),
+            other => alloc::vec![other.clone()],
+        };
+        if allowed.is_empty() || allowed.iter().any(|a| a.is_array() || a.is_object() || a.is_null()) {
+            f.push(Error::new(
+                Code::InvalidValue,
+                p,
+                "a filter allows a value or a non-empty list of strings, numbers or booleans",
+            ));
+            continue;
+        }
+        filter.push(Filter { path: jp, allowed });
+    }
+    f.finish();
+    Some(BillableMetric {
+        id: id?,
+        product_id: product_id?,
+        name: name?,
+        unit,
+        event_type: event_type?,
+        aggregation: aggregation?,
+        value_property,
+        group_by,
+        filter,
+    })
+}
+
+fn fee(v: &Value, path: &str, problems: &mut Problems) -> Option<Fee> {
+    let mut f = Fields::open(v, path, problems)?;
+    let (id, product_id, name, _description) =
+        (f.str("id"), f.str("productId"), f.str("name"), f.opt_str("description"));
+    f.finish();
+    Some(Fee { id: id?, product_id: product_id?, name: name? })
+}
+
+/// Cadences a plan may bill on.
+const CADENCES: [&str; 5] = ["P1D", "P1W", "P1M", "P3M", "P1Y"];
+
+fn cadence(f: &mut Fields<'_, '_>, key: &str, one_time_ok: bool, required: bool) -> Option<Duration> {
+    let text = if required { f.str(key)? } else { f.opt_str(key)? };
+    let ok = CADENCES.contains(&text.as_str()) || (one_time_ok && text == "P0D");
+    match Duration::parse(&text) {
+        Some(d) if ok => Some(d),
+        _ => {
+            let allowed = if one_time_ok { "P0D, P1D, P1W, P1M, P3M or P1Y" } else { "P1D, P1W, P1M, P3M or P1Y" };
+            f.fail(key, Code::InvalidDuration, format!("{text:?} is not a billing cadence ({allowed})"));
+            None
+        }
+    }
+}
+
+fn plan(v: &Value, path: &str, problems: &mut Problems) -> Option<Plan> {
+    let mut f = Fields::open(v, path, problems)?;
+    let (id, product_id, name, _description) =
+        (f.str("id"), f.str("productId"), f.str("name"), f.opt_str("description"));
+    let currency = f.str("currency").and_then(|c| {
+        let found = Currency::from_code(&c);
+        if found.is_none() {
+            f.fail("currency", Code::UnknownCurrency, format!("{c:?} is not an ISO-4217 currency code"));
+        }
+        found
+    });
+    let billing_cadence = cadence(&mut f, "billingCadence", false, true);
+    let minimum_commitment = non_negative(&mut f, "minimumCommitment");
+    let prices = list(&mut f, "prices", price);
+    f.finish();
+    Some(Plan {
+        id: id?,
+        product_id: product_id?,
+        name: name?,
+        currency: currency?,
+        billing_cadence: billing_cadence?,
+        minimum_commitment,
+        prices,
+    })
+}
+
+fn non_negative(f: &mut Fields<'_, '_>, key: &str) -> Option<Decimal> {
+    let d = f.opt_decimal(key)?;
+    if d < Decimal::ZERO {
+        f.fail(key, Code::NegativePrice, format!("{key} must not be negative"));
+    }
+    Some(d)
+}
+
+fn price(v: &Value, path: &str, problems: &mut Problems) -> Option<Price> {
+    let mut f = Fields::open(v, path, problems)?;
+    let id = f.str("id");
+    let name = f.opt_str("name");
+    let target = match (f.opt_str("metricId"), f.opt_str("feeId")) {
+        (Some(m), None) => Some(PriceTarget::Metric(m)),
+        (None, Some(fee)) => Some(PriceTarget::Fee(fee)),
+        _ => {
+            let path = String::from(f.path());
+            f.push(Error::new(Code::MetricOrFeeRequired, path, "a price names exactly one of metricId and feeId"));
+            None
+        }
+    };
+    let payment_term = f.choice("paymentTerm", &PaymentTerm::NAMES).map(|i| match i {
+        0 => PaymentTerm::InAdvance,
+        1 => PaymentTerm::InArrears,
+        _ => PaymentTerm::Instant,
+    });
+    let model = f.req("model").and_then(|(v, p)| Model::decode(v, &p, f.problems()));
+    let quantity = non_negative(&mut f, "quantity");
+    let billing_cadence = cadence(&mut f, "billingCadence", true, false);
+    let minimum_quantity = non_negative(&mut f, "minimumQuantity");
+    let maximum_quantity = non_negative(&mut f, "maximumQuantity");
+    if let (Some(lo), Some(hi)) = (minimum_quantity, maximum_quantity) {
+        if lo > hi {
+            f.fail("minimumQuantity", Code::MinGreaterThanMax, "minimumQuantity is above maximumQuantity");
+        }
+    }
+    let grant_discount = f.opt_bool("grantDiscount").unwrap_or(false);
+    let feature = f.opt("feature").and_then(|(v, p)| feature_link(v, &p, f.problems()));
+    // Local rules that depend on the target.
+    if let Some(target) = &target {
+        let is_fee = matches!(target, PriceTarget::Fee(_));
+        let term_ok = match payment_term {
+            Some(PaymentTerm::InAdvance) => is_fee,
+            Some(PaymentTerm::Instant) => !is_fee,
+            _ => true,
+        };
+        if !term_ok {
+            let why = if is_fee {
+                "a fee price is in_advance or in_arrears"
+            } else {
+                "a usage price is in_arrears or instant"
+            };
+            f.fail("paymentTerm", Code::NotAllowedHere, why);
+        }
+        if !is_fee && quantity.is_some() {
+            f.fail(
+                "quantity",
+                Code::NotAllowedHere,
+                "quantity is for fee prices; usage prices take it from the metric",
+            );
+        }
+        if is_fee && grant_discount {
+            f.fail("grantDiscount", Code::NotAllowedHere, "grantDiscount is for usage prices");
+        }
+        if is_fee && model.as_ref().is_some_and(Model::is_per_event) {
+            f.fail("model", Code::NotAllowedHere, "a fee cannot use a model that prices events (percentage, dynamic)");
+        }
+        if is_fee && model.as_ref().is_some_and(|m| matches!(m, Model::Matrix { .. })) {
+            f.fail("model", Code::NotAllowedHere, "a fee has no dimensions for a matrix");
+        }
+    }
+    f.finish();
+    Some(Price {
+        id: id?,
+        target: target?,
+        payment_term: payment_term?,
+        model: model?,
+        quantity: quantity.unwrap_or(Decimal::ONE),
+        billing_cadence,
+        minimum_quantity,
+        maximum_quantity,
+        grant_discount,
+        feature,
+        name,
+    })
+}
+
+fn feature_link(v: &Value, path: &str, problems: &mut Problems) -> Option<FeatureLink> {
+    let mut f = Fields::open(v, path, problems)?;
+    let feature_id = f.str("featureId");
+    let entitlement = f.req("entitlement").and_then(|(v, p)| entitlement(v, &p, f.problems()));
+    f.finish();
+    Some(FeatureLink { feature_id: feature_id?, entitlement: entitlement? })
+}
+
+fn entitlement(v: &Value, path: &str, problems: &mut Problems) -> Option<EntitlementTemplate> {
+    let mut f = Fields::open(v, path, problems)?;
+    let kind = f.choice("type", &["boolean", "static", "metered"]);
+    let out = match kind? {
+        0 => Some(EntitlementTemplate::Boolean),
+        1 => {
+            let config = match f.opt("config") {
+                Some((v @ Value::Object(_), _)) => Some(v.clone()),
+                Some((_, _)) => {
+                    f.fail("config", Code::InvalidType, "config must be an object");
+                    None
+                }
+                None => Some(Value::Object(serde_json::Map::new())),
+            };
+            config.map(|config| EntitlementTemplate::Static { config })
+        }
+        _ => metered(&mut f).map(EntitlementTemplate::Metered),
+    };
+    f.finish();
+    out
+}
+
+fn metered(f: &mut Fields<'_, '_>) -> Option<MeteredTemplate> {
+    let usage_period = f.opt("usagePeriod").and_then(|(v, p)| {
+        let mut u = Fields::open(v, &p, f.problems())?;
+        let interval = u.str("interval").and_then(|text| match Duration::parse(&text) {
+            Some(d) if !d.is_zero() => Some(d),
+            _ => {
+                u.fail(
+                    "interval",
+                    Code::InvalidDuration,
+                    format!("{text:?} is not a positive ISO-8601 duration like P1M"),
+                );
+                None
+            }
+        });
+        let anchor = u.opt_str("anchor").and_then(|text| {
+            let t = Timestamp::parse(&text);
+            if t.is_none() {
+                u.fail("anchor", Code::InvalidTimestamp, format!("{text:?} is not an RFC 3339 timestamp"));
+            }
+            t
+        });
+        let anchor_given = u.opt("anchor").is_some();
+        u.finish();
+        let interval = interval?;
+        (anchor.is_some() || !anchor_given).then_some(UsagePeriod { interval, anchor })
+    });
+    let issue_after_reset = non_negative(f, "issueAfterReset").unwrap_or_default();
+    let issue_after_reset_priority = f.opt_decimal("issueAfterResetPriority").unwrap_or_default();
+    let is_soft_limit = f.opt_bool("isSoftLimit").unwrap_or(false);
+    let preserve_overage_at_reset = f.opt_bool("preserveOverageAtReset").unwrap_or(false);
+    // Absent: nothing carries over (SPEC default "0"); explicit null: no cap.
+    let reset_max_rollover = match f.raw("resetMaxRollover") {
+        Some(Value::Null) => None,
+        Some(_) => non_negative(f, "resetMaxRollover"),
+        None => Some(Decimal::ZERO),
+    };
+    let reset_min_rollover = non_negative(f, "resetMinRollover").unwrap_or_default();
+    if let Some(hi) = reset_max_rollover {
+        if reset_min_rollover > hi {
+            f.fail("resetMinRollover", Code::MinGreaterThanMax, "resetMinRollover is above resetMaxRollover");
+        }
+    }
+    let tolerance = non_negative(f, "tolerance").unwrap_or_default();
+    Some(MeteredTemplate {
+        usage_period,
+        issue_after_reset,
+        issue_after_reset_priority,
+        is_soft_limit,
+        preserve_overage_at_reset,
+        reset_max_rollover,
+        reset_min_rollover,
+        tolerance,
+    })
+}

@@ -1,0 +1,45 @@
+//! The catalog (SPEC §3): its model, decoding from JSON and validation. A catalog value exists
+//! only if it is valid: both constructors return every problem instead.
+
+mod decode;
+mod model;
+mod validate;
+
+pub use decode::is_kebab;
+pub use model::*;
+
+use alloc::vec::Vec;
+use serde_json::Value;
+
+use crate::error::Error;
+use crate::json::parse;
+
+impl Catalog {
+    /// Parses and validates catalog JSON text.
+    pub fn from_json(text: &str) -> Result<Catalog, Vec<Error>> {
+        let value = parse(text).map_err(|e| alloc::vec![e])?;
+        Catalog::from_value(&value)
+    }
+
+    /// Validates a parsed JSON value as a catalog.
+    pub fn from_value(value: &Value) -> Result<Catalog, Vec<Error>> {
+        let mut problems = Vec::new();
+        let catalog = decode::catalog(value, &mut problems);
+        match catalog {
+            Some(c) => {
+                validate::check(&c, &mut problems);
+                if problems.is_empty() {
+                    Ok(c)
+                } else {
+                    Err(problems)
+                }
+            }
+            None => Err(problems),
+        }
+    }
+}
+
+/// Every problem of a catalog's JSON text (empty = valid), each with its path and code.
+pub fn validate(text: &str) -> Vec<Error> {
+    Catalog::from_json(text).err().unwrap_or_default()
+}

@@ -1,0 +1,271 @@
+//! Reading JSON objects field by field while collecting every problem with its path.
+
+use alloc::collections::BTreeMap;
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use rust_decimal::Decimal;
+use serde_json::{Map, Value};
+
+use super::JsonPath;
+use crate::error::{Code, Error, Result};
+use crate::money::parse_decimal;
+
+/// Every problem found so far, in the order found.
+pub type Problems = Vec<Error>;
+
+/// Parses JSON text. Numbers keep their exact text (no float is involved).
+pub fn parse(text: &str) -> Result<Value> {
+    serde_json::from_str(text).map_err(|e| Error::new(Code::InvalidJson, "", format!("{e}")))
+}
+
+/// The pointer of `key` under `path` (RFC 6901 escaping).
+pub fn child(path: &str, key: &str) -> String {
+    let mut out = String::with_capacity(path.len() + key.len() + 1);
+    out.push_str(path);
+    out.push('/');
+    for c in key.chars() {
+        match c {
+            '~' => out.push_str("~0"),
+            '/' => out.push_str("~1"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The pointer of element `i` under `path`.
+pub fn index(path: &str, i: usize) -> String {
+    format!("{path}/{i}")
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// A decimal from a JSON string or number, exactly.
+pub fn decimal(v: &Value, path: &str) -> Result<Decimal> {
+    let text = match v {
+        Value::String(s) => s.as_str(),
+        Value::Number(n) => return parse_decimal(&n.to_string()).ok_or_else(|| bad_decimal(path, &n.to_string())),
+        other => {
+            return Err(Error::new(
+                Code::InvalidType,
+                path,
+                format!("expected a decimal string or number, got {}", type_name(other)),
+            ))
+        }
+    };
+    parse_decimal(text).ok_or_else(|| bad_decimal(path, text))
+}
+
+fn bad_decimal(path: &str, text: &str) -> Error {
+    Error::new(Code::InvalidDecimal, path, format!("{text:?} is not a decimal number"))
+}
+
+/// The fields of one JSON object, read one by one; [`Fields::finish`] reports the fields that
+/// were never read as `unknown_field`. Every problem goes to the shared [`Problems`] list and the
+/// reader returns `None` for that field, so decoding goes on and finds the other problems too.
+pub struct Fields<'v, 'p> {
+    map: &'v Map<String, Value>,
+    path: String,
+    problems: &'p mut Problems,
+    read: Vec<&'v str>,
+}
+
+impl<'v, 'p> Fields<'v, 'p> {
+    /// Opens `value` as an object, or records `invalid_type`.
+    pub fn open(value: &'v Value, path: &str, problems: &'p mut Problems) -> Option<Self> {
+        match value {
+            Value::Object(map) => Some(Fields { map, path: path.to_string(), problems, read: Vec::new() }),
+            other => {
+                problems.push(Error::new(
+                    Code::InvalidType,
+                    path,
+                    format!("expected an object, got {}", type_name(other)),
+                ));
+                None
+            }
+        }
+    }
+
+    /// The object's own path.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The shared problem list, for nested decoders.
+    pub fn problems(&mut self) -> &mut Problems {
+        self.problems
+    }
+
+    /// Records a problem at `key` of this object.
+    pub fn fail(&mut self, key: &str, code: Code, message: impl Into<String>) {
+        let path = child(&self.path, key);
+        self.problems.push(Error::new(code, path, message));
+    }
+
+    /// Records a ready-made error.
+    pub fn push(&mut self, error: Error) {
+        self.problems.push(error);
+    }
+
+    /// The raw value of `key` and its path, `None` if absent or null.
+    pub fn opt(&mut self, key: &str) -> Option<(&'v Value, String)> {
+        let (k, v) = self.map.get_key_value(key)?;
+        self.read.push(k.as_str());
+        (!v.is_null()).then(|| (v, child(&self.path, key)))
+    }
+
+    /// The raw value of `key`, null included, without checks.
+    pub fn raw(&mut self, key: &str) -> Option<&'v Value> {
+        let (k, v) = self.map.get_key_value(key)?;
+        self.read.push(k.as_str());
+        Some(v)
+    }
+
+    /// Like [`Fields::opt`] but records `missing_field` when absent or null.
+    pub fn req(&mut self, key: &str) -> Option<(&'v Value, String)> {
+        let found = self.opt(key);
+        if found.is_none() {
+            self.fail(key, Code::MissingField, format!("{key:?} is required"));
+        }
+        found
+    }
+
+    fn typed<T>(&mut self, key: &str, required: bool, f: impl FnOnce(&'v Value, &str) -> Result<T>) -> Option<T> {
+        let (v, path) = if required { self.req(key)? } else { self.opt(key)? };
+        f(v, &path).map_err(|e| self.problems.push(e)).ok()
+    }
+
+    /// A required string.
+    pub fn str(&mut self, key: &str) -> Option<String> {
+        self.typed(key, true, string)
+    }
+
+    /// An optional string.
+    pub fn opt_str(&mut self, key: &str) -> Option<String> {
+        self.typed(key, false, string)
+    }
+
+    /// A required decimal (string or number).
+    pub fn decimal(&mut self, key: &str) -> Option<Decimal> {
+        self.typed(key, true, decimal)
+    }
+
+    /// An optional decimal.
+    pub fn opt_decimal(&mut self, key: &str) -> Option<Decimal> {
+        self.typed(key, false, decimal)
+    }
+
+    /// An optional boolean.
+    pub fn opt_bool(&mut self, key: &str) -> Option<bool> {
+        self.typed(key, false, |v, p| {
+            v.as_bool()
+                .ok_or_else(|| Error::new(Code::InvalidType, p, format!("expected a boolean, got {}", type_name(v))))
+        })
+    }
+
+    /// An optional dotted JSONPath.
+    pub fn opt_json_path(&mut self, key: &str) -> Option<JsonPath> {
+        self.typed(key, false, json_path)
+    }
+
+    /// A required array: its items with their paths.
+    pub fn array(&mut self, key: &str) -> Option<Vec<(&'v Value, String)>> {
+        self.typed(key, true, items)
+    }
+
+    /// An optional array.
+    pub fn opt_array(&mut self, key: &str) -> Option<Vec<(&'v Value, String)>> {
+        self.typed(key, false, items)
+    }
+
+    /// An optional object: its entries with their paths, in key order.
+    pub fn opt_object(&mut self, key: &str) -> Option<Vec<(&'v str, &'v Value, String)>> {
+        self.typed(key, false, entries)
+    }
+
+    /// An optional string that must be one of `allowed`; returns its index in `allowed`.
+    pub fn opt_choice(&mut self, key: &str, allowed: &[&str]) -> Option<usize> {
+        self.typed(key, false, |v, p| choice(v, p, allowed))
+    }
+
+    /// A required string that must be one of `allowed`.
+    pub fn choice(&mut self, key: &str, allowed: &[&str]) -> Option<usize> {
+        self.typed(key, true, |v, p| choice(v, p, allowed))
+    }
+
+    /// Ends reading: every field never asked for is an `unknown_field`.
+    pub fn finish(self) {
+        for key in self.map.keys() {
+            if !self.read.contains(&key.as_str()) {
+                let path = child(&self.path, key);
+                self.problems.push(Error::new(Code::UnknownField, path, format!("unknown field {key:?}")));
+            }
+        }
+    }
+}
+
+/// A string value.
+pub fn string(v: &Value, path: &str) -> Result<String> {
+    v.as_str()
+        .map(ToString::to_string)
+        .ok_or_else(|| Error::new(Code::InvalidType, path, format!("expected a string, got {}", type_name(v))))
+}
+
+/// A dotted JSONPath value.
+pub fn json_path(v: &Value, path: &str) -> Result<JsonPath> {
+    let text = string(v, path)?;
+    JsonPath::parse(&text).ok_or_else(|| {
+        Error::new(Code::InvalidJsonPath, path, format!("{text:?} is not a dotted JSONPath like \"$.a.b\""))
+    })
+}
+
+fn items<'v>(v: &'v Value, path: &str) -> Result<Vec<(&'v Value, String)>> {
+    match v {
+        Value::Array(a) => Ok(a.iter().enumerate().map(|(i, item)| (item, index(path, i))).collect()),
+        other => Err(Error::new(Code::InvalidType, path, format!("expected an array, got {}", type_name(other)))),
+    }
+}
+
+fn entries<'v>(v: &'v Value, path: &str) -> Result<Vec<(&'v str, &'v Value, String)>> {
+    match v {
+        Value::Object(m) => Ok(m.iter().map(|(k, item)| (k.as_str(), item, child(path, k))).collect()),
+        other => Err(Error::new(Code::InvalidType, path, format!("expected an object, got {}", type_name(other)))),
+    }
+}
+
+fn choice(v: &Value, path: &str, allowed: &[&str]) -> Result<usize> {
+    let s = string(v, path)?;
+    allowed
+        .iter()
+        .position(|a| *a == s)
+        .ok_or_else(|| Error::new(Code::InvalidValue, path, format!("{s:?} is not one of {}", allowed.join(", "))))
+}
+
+/// A map of string keys to decimals (e.g. the catalog's `rates`).
+pub fn decimal_map(v: &Value, path: &str, problems: &mut Problems) -> BTreeMap<String, Decimal> {
+    let mut out = BTreeMap::new();
+    match entries(v, path) {
+        Ok(list) => {
+            for (k, item, p) in list {
+                match decimal(item, &p) {
+                    Ok(d) => {
+                        out.insert(k.to_string(), d);
+                    }
+                    Err(e) => problems.push(e),
+                }
+            }
+        }
+        Err(e) => problems.push(e),
+    }
+    out
+}

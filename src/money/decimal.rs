@@ -1,0 +1,94 @@
+//! Decimal parsing, checked arithmetic (overflow is an error) and plain printing.
+
+use alloc::string::{String, ToString};
+use rust_decimal::Decimal;
+
+use crate::error::{Code, Error, Result};
+
+/// Parses a decimal in plain (`"0.000002"`, `"-3"`) or scientific (`"1e6"`) notation, exactly.
+pub fn parse_decimal(text: &str) -> Option<Decimal> {
+    let t = text.trim();
+    if t.is_empty() || t != text {
+        return None;
+    }
+    let plain_chars = t.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.'));
+    if plain_chars {
+        // Reject forms rust_decimal tolerates but JSON users would not mean: "1_000", ".5" ok.
+        return Decimal::from_str_exact(t).ok();
+    }
+    if t.bytes().any(|b| b == b'e' || b == b'E') {
+        return Decimal::from_scientific(t).ok();
+    }
+    None
+}
+
+fn overflow() -> Error {
+    Error::new(Code::Overflow, "", "result too large to represent exactly")
+}
+
+/// `a + b`, or an `overflow` error.
+pub fn add(a: Decimal, b: Decimal) -> Result<Decimal> {
+    a.checked_add(b).ok_or_else(overflow)
+}
+
+/// `a - b`, or an `overflow` error.
+pub fn sub(a: Decimal, b: Decimal) -> Result<Decimal> {
+    a.checked_sub(b).ok_or_else(overflow)
+}
+
+/// `a × b`, or an `overflow` error.
+pub fn mul(a: Decimal, b: Decimal) -> Result<Decimal> {
+    a.checked_mul(b).ok_or_else(overflow)
+}
+
+/// `a ÷ b` (b ≠ 0 is the caller's duty), or an `overflow` error.
+pub fn div(a: Decimal, b: Decimal) -> Result<Decimal> {
+    a.checked_div(b).ok_or_else(overflow)
+}
+
+/// Σ of the items, or an `overflow` error.
+pub fn sum(items: impl IntoIterator<Item = Decimal>) -> Result<Decimal> {
+    items.into_iter().try_fold(Decimal::ZERO, add)
+}
+
+/// The exact value in plain notation without trailing zeros: `"51.2345"`, `"4"`, `"-0.5"`.
+pub fn plain(d: Decimal) -> String {
+    let mut n = d.normalize();
+    if n.is_zero() {
+        n.set_sign_positive(true);
+    }
+    n.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> Decimal {
+        parse_decimal(s).unwrap()
+    }
+
+    #[test]
+    fn parses_plain_and_scientific() {
+        assert_eq!(d("0.000002").to_string(), "0.000002");
+        assert_eq!(d("1e6"), Decimal::from(1_000_000));
+        assert_eq!(d("2.5E-3"), d("0.0025"));
+        assert_eq!(d("-3"), Decimal::from(-3));
+        for bad in ["", " 1", "1 ", "abc", "1.2.3", "0x10", "1_000", "NaN", "inf"] {
+            assert!(parse_decimal(bad).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn plain_strips_trailing_zeros() {
+        assert_eq!(plain(d("4.000000")), "4");
+        assert_eq!(plain(d("51.23450")), "51.2345");
+        assert_eq!(plain(d("-0.0")), "0");
+    }
+
+    #[test]
+    fn overflow_is_an_error() {
+        assert_eq!(mul(Decimal::MAX, Decimal::TWO).unwrap_err().code, Code::Overflow);
+        assert_eq!(add(Decimal::MAX, Decimal::ONE).unwrap_err().code, Code::Overflow);
+    }
+}

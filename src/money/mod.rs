@@ -1,0 +1,21 @@
+//! Exact money: decimals, currencies and the one rounding rule (SPEC §2).
+
+mod currency;
+mod decimal;
+
+pub use currency::Currency;
+pub use decimal::{add, div, mul, parse_decimal, plain, sub, sum};
+pub use rust_decimal::Decimal;
+
+use rust_decimal::RoundingStrategy;
+
+/// Rounds `amount` to `exponent` decimal places, half away from zero (10.125 → 10.13,
+/// −2.5 → −3), and keeps exactly that many places, so `"100.00"` prints as such.
+pub fn round_half_away(amount: Decimal, exponent: u32) -> Decimal {
+    let mut rounded = amount.round_dp_with_strategy(exponent, RoundingStrategy::MidpointAwayFromZero);
+    rounded.rescale(exponent);
+    if rounded.is_zero() {
+        rounded.set_sign_positive(true);
+    }
+    rounded
+}
