@@ -85,6 +85,9 @@ pub enum Code {
     UnknownPlan,
     /// A result too large to represent exactly.
     Overflow,
+    // ---- events and entitlements
+    /// An event older than the idempotency window (it could not be deduplicated).
+    EventTooOld,
 }
 
 impl Code {
@@ -128,6 +131,7 @@ impl Code {
             Code::MissingProperty => "missing_property",
             Code::UnknownPlan => "unknown_plan",
             Code::Overflow => "overflow",
+            Code::EventTooOld => "event_too_old",
         }
     }
 }

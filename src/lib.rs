@@ -11,8 +11,12 @@ extern crate alloc;
 
 pub mod billing;
 pub mod catalog;
+pub mod customer;
+pub mod engine;
+pub mod entitlements;
 pub mod error;
 pub mod json;
+pub mod metering;
 pub mod money;
 pub mod pricing;
 pub mod time;

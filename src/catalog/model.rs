@@ -44,7 +44,8 @@ pub struct Product {
 }
 
 /// What kind of entitlement a feature is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum FeatureType {
     /// On or off.
     Boolean,

@@ -2,7 +2,9 @@
 //! ISO-8601 durations that catalogs use for cadences and usage periods.
 
 mod duration;
+mod period;
 mod timestamp;
 
 pub use duration::Duration;
+pub use period::{boundary, period_containing, Period};
 pub use timestamp::{civil_from_days, days_from_civil, Timestamp};

@@ -1,0 +1,253 @@
+//! Customers (SPEC §4): subscriptions to plans, grants of metered units, and a prepaid wallet.
+
+use alloc::collections::BTreeMap;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use rust_decimal::Decimal;
+use serde_json::Value;
+
+use crate::catalog::{Catalog, FeatureType};
+use crate::error::{Code, Error};
+use crate::json::{child, decimal, Fields, Problems};
+use crate::money::Currency;
+use crate::pricing::Model;
+use crate::time::Timestamp;
+
+/// A customer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Customer {
+    /// Unique id (what `check` and events' `subject` name).
+    pub id: String,
+    /// The id in the seller's own systems.
+    pub external_id: Option<String>,
+    /// Subscriptions, active or not.
+    pub subscriptions: Vec<Subscription>,
+    /// Grants of metered units on top of the plans'.
+    pub grants: Vec<Grant>,
+    /// Prepaid balance for instant charges.
+    pub wallet: Option<Wallet>,
+}
+
+/// A subscription to a plan.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Subscription {
+    /// Unique id.
+    pub id: String,
+    /// The plan.
+    pub plan_id: String,
+    /// Start (inclusive).
+    pub started_at: Timestamp,
+    /// End (exclusive); `None` = open.
+    pub ending_at: Option<Timestamp>,
+    /// Anchor of billing periods; default `started_at`.
+    pub billing_anchor: Option<Timestamp>,
+    /// Negotiated models by price id.
+    pub price_overrides: BTreeMap<String, Model>,
+    /// Percentage discounts, applied compounding.
+    pub percentage_discounts: Vec<Decimal>,
+    /// Negotiated minimum spend per period (overrides the plan's).
+    pub minimum_commitment: Option<Decimal>,
+}
+
+impl Subscription {
+    /// True when the subscription is active at `t`.
+    pub fn is_active(&self, t: Timestamp) -> bool {
+        self.started_at <= t && self.ending_at.is_none_or(|end| t < end)
+    }
+
+    /// The anchor of its billing periods.
+    pub fn anchor(&self) -> Timestamp {
+        self.billing_anchor.unwrap_or(self.started_at)
+    }
+}
+
+/// A grant of metered units to a customer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Grant {
+    /// Unique id within the customer.
+    pub id: String,
+    /// Key of a metered feature.
+    pub feature_key: String,
+    /// Units granted.
+    pub amount: Decimal,
+    /// Burn priority: lower burns first.
+    pub priority: Decimal,
+    /// From when it counts; `None` = from the start.
+    pub effective_at: Option<Timestamp>,
+    /// When what is left is lost; `None` = never.
+    pub expires_at: Option<Timestamp>,
+    /// Cap on what carries into the next usage period (`None` = everything).
+    pub reset_max_rollover: Option<Decimal>,
+    /// Floor on what carries into the next usage period.
+    pub reset_min_rollover: Decimal,
+}
+
+impl Grant {
+    /// True when the grant counts at `t`.
+    pub fn is_active(&self, t: Timestamp) -> bool {
+        self.effective_at.is_none_or(|e| e <= t) && self.expires_at.is_none_or(|x| t < x)
+    }
+}
+
+/// A prepaid wallet.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Wallet {
+    /// Its currency.
+    pub currency: Currency,
+    /// What is left, at full precision.
+    pub balance: Decimal,
+}
+
+fn timestamp(f: &mut Fields<'_, '_>, key: &str, required: bool) -> Option<Timestamp> {
+    let text = if required { f.str(key)? } else { f.opt_str(key)? };
+    let t = Timestamp::parse(&text);
+    if t.is_none() {
+        f.fail(key, Code::InvalidTimestamp, format!("{text:?} is not an RFC 3339 timestamp"));
+    }
+    t
+}
+
+fn non_negative(f: &mut Fields<'_, '_>, key: &str, required: bool) -> Option<Decimal> {
+    let d = if required { f.decimal(key)? } else { f.opt_decimal(key)? };
+    if d < Decimal::ZERO {
+        f.fail(key, Code::InvalidValue, format!("{key} must not be negative"));
+    }
+    Some(d)
+}
+
+impl Customer {
+    /// Decodes a customer object at `path`; checks references against `catalog`.
+    pub fn decode(value: &Value, path: &str, catalog: &Catalog, problems: &mut Problems) -> Option<Customer> {
+        let before = problems.len();
+        let mut f = Fields::open(value, path, problems)?;
+        let id = f.str("id");
+        let external_id = f.opt_str("externalId");
+        let _name = f.opt_str("name");
+        let subscriptions = match f.opt_array("subscriptions") {
+            Some(items) => items.into_iter().filter_map(|(v, p)| subscription(v, &p, catalog, f.problems())).collect(),
+            None => Vec::new(),
+        };
+        let grants: Vec<Grant> = match f.opt_array("grants") {
+            Some(items) => items.into_iter().filter_map(|(v, p)| grant(v, &p, catalog, f.problems())).collect(),
+            None => Vec::new(),
+        };
+        for (i, g) in grants.iter().enumerate() {
+            if grants[..i].iter().any(|o| o.id == g.id) {
+                let at = child(&format!("{}/grants/{i}", f.path()), "id");
+                f.push(Error::new(Code::DuplicateId, at, format!("grant id {:?} is used twice", g.id)));
+            }
+        }
+        let wallet = f.opt("wallet").and_then(|(v, p)| wallet(v, &p, f.problems()));
+        f.finish();
+        (problems.len() == before).then_some(())?;
+        Some(Customer { id: id?, external_id, subscriptions, grants, wallet })
+    }
+}
+
+fn subscription(v: &Value, path: &str, catalog: &Catalog, problems: &mut Problems) -> Option<Subscription> {
+    let mut f = Fields::open(v, path, problems)?;
+    let id = f.str("id");
+    let plan_id = f.str("planId");
+    let plan = plan_id.as_deref().and_then(|p| catalog.plan(p));
+    if plan_id.is_some() && plan.is_none() {
+        f.fail("planId", Code::UnknownReference, format!("no plan with id {:?}", plan_id.as_deref().unwrap_or("")));
+    }
+    let started_at = timestamp(&mut f, "startedAt", true);
+    let ending_at = timestamp(&mut f, "endingAt", false);
+    if let (Some(s), Some(e)) = (started_at, ending_at) {
+        if e <= s {
+            f.fail("endingAt", Code::InvalidValue, "endingAt must be after startedAt");
+        }
+    }
+    let billing_anchor = timestamp(&mut f, "billingAnchor", false);
+    let mut price_overrides = BTreeMap::new();
+    for (price_id, model, p) in f.opt_object("priceOverrides").unwrap_or_default() {
+        if plan.is_some_and(|pl| !pl.prices.iter().any(|pr| pr.id == price_id)) {
+            f.push(Error::new(Code::UnknownReference, p.clone(), format!("the plan has no price {price_id:?}")));
+        }
+        if let Some(m) = Model::decode(model, &p, f.problems()) {
+            price_overrides.insert(String::from(price_id), m);
+        }
+    }
+    let percentage_discounts = match f.opt("percentageDiscount") {
+        None => Vec::new(),
+        Some((Value::Array(items), p)) => {
+            items.iter().enumerate().filter_map(|(i, item)| fraction(item, &format!("{p}/{i}"), f.problems())).collect()
+        }
+        Some((item, p)) => fraction(item, &p, f.problems()).into_iter().collect(),
+    };
+    let minimum_commitment = non_negative(&mut f, "minimumCommitment", false);
+    f.finish();
+    Some(Subscription {
+        id: id?,
+        plan_id: plan_id?,
+        started_at: started_at?,
+        ending_at,
+        billing_anchor,
+        price_overrides,
+        percentage_discounts,
+        minimum_commitment,
+    })
+}
+
+/// A discount fraction in [0, 1].
+fn fraction(v: &Value, path: &str, problems: &mut Problems) -> Option<Decimal> {
+    match decimal(v, path) {
+        Ok(d) if (Decimal::ZERO..=Decimal::ONE).contains(&d) => Some(d),
+        Ok(_) => {
+            problems.push(Error::new(Code::InvalidValue, path, "a percentage discount is a fraction between 0 and 1"));
+            None
+        }
+        Err(e) => {
+            problems.push(e);
+            None
+        }
+    }
+}
+
+fn grant(v: &Value, path: &str, catalog: &Catalog, problems: &mut Problems) -> Option<Grant> {
+    let mut f = Fields::open(v, path, problems)?;
+    let id = f.str("id");
+    let feature_key = f.str("featureKey");
+    if let Some(k) = &feature_key {
+        let metered = catalog.features.iter().any(|ft| &ft.key == k && ft.kind == FeatureType::Metered);
+        if !metered {
+            f.fail("featureKey", Code::UnknownReference, format!("no metered feature with key {k:?}"));
+        }
+    }
+    let amount = non_negative(&mut f, "amount", true);
+    let priority = f.opt_decimal("priority").unwrap_or_default();
+    let effective_at = timestamp(&mut f, "effectiveAt", false);
+    let expires_at = timestamp(&mut f, "expiresAt", false);
+    let reset_max_rollover = non_negative(&mut f, "resetMaxRollover", false);
+    let reset_min_rollover = non_negative(&mut f, "resetMinRollover", false).unwrap_or_default();
+    if reset_max_rollover.is_some_and(|hi| reset_min_rollover > hi) {
+        f.fail("resetMinRollover", Code::MinGreaterThanMax, "resetMinRollover is above resetMaxRollover");
+    }
+    f.finish();
+    Some(Grant {
+        id: id?,
+        feature_key: feature_key?,
+        amount: amount?,
+        priority,
+        effective_at,
+        expires_at,
+        reset_max_rollover,
+        reset_min_rollover,
+    })
+}
+
+fn wallet(v: &Value, path: &str, problems: &mut Problems) -> Option<Wallet> {
+    let mut f = Fields::open(v, path, problems)?;
+    let currency = f.str("currency").and_then(|c| {
+        let found = Currency::from_code(&c);
+        if found.is_none() {
+            f.fail("currency", Code::UnknownCurrency, format!("{c:?} is not an ISO-4217 currency code"));
+        }
+        found
+    });
+    let balance = f.decimal("balance");
+    f.finish();
+    Some(Wallet { currency: currency?, balance: balance? })
+}

@@ -1,0 +1,70 @@
+//! Snapshots (SPEC §7): `{ snapshotVersion, issuedAt, catalog, customers, leases }` decoded
+//! and validated as one unit, so a bad one changes nothing.
+
+use alloc::vec::Vec;
+use serde_json::Value;
+
+use crate::catalog::Catalog;
+use crate::customer::Customer;
+use crate::error::{Code, Error};
+use crate::json::{Fields, Problems};
+use crate::time::Timestamp;
+
+/// A decoded, valid snapshot.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Snapshot {
+    /// Version set by the hub.
+    pub snapshot_version: u64,
+    /// When the hub issued it.
+    pub issued_at: Option<Timestamp>,
+    /// The catalog.
+    pub catalog: Catalog,
+    /// Customers.
+    pub customers: Vec<Customer>,
+    /// This edge's leases (read by the sync layer).
+    pub leases: Vec<Value>,
+}
+
+impl Snapshot {
+    /// Decodes and validates; every problem has its path (`/customers/3/grants/0/amount`).
+    pub fn from_value(value: &Value) -> Result<Snapshot, Vec<Error>> {
+        let mut problems: Problems = Vec::new();
+        let Some(mut f) = Fields::open(value, "", &mut problems) else { return Err(problems) };
+        let snapshot_version = f.opt_decimal("snapshotVersion").and_then(|d| u64::try_from(d).ok()).unwrap_or(0);
+        let issued_at = f.opt_str("issuedAt").and_then(|s| {
+            let t = Timestamp::parse(&s);
+            if t.is_none() {
+                f.fail("issuedAt", Code::InvalidTimestamp, "issuedAt is not an RFC 3339 timestamp");
+            }
+            t
+        });
+        let catalog = f.req("catalog").and_then(|(v, _)| match Catalog::from_value(v) {
+            Ok(c) => Some(c),
+            Err(errs) => {
+                for e in errs {
+                    f.push(e.under("/catalog"));
+                }
+                None
+            }
+        });
+        let mut customers = Vec::new();
+        if let (Some(items), Some(catalog)) = (f.opt_array("customers"), catalog.as_ref()) {
+            for (v, path) in items {
+                if let Some(c) = Customer::decode(v, &path, catalog, f.problems()) {
+                    if customers.iter().any(|o: &Customer| o.id == c.id) {
+                        f.push(Error::new(Code::DuplicateId, alloc::format!("{path}/id"), "customer id is used twice"));
+                    }
+                    customers.push(c);
+                }
+            }
+        }
+        let leases = f.opt_array("leases").map(|l| l.into_iter().map(|(v, _)| v.clone()).collect()).unwrap_or_default();
+        f.finish();
+        match catalog {
+            Some(catalog) if problems.is_empty() => {
+                Ok(Snapshot { snapshot_version, issued_at, catalog, customers, leases })
+            }
+            _ => Err(problems),
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! The answer to "may this customer use this feature" (SPEC §5). Denials are values.
+
+use alloc::sync::Arc;
+use rust_decimal::Decimal;
+use serde::{Serialize, Serializer};
+use serde_json::Value;
+
+use crate::catalog::FeatureType;
+use crate::money::plain;
+
+/// Why a decision came out as it did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// Allowed.
+    Ok,
+    /// The customer's plans do not include the feature.
+    NoEntitlement,
+    /// The customer has no active subscription (and no grant for the feature).
+    NotSubscribed,
+    /// No such customer.
+    UnknownCustomer,
+    /// No feature with that key in the catalog.
+    UnknownFeature,
+    /// A hard limit: the balance does not cover the request.
+    LimitReached,
+    /// The edge's lease is used up: sync, then retry.
+    LeaseExhausted,
+    /// The edge's lease has expired.
+    LeaseExpired,
+    /// No valid lease and the offline mode denies.
+    Offline,
+}
+
+impl Reason {
+    /// The JSON spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Ok => "ok",
+            Reason::NoEntitlement => "no_entitlement",
+            Reason::NotSubscribed => "not_subscribed",
+            Reason::UnknownCustomer => "unknown_customer",
+            Reason::UnknownFeature => "unknown_feature",
+            Reason::LimitReached => "limit_reached",
+            Reason::LeaseExhausted => "lease_exhausted",
+            Reason::LeaseExpired => "lease_expired",
+            Reason::Offline => "offline",
+        }
+    }
+}
+
+/// Figures of a metered feature at the time of a decision.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Balance {
+    /// Units left (Σ remaining of active grants).
+    pub balance: Decimal,
+    /// Units used this period.
+    pub usage: Decimal,
+    /// Units used past the balance (soft limits).
+    pub overage: Decimal,
+    /// Units issued for this period.
+    pub limit: Decimal,
+}
+
+/// A decision. Cheap to build: the key and config are shared, figures are plain decimals.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Decision {
+    /// May the customer go ahead.
+    pub allowed: bool,
+    /// Why.
+    pub reason: Reason,
+    /// The feature asked about.
+    #[serde(serialize_with = "as_str")]
+    pub feature_key: Arc<str>,
+    /// Its type, when the feature exists.
+    pub feature_type: Option<FeatureType>,
+    /// Metered figures (null for other types and denials before a balance is known).
+    #[serde(flatten, serialize_with = "figures")]
+    pub figures: Option<Balance>,
+    /// Static configuration.
+    pub config: Option<Arc<Value>>,
+    /// False when the answer rests on a lease or a stale snapshot rather than the full balance.
+    pub exact: bool,
+    /// True when the edge should sync soon (lease low or expired).
+    pub needs_sync: bool,
+}
+
+impl Decision {
+    /// A decision without figures.
+    pub fn plain(allowed: bool, reason: Reason, key: Arc<str>, feature_type: Option<FeatureType>) -> Decision {
+        Decision {
+            allowed,
+            reason,
+            feature_key: key,
+            feature_type,
+            figures: None,
+            config: None,
+            exact: true,
+            needs_sync: false,
+        }
+    }
+}
+
+fn as_str<S: Serializer>(k: &Arc<str>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(k)
+}
+
+fn figures<S: Serializer>(b: &Option<Balance>, s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut m = s.serialize_map(Some(4))?;
+    let field = |d: Decimal| Some(plain(d));
+    let (balance, usage, overage, limit) = match b {
+        Some(b) => (field(b.balance), field(b.usage), field(b.overage), field(b.limit)),
+        None => (None, None, None, None),
+    };
+    m.serialize_entry("balance", &balance)?;
+    m.serialize_entry("usage", &usage)?;
+    m.serialize_entry("overage", &overage)?;
+    m.serialize_entry("limit", &limit)?;
+    m.end()
+}

@@ -1,0 +1,218 @@
+//! A metered entitlement's balance: grants ("buckets") burned in order, usage and overage per
+//! usage period, and the reset rules of SPEC §5 (rollover min/max, preserved overage).
+
+use alloc::vec::Vec;
+use rust_decimal::Decimal;
+
+use super::Balance;
+use crate::error::Result;
+use crate::money::{add, sub, sum};
+use crate::time::{period_containing, Duration, Period, Timestamp};
+
+/// The end of time, for one-time entitlements that never reset.
+const FOREVER: Timestamp = Timestamp(i64::MAX);
+
+/// When a bucket counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Window {
+    /// A plan's period grant: while its subscription is active; refilled at each reset.
+    Plan {
+        /// Subscription start.
+        from: Timestamp,
+        /// Subscription end.
+        until: Option<Timestamp>,
+        /// Units issued at each period start.
+        issue: Decimal,
+    },
+    /// A customer grant: from `effectiveAt` until `expiresAt`.
+    Grant {
+        /// Effective from.
+        from: Option<Timestamp>,
+        /// Expires at.
+        until: Option<Timestamp>,
+    },
+}
+
+/// One source of units.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Bucket {
+    /// When it counts.
+    pub window: Window,
+    /// Lower burns first.
+    pub priority: Decimal,
+    /// Creation order (ties).
+    pub order: usize,
+    /// Units left.
+    pub remaining: Decimal,
+    /// Units it held at the start of the period (or when it became effective).
+    pub issued: Decimal,
+    /// Cap on carried units (`None` = no cap).
+    pub max_rollover: Option<Decimal>,
+    /// Floor on carried units.
+    pub min_rollover: Decimal,
+}
+
+impl Bucket {
+    fn active(&self, t: Timestamp) -> bool {
+        let (from, until) = match self.window {
+            Window::Plan { from, until, .. } => (Some(from), until),
+            Window::Grant { from, until } => (from, until),
+        };
+        from.is_none_or(|f| f <= t) && until.is_none_or(|u| t < u)
+    }
+
+    /// When the bucket's units are lost: its expiry, or the period end for a period grant
+    /// that carries nothing over.
+    fn expiry(&self, period_end: Timestamp) -> Timestamp {
+        match self.window {
+            Window::Grant { until, .. } => until.unwrap_or(FOREVER),
+            Window::Plan { .. } if self.max_rollover == Some(Decimal::ZERO) && self.min_rollover.is_zero() => {
+                period_end
+            }
+            Window::Plan { until, .. } => until.unwrap_or(FOREVER),
+        }
+    }
+
+    fn rollover(&self, ending: Decimal) -> Decimal {
+        let carried = ending.max(self.min_rollover);
+        self.max_rollover.map_or(carried, |hi| carried.min(hi))
+    }
+}
+
+/// A reset cadence and its anchor.
+pub type Cadence = (Duration, Timestamp);
+
+/// The state of one customer's metered feature.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Meter {
+    /// Soft limits allow past zero and count overage.
+    pub soft: bool,
+    /// Overage at a reset is burned from the next period's balance.
+    pub preserve_overage: bool,
+    /// Reset cadence and anchor; `None` = one-time.
+    pub cadence: Option<Cadence>,
+    /// The current usage period, once known.
+    pub period: Option<Period>,
+    /// Sources of units.
+    pub buckets: Vec<Bucket>,
+    /// Units used this period.
+    pub usage: Decimal,
+    /// Units used past the balance this period.
+    pub overage: Decimal,
+}
+
+impl Meter {
+    /// A meter with no usage yet.
+    pub fn new(soft: bool, preserve_overage: bool, cadence: Option<Cadence>, buckets: Vec<Bucket>) -> Meter {
+        Meter { soft, preserve_overage, cadence, period: None, buckets, usage: Decimal::ZERO, overage: Decimal::ZERO }
+    }
+
+    /// True when some bucket counts at `t` (the customer is entitled).
+    pub fn any_active(&self, t: Timestamp) -> bool {
+        self.buckets.iter().any(|b| b.active(t))
+    }
+
+    fn period_at(&self, t: Timestamp) -> Period {
+        match self.cadence.and_then(|(every, anchor)| period_containing(anchor, every, t)) {
+            Some(p) => p,
+            None => Period { start: Timestamp(i64::MIN), end: FOREVER },
+        }
+    }
+
+    /// Moves to the usage period containing `now`, applying one reset per period boundary
+    /// crossed (stopping early once a reset changes nothing). Time never runs backwards: a
+    /// `now` before the current period is treated as inside it.
+    pub fn advance(&mut self, now: Timestamp) -> Result<()> {
+        let Some(mut current) = self.period else {
+            self.period = Some(self.period_at(now));
+            return Ok(());
+        };
+        if now < current.end {
+            return Ok(());
+        }
+        let target = self.period_at(now);
+        while current.start < target.start {
+            let before = (self.usage, self.overage, self.buckets.clone());
+            self.reset(current)?;
+            let next = self.period_at(current.end);
+            if (self.usage, self.overage, &self.buckets) == (before.0, before.1, &before.2)
+                || next.start >= target.start
+            {
+                current = target;
+                break;
+            }
+            current = next;
+        }
+        self.period = Some(current);
+        Ok(())
+    }
+
+    fn reset(&mut self, ending: Period) -> Result<()> {
+        for b in &mut self.buckets {
+            // A bucket that had not started by the end of the period is untouched.
+            if !b.active(Timestamp(ending.end.0 - 1)) && !b.active(ending.end) {
+                continue;
+            }
+            let carried = b.rollover(b.remaining);
+            b.remaining = match b.window {
+                Window::Plan { issue, .. } => add(carried, issue)?,
+                Window::Grant { .. } => carried,
+            };
+            b.issued = b.remaining;
+        }
+        let carried_overage = if self.preserve_overage { self.overage } else { Decimal::ZERO };
+        self.usage = Decimal::ZERO;
+        self.overage = Decimal::ZERO;
+        if carried_overage > Decimal::ZERO {
+            self.apply(carried_overage, ending.end, true)?;
+        }
+        Ok(())
+    }
+
+    /// The figures at `now` (call [`Meter::advance`] first).
+    pub fn balance(&self, now: Timestamp) -> Result<Balance> {
+        let mut active = self.buckets.iter().filter(|b| b.active(now));
+        let (balance, limit) = active.try_fold((Decimal::ZERO, Decimal::ZERO), |(bal, lim), b| {
+            Ok::<_, crate::error::Error>((add(bal, b.remaining)?, add(lim, b.issued)?))
+        })?;
+        Ok(Balance { balance, usage: self.usage, overage: self.overage, limit })
+    }
+
+    /// Whether `n` units fit at `now`: always on a soft limit, else when the balance covers them.
+    pub fn fits(&self, n: Decimal, now: Timestamp) -> Result<bool> {
+        Ok(self.soft || self.balance(now)?.balance >= n)
+    }
+
+    /// Uses `n` units at `now`, burning active buckets in order (priority, then earliest
+    /// expiry, then creation); past the balance, the rest is overage. The caller checks
+    /// [`Meter::fits`] first for hard limits.
+    pub fn apply(&mut self, n: Decimal, now: Timestamp, soft: bool) -> Result<()> {
+        let period_end = self.period.map_or(FOREVER, |p| p.end);
+        let mut order: Vec<usize> = (0..self.buckets.len()).filter(|&i| self.buckets[i].active(now)).collect();
+        order.sort_by_key(|&i| {
+            let b = &self.buckets[i];
+            (b.priority, b.expiry(period_end), b.order)
+        });
+        let mut left = n;
+        for i in order {
+            if left <= Decimal::ZERO {
+                break;
+            }
+            let b = &mut self.buckets[i];
+            let take = left.min(b.remaining);
+            b.remaining = sub(b.remaining, take)?;
+            left = sub(left, take)?;
+        }
+        self.usage = add(self.usage, n)?;
+        if left > Decimal::ZERO {
+            debug_assert!(soft || self.soft, "a hard limit was checked before applying");
+            self.overage = add(self.overage, left)?;
+        }
+        Ok(())
+    }
+
+    /// Σ remaining of every bucket (for tests of conservation).
+    pub fn total_remaining(&self) -> Result<Decimal> {
+        sum(self.buckets.iter().map(|b| b.remaining))
+    }
+}

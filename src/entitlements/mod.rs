@@ -1,0 +1,184 @@
+//! Entitlements (SPEC §3.3, §5): what a customer may use, resolved from the prices of their
+//! plans (`feature` links) and their own grants, and the decisions of `check` and `consume`.
+
+mod decision;
+mod meter;
+
+pub use decision::{Balance, Decision, Reason};
+pub use meter::{Bucket, Cadence, Meter, Window};
+
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use serde_json::Value;
+
+use crate::catalog::{Catalog, EntitlementTemplate, FeatureType, PriceTarget};
+use crate::customer::Customer;
+use crate::time::Timestamp;
+
+/// One way a customer gets a feature: a price of a subscribed plan.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Link {
+    /// Subscription start.
+    pub from: Timestamp,
+    /// Subscription end.
+    pub until: Option<Timestamp>,
+    /// The metric of the linking price (how a metered feature is consumed).
+    pub metric_id: Option<String>,
+    /// Static configuration.
+    pub config: Option<Arc<Value>>,
+}
+
+impl Link {
+    /// True when the subscription is active at `t`.
+    pub fn active(&self, t: Timestamp) -> bool {
+        self.from <= t && self.until.is_none_or(|u| t < u)
+    }
+}
+
+/// A customer's access to one feature key.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Access {
+    /// The key (shared with every decision about it).
+    pub key: Arc<str>,
+    /// The feature's type.
+    pub kind: FeatureType,
+    /// Plan links, in subscription then price order.
+    pub links: Vec<Link>,
+    /// The balance of a metered feature.
+    pub meter: Option<Meter>,
+    /// Metrics that consume it when no plan link is active (grant-only access).
+    pub fallback_metrics: Vec<String>,
+}
+
+impl Access {
+    /// True when the customer holds the feature at `t`.
+    pub fn entitled(&self, t: Timestamp) -> bool {
+        match &self.meter {
+            Some(m) => m.any_active(t),
+            None => self.links.iter().any(|l| l.active(t)),
+        }
+    }
+
+    /// True when events of `metric_id` consume this feature at `t`.
+    pub fn consumed_by(&self, metric_id: &str, t: Timestamp) -> bool {
+        let mut active = self.links.iter().filter(|l| l.active(t)).peekable();
+        if active.peek().is_some() {
+            active.any(|l| l.metric_id.as_deref() == Some(metric_id))
+        } else {
+            self.fallback_metrics.iter().any(|m| m == metric_id)
+        }
+    }
+
+    /// The config of the first active link.
+    pub fn config(&self, t: Timestamp) -> Option<Arc<Value>> {
+        self.links.iter().find(|l| l.active(t)).and_then(|l| l.config.clone())
+    }
+}
+
+/// Every feature key the customer may hold, from their subscriptions' prices and their grants.
+pub fn resolve(catalog: &Catalog, customer: &Customer) -> BTreeMap<Arc<str>, Access> {
+    let mut out: BTreeMap<Arc<str>, Access> = BTreeMap::new();
+    let mut meters: BTreeMap<Arc<str>, MeterParts> = BTreeMap::new();
+    for sub in &customer.subscriptions {
+        let Some(plan) = catalog.plan(&sub.plan_id) else { continue };
+        for price in &plan.prices {
+            let Some(link) = &price.feature else { continue };
+            let Some(feature) = catalog.feature(&link.feature_id) else { continue };
+            let key: Arc<str> = Arc::from(feature.key.as_str());
+            let access = out.entry(key.clone()).or_insert_with(|| Access {
+                key: key.clone(),
+                kind: feature.kind,
+                links: Vec::new(),
+                meter: None,
+                fallback_metrics: Vec::new(),
+            });
+            let metric_id = match &price.target {
+                PriceTarget::Metric(m) => Some(m.clone()),
+                PriceTarget::Fee(_) => None,
+            };
+            let config = match &link.entitlement {
+                EntitlementTemplate::Static { config } => Some(Arc::new(config.clone())),
+                _ => None,
+            };
+            access.links.push(Link { from: sub.started_at, until: sub.ending_at, metric_id, config });
+            if let EntitlementTemplate::Metered(t) = &link.entitlement {
+                let parts = meters.entry(key).or_default();
+                if parts.template.is_none() {
+                    let anchor = t.usage_period.and_then(|p| p.anchor).unwrap_or(sub.anchor());
+                    parts.template = Some((
+                        t.is_soft_limit,
+                        t.preserve_overage_at_reset,
+                        t.usage_period.map(|p| (p.interval, anchor)),
+                    ));
+                }
+                let order = parts.buckets.len();
+                parts.buckets.push(Bucket {
+                    window: Window::Plan { from: sub.started_at, until: sub.ending_at, issue: t.issue_after_reset },
+                    priority: t.issue_after_reset_priority,
+                    order,
+                    remaining: t.issue_after_reset,
+                    issued: t.issue_after_reset,
+                    max_rollover: t.reset_max_rollover,
+                    min_rollover: t.reset_min_rollover,
+                });
+            }
+        }
+    }
+    for grant in &customer.grants {
+        let Some(feature) = catalog.features.iter().find(|f| f.key == grant.feature_key) else { continue };
+        let key: Arc<str> = Arc::from(feature.key.as_str());
+        out.entry(key.clone()).or_insert_with(|| Access {
+            key: key.clone(),
+            kind: FeatureType::Metered,
+            links: Vec::new(),
+            meter: None,
+            fallback_metrics: metrics_consuming(catalog, &feature.id),
+        });
+        let parts = meters.entry(key).or_default();
+        let order = parts.buckets.len();
+        parts.buckets.push(Bucket {
+            window: Window::Grant { from: grant.effective_at, until: grant.expires_at },
+            priority: grant.priority,
+            order,
+            remaining: grant.amount,
+            issued: grant.amount,
+            max_rollover: grant.reset_max_rollover,
+            min_rollover: grant.reset_min_rollover,
+        });
+    }
+    for (key, parts) in meters {
+        if let Some(access) = out.get_mut(&key) {
+            let (soft, preserve, cadence) = parts.template.unwrap_or((false, false, None));
+            access.meter = Some(Meter::new(soft, preserve, cadence, parts.buckets));
+        }
+    }
+    out
+}
+
+/// Soft limit, preserve overage, cadence: from the first metered link.
+type MeterSettings = (bool, bool, Option<Cadence>);
+
+#[derive(Default)]
+struct MeterParts {
+    template: Option<MeterSettings>,
+    buckets: Vec<Bucket>,
+}
+
+/// Metrics of prices (in any plan) that link the feature: what consumes a grant-only feature.
+fn metrics_consuming(catalog: &Catalog, feature_id: &str) -> Vec<String> {
+    let mut out: Vec<String> = catalog
+        .plans
+        .iter()
+        .flat_map(|p| &p.prices)
+        .filter(|p| p.feature.as_ref().is_some_and(|l| l.feature_id == feature_id))
+        .filter_map(|p| match &p.target {
+            PriceTarget::Metric(m) => Some(m.clone()),
+            PriceTarget::Fee(_) => None,
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}

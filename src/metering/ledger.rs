@@ -1,0 +1,162 @@
+//! A customer's usage: per metric, per period, the running aggregate in total and per group.
+
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+use rust_decimal::Decimal;
+
+use super::{Aggregate, GroupKey, Observation};
+use crate::catalog::{Aggregation, BillableMetric};
+use crate::error::Result;
+use crate::time::{Period, Timestamp};
+
+/// One metric's usage in one period.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PeriodUsage {
+    /// The period.
+    pub period: Period,
+    /// Over all events.
+    pub total: Aggregate,
+    /// Per `groupBy` value (empty when the metric has no `groupBy`).
+    pub groups: BTreeMap<GroupKey, Aggregate>,
+    /// Events folded.
+    pub events: u64,
+}
+
+/// One metric's usage across periods, keyed by period start.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MetricLedger {
+    periods: BTreeMap<Timestamp, PeriodUsage>,
+}
+
+/// Where a fold lands and what it changes.
+pub struct Fold<'a> {
+    /// The metric.
+    pub metric: &'a BillableMetric,
+    /// The period of the event.
+    pub period: Period,
+    /// Event time.
+    pub time: Timestamp,
+    /// Arrival number (LATEST ties).
+    pub seq: u64,
+    /// The observation.
+    pub obs: Observation,
+    /// Units (COUNT of a direct consume; 1 for an event).
+    pub units: Decimal,
+    /// Group under `groupBy`.
+    pub group: GroupKey,
+}
+
+impl MetricLedger {
+    /// The usage of `period`, if any event fell in it.
+    pub fn period(&self, period_start: Timestamp) -> Option<&PeriodUsage> {
+        self.periods.get(&period_start)
+    }
+
+    /// Level carried into the period starting at `start` (WEIGHTED_SUM): the last level of the
+    /// latest earlier period with events, for the whole metric or one group.
+    pub fn carried(&self, start: Timestamp, group: Option<&GroupKey>) -> Decimal {
+        self.periods
+            .range(..start)
+            .rev()
+            .find_map(|(_, p)| match group {
+                None if p.groups.is_empty() => p.total.last_level(),
+                None => None,
+                Some(g) => p.groups.get(g).and_then(Aggregate::last_level),
+            })
+            .unwrap_or_default()
+    }
+
+    /// The metric's quantity for a period: the total aggregate (Σ of groups for WEIGHTED_SUM
+    /// with `groupBy`, since each group is its own level series).
+    pub fn quantity(&self, metric: &BillableMetric, period: Period) -> Result<Decimal> {
+        let Some(usage) = self.periods.get(&period.start) else {
+            return self.empty_quantity(metric, period);
+        };
+        if metric.aggregation == Aggregation::WeightedSum && !metric.group_by.is_empty() {
+            return self.weighted_groups(metric, period).map(|v| v.into_iter().map(|(_, q)| q).sum());
+        }
+        usage.total.value(period, self.carried(period.start, None))
+    }
+
+    fn empty_quantity(&self, metric: &BillableMetric, period: Period) -> Result<Decimal> {
+        if metric.aggregation != Aggregation::WeightedSum {
+            return Ok(Decimal::ZERO);
+        }
+        if metric.group_by.is_empty() {
+            return Aggregate::new(metric.aggregation).value(period, self.carried(period.start, None));
+        }
+        self.weighted_groups(metric, period).map(|v| v.into_iter().map(|(_, q)| q).sum())
+    }
+
+    /// Quantity per group for a period.
+    pub fn group_quantities(&self, metric: &BillableMetric, period: Period) -> Result<Vec<(GroupKey, Decimal)>> {
+        if metric.aggregation == Aggregation::WeightedSum {
+            return self.weighted_groups(metric, period);
+        }
+        let Some(usage) = self.periods.get(&period.start) else { return Ok(Vec::new()) };
+        usage.groups.iter().map(|(g, a)| Ok((g.clone(), a.value(period, Decimal::ZERO)?))).collect()
+    }
+
+    /// Each group seen up to this period, with its level series carried in.
+    fn weighted_groups(&self, metric: &BillableMetric, period: Period) -> Result<Vec<(GroupKey, Decimal)>> {
+        let mut keys: Vec<&GroupKey> = self.periods.range(..=period.start).flat_map(|(_, p)| p.groups.keys()).collect();
+        keys.sort();
+        keys.dedup();
+        let empty = Aggregate::new(metric.aggregation);
+        let this = self.periods.get(&period.start);
+        keys.into_iter()
+            .map(|g| {
+                let agg = this.and_then(|p| p.groups.get(g)).unwrap_or(&empty);
+                Ok((g.clone(), agg.value(period, self.carried(period.start, Some(g)))?))
+            })
+            .collect()
+    }
+
+    /// How much the metric's quantity for the fold's period would change.
+    pub fn delta(&self, f: &Fold<'_>) -> Result<Decimal> {
+        let carried_total = self.carried(f.period.start, None);
+        match self.periods.get(&f.period.start) {
+            Some(u) if f.metric.aggregation == Aggregation::WeightedSum && !f.metric.group_by.is_empty() => {
+                let carried = self.carried(f.period.start, Some(&f.group));
+                let empty = Aggregate::new(f.metric.aggregation);
+                let agg = u.groups.get(&f.group).unwrap_or(&empty);
+                agg.delta(f.time, f.seq, &f.obs, f.units, f.period, carried)
+            }
+            Some(u) => u.total.delta(f.time, f.seq, &f.obs, f.units, f.period, carried_total),
+            None => {
+                let carried = if f.metric.group_by.is_empty() {
+                    carried_total
+                } else {
+                    self.carried(f.period.start, Some(&f.group))
+                };
+                Aggregate::new(f.metric.aggregation).delta(f.time, f.seq, &f.obs, f.units, f.period, carried)
+            }
+        }
+    }
+
+    /// Folds the observation into its period's total and group.
+    pub fn fold(&mut self, f: &Fold<'_>) -> Result<()> {
+        let usage = self.periods.entry(f.period.start).or_insert_with(|| PeriodUsage {
+            period: f.period,
+            total: Aggregate::new(f.metric.aggregation),
+            groups: BTreeMap::new(),
+            events: 0,
+        });
+        usage.total.fold(f.time, f.seq, &f.obs, f.units)?;
+        if !f.metric.group_by.is_empty() {
+            let group = usage.groups.entry(f.group.clone()).or_insert_with(|| Aggregate::new(f.metric.aggregation));
+            group.fold(f.time, f.seq, &f.obs, f.units)?;
+        }
+        usage.events = usage.events.saturating_add(1);
+        Ok(())
+    }
+
+    /// Drops periods that ended before `before` (memory bound), keeping the latest of them for
+    /// WEIGHTED_SUM carry-over.
+    pub fn prune(&mut self, before: Timestamp) {
+        let old: Vec<Timestamp> = self.periods.range(..before).map(|(t, _)| *t).collect();
+        for t in old.iter().rev().skip(1) {
+            self.periods.remove(t);
+        }
+    }
+}
