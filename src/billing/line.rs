@@ -86,8 +86,8 @@ impl Line {
         description: String,
         precise: Decimal,
         currency: Currency,
-    ) -> Line {
-        Line {
+    ) -> Result<Line> {
+        Ok(Line {
             kind,
             price_id,
             description,
@@ -96,8 +96,8 @@ impl Line {
             unit_price: None,
             tiers: None,
             precise_amount: precise,
-            amount: round_half_away(precise, currency.exponent()),
-        }
+            amount: round_half_away(precise, currency.exponent())?,
+        })
     }
 }
 
@@ -127,7 +127,7 @@ pub fn close_lines(
     let mut discount = Decimal::ZERO;
     for (i, d) in discounts.iter().enumerate() {
         let off = mul(running, *d)?;
-        let mut line = Line::rounded(LineType::Discount, None, discount_text(i, *d), -off, currency);
+        let mut line = Line::rounded(LineType::Discount, None, discount_text(i, *d), -off, currency)?;
         line.quantity = *d;
         line.metered_quantity = *d;
         running = sub(running, -line.amount)?;
@@ -144,17 +144,17 @@ pub fn close_lines(
                 String::from("Minimum commitment true-up"),
                 shortfall,
                 currency,
-            );
+            )?;
             total = crate::money::add(total, line.amount)?;
             lines.push(line);
         }
     }
     let scaled = |d: Decimal| round_half_away(d, exp);
-    Ok(Totals { subtotal: scaled(subtotal), discount: scaled(discount), total: scaled(total) })
+    Ok(Totals { subtotal: scaled(subtotal)?, discount: scaled(discount)?, total: scaled(total)? })
 }
 
 fn discount_text(i: usize, d: Decimal) -> String {
-    let pct = plain(d * Decimal::ONE_HUNDRED);
+    let pct = d.checked_mul(Decimal::ONE_HUNDRED).map(plain).unwrap_or_default();
     if i == 0 {
         alloc::format!("Discount {pct}%")
     } else {

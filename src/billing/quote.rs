@@ -191,7 +191,7 @@ fn description(price: &Price, target_name: &str) -> String {
 fn fee_line(price: &Price, name: &str, currency: Currency, ctx: Context<'_>) -> Result<Line> {
     let q = clamp_quantity(price, price.quantity);
     let rated = price.model.rate_quantity(q, None, ctx)?;
-    Ok(priced_line(LineType::Fee, price, description(price, name), q, price.quantity, rated, currency))
+    priced_line(LineType::Fee, price, description(price, name), q, price.quantity, rated, currency)
 }
 
 fn usage_line(
@@ -225,15 +225,18 @@ fn usage_line(
                 None => Decimal::ZERO,
             };
             let billed = clamp_quantity(price, discounted(metered, allowance)?);
-            let rated = if billed.is_zero() && price.model.is_per_event() {
-                Default::default()
-            } else {
-                price.model.rate_quantity(billed, events, ctx)?
-            };
+            // Nothing to bill prices to zero even where a total could not be priced (events
+            // needed, a matrix without a default).
+            let rated =
+                if billed.is_zero() && (price.model.is_per_event() || matches!(price.model, Model::Matrix { .. })) {
+                    Default::default()
+                } else {
+                    price.model.rate_quantity(billed, events, ctx)?
+                };
             (metered, rated, billed)
         }
     };
-    Ok(priced_line(LineType::Usage, price, description(price, name), billed, metered, rated, plan.currency))
+    priced_line(LineType::Usage, price, description(price, name), billed, metered, rated, plan.currency)
 }
 
 /// Usage left after an allowance: max(0, q − allowance) for q ≥ 0; credits pass unchanged.
@@ -263,8 +266,8 @@ fn priced_line(
     metered: Decimal,
     rated: crate::pricing::Rating,
     currency: Currency,
-) -> Line {
-    Line {
+) -> Result<Line> {
+    Ok(Line {
         kind,
         price_id: Some(price.id.clone()),
         description,
@@ -273,6 +276,6 @@ fn priced_line(
         unit_price: rated.unit_price,
         tiers: (!rated.tiers.is_empty()).then(|| rated.tiers.iter().map(TierLine::from).collect()),
         precise_amount: rated.amount,
-        amount: round_half_away(rated.amount, currency.exponent()),
-    }
+        amount: round_half_away(rated.amount, currency.exponent())?,
+    })
 }

@@ -42,9 +42,10 @@ fn run(args: &[String]) -> Result<u8, Fail> {
     let (command, rest) = args.split_first().ok_or_else(|| Fail(USAGE.replace('\n', " "), 2))?;
     let opts = Opts::parse(rest)?;
     match command.as_str() {
-        "validate" => validate(&opts),
-        "quote" => quote_cmd(&opts),
-        "rate" => rate(&opts),
+        "validate" => validate(&opts.allow(&[], 1)?),
+        "quote" => quote_cmd(&opts.allow(&["catalog", "plan", "usage"], 0)?),
+        "rate" => rate(&opts.allow(&["model", "quantity", "event-count", "events", "rates", "currency"], 0)?),
+        "hub" if cfg!(feature = "hub") => Err(Fail("the hub is not implemented in this version yet".into(), 2)),
         "hub" => Err(Fail("this build has no hub: rebuild with `cargo build --release --features hub`".into(), 2)),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
@@ -76,6 +77,17 @@ impl Opts {
             }
         }
         Ok(opts)
+    }
+
+    /// Rejects flags a command does not know and extra positional arguments.
+    fn allow(self, flags: &[&str], positional: usize) -> Result<Opts, Fail> {
+        if let Some(unknown) = self.flags.keys().find(|k| !flags.contains(&k.as_str())) {
+            return Err(Fail(format!("unknown option --{unknown}; try `tollgate help`"), 2));
+        }
+        if self.positional.len() > positional {
+            return Err(Fail(format!("unexpected argument {:?}; try `tollgate help`", self.positional[positional]), 2));
+        }
+        Ok(self)
     }
 
     fn get(&self, name: &str) -> Option<&str> {
@@ -125,10 +137,15 @@ fn load_catalog(path: &str) -> Result<Catalog, Fail> {
 fn quote_cmd(opts: &Opts) -> Result<u8, Fail> {
     let catalog = load_catalog(opts.need("catalog")?)?;
     let usage_path = opts.need("usage")?;
-    let request = QuoteRequest::from_value(&read_json(usage_path)?, opts.get("plan")).map_err(|problems| {
+    let plan = opts.need("plan")?;
+    let request = QuoteRequest::from_value(&read_json(usage_path)?, Some(plan)).map_err(|problems| {
         Fail(format!("{usage_path}: {}", problems.first().map(ToString::to_string).unwrap_or_default()), 1)
     })?;
-    let q = quote(&catalog, &request)?;
+    if request.plan_id != plan {
+        let msg = format!("{usage_path} names plan {:?} but --plan is {plan:?}", request.plan_id);
+        return Err(Fail(msg, 1));
+    }
+    let q = quote(&catalog, &request).map_err(|e| Fail(format!("{usage_path}: {e}"), 1))?;
     if opts.json {
         println!("{}", serde_json::to_string(&q).map_err(|e| Fail(e.to_string(), 1))?);
         return Ok(0);
@@ -199,6 +216,13 @@ fn events(value: &Value) -> Result<Vec<CliEvent>, Error> {
         .collect()
 }
 
+/// A decimal command-line value.
+fn number_flag(name: &str, text: &str) -> Result<Decimal, Fail> {
+    tollgate::money::parse_decimal(text).ok_or_else(|| {
+        Fail(format!("--{name}: invalid_decimal ({text:?} is not a decimal within ±7.9e28 and 28 places)"), 1)
+    })
+}
+
 fn rate(opts: &Opts) -> Result<u8, Fail> {
     let model_path = opts.need("model")?;
     let mut model_json = read_json(model_path)?;
@@ -217,8 +241,9 @@ fn rate(opts: &Opts) -> Result<u8, Fail> {
         }
     };
     let currency_code = opts.get("currency").unwrap_or("USD");
-    let currency =
-        Currency::from_code(currency_code).ok_or_else(|| Fail(format!("unknown currency {currency_code:?}"), 1))?;
+    let currency = Currency::from_code(currency_code).ok_or_else(|| {
+        Fail(format!("--currency: unknown_currency ({currency_code:?} is not an ISO-4217 currency code)"), 1)
+    })?;
     let rates = match opts.get("rates") {
         Some(path) => {
             let v = read_json(path)?;
@@ -235,16 +260,12 @@ fn rate(opts: &Opts) -> Result<u8, Fail> {
     let ctx = Context { rates: &rates };
     let rated = match (opts.get("quantity"), opts.get("events")) {
         (Some(q), None) => {
-            let q = tollgate::money::parse_decimal(q)
-                .ok_or_else(|| Fail(format!("--quantity {q:?} is not a decimal"), 1))?;
-            let count = match opts.get("event-count") {
-                Some(n) => Some(
-                    tollgate::money::parse_decimal(n)
-                        .ok_or_else(|| Fail(format!("--event-count {n:?} is not a number"), 1))?,
-                ),
-                None => None,
-            };
+            let q = number_flag("quantity", q)?;
+            let count = opts.get("event-count").map(|n| number_flag("event-count", n)).transpose()?;
             model.rate_quantity(q, count, ctx)?
+        }
+        (None, Some(_)) if opts.get("event-count").is_some() => {
+            return Err(Fail("--event-count goes with --quantity; with --events the events are counted".into(), 2))
         }
         (None, Some(path)) => {
             let list = events(&read_json(path)?).map_err(|e| Fail(format!("{path}: {e}"), 1))?;
@@ -253,7 +274,7 @@ fn rate(opts: &Opts) -> Result<u8, Fail> {
         _ => return Err(Fail("rate needs exactly one of --quantity and --events".into(), 2)),
     };
     let precise = plain(rated.amount);
-    let amount = round_half_away(rated.amount, currency.exponent());
+    let amount = round_half_away(rated.amount, currency.exponent())?;
     if opts.json {
         println!(
             "{{\"preciseAmount\": \"{precise}\", \"amount\": \"{amount}\", \"currency\": \"{}\"}}",

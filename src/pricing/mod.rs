@@ -19,7 +19,7 @@ pub use percentage::PercentageState;
 
 use crate::error::{Code, Error, Result};
 use crate::json::index;
-use crate::money::{div, mul, sub, sum};
+use crate::money::{add, div, mul, sub, sum};
 
 /// What one tier contributed to an amount.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -78,11 +78,16 @@ impl Model {
             Model::Flat { amount } => Ok(simple(mul(*amount, q)?, Some(*amount))),
             Model::PerUnit { unit_price } => Ok(simple(mul(q, *unit_price)?, Some(*unit_price))),
             Model::Package { package_size, package_price, free_units, rounding } => {
+                // Whole packages by exact remainder, not by a (28-digit) quotient: a tiny excess
+                // over a whole package still starts a new one.
                 let billable = sub(q, *free_units)?.max(Decimal::ZERO);
-                let packages = div(billable, *package_size)?;
+                let rest = billable
+                    .checked_rem(*package_size)
+                    .ok_or_else(|| Error::new(Code::Overflow, "", "package remainder"))?;
+                let whole = div(sub(billable, rest)?, *package_size)?.round();
                 let packages = match rounding {
-                    PackageRounding::Up => packages.ceil(),
-                    PackageRounding::Down => packages.floor(),
+                    PackageRounding::Up if !rest.is_zero() => add(whole, Decimal::ONE)?,
+                    _ => whole,
                 };
                 Ok(simple(mul(packages, *package_price)?, Some(*package_price)))
             }

@@ -1,0 +1,37 @@
+//! Native hot paths (SPEC §11: ≤ 100 ns): `check` and `consume` with string ids, on the
+//! LLM-provider example snapshot.
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use std::hint::black_box;
+use tollgate::engine::{Engine, Options};
+use tollgate::time::Timestamp;
+use tollgate::Decimal;
+
+fn engine() -> Engine {
+    let snapshot: serde_json::Value = serde_json::from_str(include_str!("../examples/llm-snapshot.json")).unwrap();
+    Engine::from_snapshot(&snapshot, Options::default()).unwrap()
+}
+
+fn hot_paths(c: &mut Criterion) {
+    let now = Timestamp::parse("2026-11-28T10:00:00Z").unwrap();
+    let mut e = engine();
+    c.bench_function("check/boolean", |b| {
+        b.iter(|| e.check(black_box("cus_acme"), black_box("priority-queue"), now).unwrap())
+    });
+    c.bench_function("check/metered", |b| {
+        b.iter(|| e.check(black_box("cus_dev"), black_box("input-tokens"), now).unwrap())
+    });
+    c.bench_function("check/unknown_customer", |b| {
+        b.iter(|| e.check(black_box("cus_nobody"), black_box("input-tokens"), now).unwrap())
+    });
+    let one = Decimal::ONE;
+    c.bench_function("consume/metered_soft", |b| {
+        b.iter(|| e.consume(black_box("cus_dev"), black_box("input-tokens"), one, None, now).unwrap())
+    });
+    c.bench_function("consume/metered_grant", |b| {
+        b.iter(|| e.consume(black_box("cus_acme"), black_box("input-tokens"), one, None, now).unwrap())
+    });
+}
+
+criterion_group!(benches, hot_paths);
+criterion_main!(benches);
