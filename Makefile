@@ -4,7 +4,7 @@
 CARGO ?= cargo
 BIN := target/release/tollgate
 
-.PHONY: demo test setup build lint test-rust test-nostd clean
+.PHONY: demo test setup build lint test-rust test-nostd test-docs clean
 
 ## demo: build the CLI, validate both example catalogs and quote every plan of each.
 demo: build
@@ -18,7 +18,7 @@ setup:
 	@scripts/setup.sh
 
 ## test: every test, from a fresh machine.
-test: setup lint test-rust test-nostd
+test: setup lint test-rust test-nostd test-docs
 
 lint:
 	$(CARGO) fmt --check
@@ -30,6 +30,11 @@ test-rust:
 ## test-nostd: the core builds for a target that has no `std` at all.
 test-nostd:
 	$(CARGO) rustc --lib --no-default-features --target wasm32v1-none --crate-type rlib
+
+## test-docs: every console example in docs/ and the README runs and prints what it shows.
+test-docs:
+	$(CARGO) build --bin tollgate
+	python3 scripts/check-docs.py
 
 clean:
 	$(CARGO) clean

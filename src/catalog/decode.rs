@@ -15,20 +15,21 @@ use crate::money::Currency;
 use crate::pricing::Model;
 use crate::time::{Duration, Timestamp};
 
-/// Decodes a catalog object; `None` if any problem was recorded.
-pub fn catalog(value: &Value, problems: &mut Problems) -> Option<Catalog> {
-    let before = problems.len();
+/// Decodes a catalog object. Broken items are left out and reported, so the result is the
+/// part that decoded (for the cross-reference checks); `None` only when the input is not an object.
+pub fn catalog(value: &Value, problems: &mut Problems) -> Option<(Catalog, Positions)> {
     let mut f = Fields::open(value, "", problems)?;
+    let mut pos = Positions::default();
     let schema_version = f.decimal("schemaVersion");
     if schema_version.is_some_and(|v| v != Decimal::ONE) {
         f.fail("schemaVersion", Code::UnsupportedSchemaVersion, "this build reads schemaVersion 1");
     }
     let catalog_version =
         f.opt_decimal("catalogVersion").map(|v| whole(&mut f, "catalogVersion", v)).unwrap_or(Some(0));
-    let products = list(&mut f, "products", product);
-    let features = list(&mut f, "features", feature);
-    let billable_metrics = list(&mut f, "billableMetrics", metric);
-    let fees = list(&mut f, "fees", fee);
+    let products = list(&mut f, "products", &mut pos.products, product);
+    let features = list(&mut f, "features", &mut pos.features, feature);
+    let billable_metrics = list(&mut f, "billableMetrics", &mut pos.metrics, metric);
+    let fees = list(&mut f, "fees", &mut pos.fees, fee);
     let rates = match f.opt("rates") {
         Some((v, path)) => decimal_map(v, &path, f.problems()),
         None => BTreeMap::new(),
@@ -39,21 +40,27 @@ pub fn catalog(value: &Value, problems: &mut Problems) -> Option<Catalog> {
             f.push(Error::new(Code::NegativePrice, path, "a market rate must not be negative"));
         }
     }
-    let plans = list(&mut f, "plans", plan);
+    let mut price_positions = Vec::new();
+    let plans = list(&mut f, "plans", &mut pos.plans, plan)
+        .into_iter()
+        .map(|(plan, at)| {
+            price_positions.push(at);
+            plan
+        })
+        .collect();
+    pos.prices = price_positions;
     f.finish();
-    if problems.len() > before {
-        return None;
-    }
-    Some(Catalog {
+    let catalog = Catalog {
         schema_version: 1,
-        catalog_version: catalog_version?,
+        catalog_version: catalog_version.unwrap_or_default(),
         products,
         features,
         billable_metrics,
         fees,
         rates,
         plans,
-    })
+    };
+    Some((catalog, pos))
 }
 
 /// A non-negative whole number that fits in u64.
@@ -65,24 +72,82 @@ fn whole(f: &mut Fields<'_, '_>, key: &str, v: Decimal) -> Option<u64> {
     n
 }
 
+/// Where each decoded item stood in the input (broken items are left out of the catalog, so
+/// vector positions and JSON positions can differ).
+#[derive(Clone, Debug, Default)]
+pub struct Positions {
+    /// Of `products`.
+    pub products: Vec<usize>,
+    /// Of `features`.
+    pub features: Vec<usize>,
+    /// Of `billableMetrics`.
+    pub metrics: Vec<usize>,
+    /// Of `fees`.
+    pub fees: Vec<usize>,
+    /// Of `plans`.
+    pub plans: Vec<usize>,
+    /// Of each decoded plan's `prices`.
+    pub prices: Vec<Vec<usize>>,
+}
+
 /// An optional array field decoded item by item; broken items are left out (and reported).
-fn list<T>(f: &mut Fields<'_, '_>, key: &str, item: fn(&Value, &str, &mut Problems) -> Option<T>) -> Vec<T> {
+fn list<T>(
+    f: &mut Fields<'_, '_>,
+    key: &str,
+    at: &mut Vec<usize>,
+    item: fn(&Value, &str, &mut Problems) -> Option<T>,
+) -> Vec<T> {
     let Some(items) = f.opt_array(key) else {
         return Vec::new();
     };
-    items.into_iter().filter_map(|(v, path)| item(v, &path, f.problems())).collect()
+    let mut out = Vec::with_capacity(items.len());
+    for (i, (v, path)) in items.into_iter().enumerate() {
+        if let Some(t) = item(v, &path, f.problems()) {
+            out.push(t);
+            at.push(i);
+        }
+    }
+    out
+}
+
+/// A required, non-empty id.
+fn id(f: &mut Fields<'_, '_>, key: &str) -> Option<String> {
+    let s = f.str(key)?;
+    if s.is_empty() {
+        f.fail(key, Code::InvalidValue, format!("{key} must not be empty"));
+    }
+    Some(s)
+}
+
+/// Every `kind:id` the input declares, broken items included: a reference to a declared id is not
+/// reported as unknown when only its object failed to decode (that problem is reported already).
+pub fn declared_ids(value: &Value) -> alloc::collections::BTreeSet<String> {
+    let mut out = alloc::collections::BTreeSet::new();
+    for (key, kind) in
+        [("products", "product"), ("features", "feature"), ("billableMetrics", "billable metric"), ("fees", "fee")]
+    {
+        for item in value.get(key).and_then(Value::as_array).into_iter().flatten() {
+            if let Some(id) = item.get("id").and_then(Value::as_str) {
+                out.insert(alloc::format!("{kind}:{id}"));
+            }
+        }
+    }
+    if let Some(rates) = value.get("rates").and_then(Value::as_object) {
+        out.extend(rates.keys().map(|k| alloc::format!("rate:{k}")));
+    }
+    out
 }
 
 fn product(v: &Value, path: &str, problems: &mut Problems) -> Option<Product> {
     let mut f = Fields::open(v, path, problems)?;
-    let (id, name, description) = (f.str("id"), f.str("name"), f.opt_str("description"));
+    let (id, name, description) = (id(&mut f, "id"), f.str("name"), f.opt_str("description"));
     f.finish();
     Some(Product { id: id?, name: name?, description })
 }
 
 fn feature(v: &Value, path: &str, problems: &mut Problems) -> Option<Feature> {
     let mut f = Fields::open(v, path, problems)?;
-    let (id, product_id, key) = (f.str("id"), f.str("productId"), f.str("key"));
+    let (id, product_id, key) = (id(&mut f, "id"), f.str("productId"), f.str("key"));
     if let Some(k) = &key {
         if !is_kebab(k) {
             f.fail("key", Code::InvalidFeatureKey, format!("{k:?} is not kebab-case (a-z, 0-9, single dashes)"));
@@ -107,7 +172,7 @@ pub fn is_kebab(k: &str) -> bool {
 
 fn metric(v: &Value, path: &str, problems: &mut Problems) -> Option<BillableMetric> {
     let mut f = Fields::open(v, path, problems)?;
-    let (id, product_id, name) = (f.str("id"), f.str("productId"), f.str("name"));
+    let (id, product_id, name) = (id(&mut f, "id"), f.str("productId"), f.str("name"));
     let (unit, _description) = (f.opt_str("unit"), f.opt_str("description"));
     let event_type = f.str("eventType");
     let aggregation = f.choice("aggregation", &Aggregation::NAMES).and_then(Aggregation::from_index);
@@ -168,7 +233,7 @@ fn metric(v: &Value, path: &str, problems: &mut Problems) -> Option<BillableMetr
 fn fee(v: &Value, path: &str, problems: &mut Problems) -> Option<Fee> {
     let mut f = Fields::open(v, path, problems)?;
     let (id, product_id, name, _description) =
-        (f.str("id"), f.str("productId"), f.str("name"), f.opt_str("description"));
+        (id(&mut f, "id"), f.str("productId"), f.str("name"), f.opt_str("description"));
     f.finish();
     Some(Fee { id: id?, product_id: product_id?, name: name? })
 }
@@ -189,10 +254,10 @@ fn cadence(f: &mut Fields<'_, '_>, key: &str, one_time_ok: bool, required: bool)
     }
 }
 
-fn plan(v: &Value, path: &str, problems: &mut Problems) -> Option<Plan> {
+fn plan(v: &Value, path: &str, problems: &mut Problems) -> Option<(Plan, Vec<usize>)> {
     let mut f = Fields::open(v, path, problems)?;
     let (id, product_id, name, _description) =
-        (f.str("id"), f.str("productId"), f.str("name"), f.opt_str("description"));
+        (id(&mut f, "id"), f.str("productId"), f.str("name"), f.opt_str("description"));
     let currency = f.str("currency").and_then(|c| {
         let found = Currency::from_code(&c);
         if found.is_none() {
@@ -202,17 +267,21 @@ fn plan(v: &Value, path: &str, problems: &mut Problems) -> Option<Plan> {
     });
     let billing_cadence = cadence(&mut f, "billingCadence", false, true);
     let minimum_commitment = non_negative(&mut f, "minimumCommitment");
-    let prices = list(&mut f, "prices", price);
+    let mut at = Vec::new();
+    let prices = list(&mut f, "prices", &mut at, price);
     f.finish();
-    Some(Plan {
-        id: id?,
-        product_id: product_id?,
-        name: name?,
-        currency: currency?,
-        billing_cadence: billing_cadence?,
-        minimum_commitment,
-        prices,
-    })
+    Some((
+        Plan {
+            id: id?,
+            product_id: product_id?,
+            name: name?,
+            currency: currency?,
+            billing_cadence: billing_cadence?,
+            minimum_commitment,
+            prices,
+        },
+        at,
+    ))
 }
 
 fn non_negative(f: &mut Fields<'_, '_>, key: &str) -> Option<Decimal> {
@@ -225,7 +294,7 @@ fn non_negative(f: &mut Fields<'_, '_>, key: &str) -> Option<Decimal> {
 
 fn price(v: &Value, path: &str, problems: &mut Problems) -> Option<Price> {
     let mut f = Fields::open(v, path, problems)?;
-    let id = f.str("id");
+    let id = id(&mut f, "id");
     let name = f.opt_str("name");
     let target = match (f.opt_str("metricId"), f.opt_str("feeId")) {
         (Some(m), None) => Some(PriceTarget::Metric(m)),
@@ -275,6 +344,9 @@ fn price(v: &Value, path: &str, problems: &mut Problems) -> Option<Price> {
                 Code::NotAllowedHere,
                 "quantity is for fee prices; usage prices take it from the metric",
             );
+        }
+        if !is_fee && billing_cadence.is_some_and(Duration::is_zero) {
+            f.fail("billingCadence", Code::NotAllowedHere, "P0D (one-time) is for fee prices");
         }
         if is_fee && grant_discount {
             f.fail("grantDiscount", Code::NotAllowedHere, "grantDiscount is for usage prices");

@@ -24,10 +24,10 @@ impl Catalog {
     /// Validates a parsed JSON value as a catalog.
     pub fn from_value(value: &Value) -> Result<Catalog, Vec<Error>> {
         let mut problems = Vec::new();
-        let catalog = decode::catalog(value, &mut problems);
-        match catalog {
-            Some(c) => {
-                validate::check(&c, &mut problems);
+        match decode::catalog(value, &mut problems) {
+            Some((c, positions)) => {
+                let declared = decode::declared_ids(value);
+                validate::check(&c, &positions, &declared, &mut problems);
                 if problems.is_empty() {
                     Ok(c)
                 } else {

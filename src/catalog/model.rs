@@ -317,6 +317,11 @@ impl Catalog {
         self.billable_metrics.iter().find(|m| m.id == id)
     }
 
+    /// The position of the metric with this id in `billable_metrics`.
+    pub fn metric_index(&self, id: &str) -> Option<usize> {
+        self.billable_metrics.iter().position(|m| m.id == id)
+    }
+
     /// The feature with this id.
     pub fn feature(&self, id: &str) -> Option<&Feature> {
         self.features.iter().find(|f| f.id == id)

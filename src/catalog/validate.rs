@@ -4,24 +4,27 @@ use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::format;
 use alloc::string::String;
 
+use super::decode::Positions;
 use super::model::*;
 use crate::error::{Code, Error};
 use crate::json::{child, Problems};
 use crate::pricing::{DynamicSource, Model};
 
-/// Records every cross-reference problem of `c`.
-pub fn check(c: &Catalog, problems: &mut Problems) {
+/// Records every cross-reference problem of `c` (the part of the input that decoded; `at`
+/// says where each item stood). A reference to an id that the input `declared` but whose object
+/// failed to decode is not reported again.
+pub fn check(c: &Catalog, at: &Positions, declared: &BTreeSet<String>, problems: &mut Problems) {
+    let refs = Refs { declared };
     let mut ids = Ids::default();
-    let products: BTreeSet<&str> = c.products.iter().map(|p| p.id.as_str()).collect();
-    for (i, p) in c.products.iter().enumerate() {
+    for (p, i) in c.products.iter().zip(&at.products) {
         ids.claim("product", &p.id, &format!("/products/{i}/id"), problems);
     }
-    let mut keys: BTreeMap<(&str, &str), ()> = BTreeMap::new();
-    for (i, f) in c.features.iter().enumerate() {
+    let mut keys: BTreeSet<(&str, &str)> = BTreeSet::new();
+    for (f, i) in c.features.iter().zip(&at.features) {
         let at = format!("/features/{i}");
         ids.claim("feature", &f.id, &child(&at, "id"), problems);
-        known(&products, &f.product_id, "product", &child(&at, "productId"), problems);
-        if keys.insert((f.product_id.as_str(), f.key.as_str()), ()).is_some() {
+        refs.known(&f.product_id, "product", &child(&at, "productId"), problems);
+        if !keys.insert((f.product_id.as_str(), f.key.as_str())) {
             problems.push(Error::new(
                 Code::DuplicateKey,
                 child(&at, "key"),
@@ -29,49 +32,58 @@ pub fn check(c: &Catalog, problems: &mut Problems) {
             ));
         }
     }
-    for (i, m) in c.billable_metrics.iter().enumerate() {
+    for (m, i) in c.billable_metrics.iter().zip(&at.metrics) {
         let at = format!("/billableMetrics/{i}");
         ids.claim("billable metric", &m.id, &child(&at, "id"), problems);
-        known(&products, &m.product_id, "product", &child(&at, "productId"), problems);
+        refs.known(&m.product_id, "product", &child(&at, "productId"), problems);
     }
-    for (i, f) in c.fees.iter().enumerate() {
+    for (f, i) in c.fees.iter().zip(&at.fees) {
         let at = format!("/fees/{i}");
         ids.claim("fee", &f.id, &child(&at, "id"), problems);
-        known(&products, &f.product_id, "product", &child(&at, "productId"), problems);
+        refs.known(&f.product_id, "product", &child(&at, "productId"), problems);
     }
     let mut price_ids = Ids::default();
-    for (i, plan) in c.plans.iter().enumerate() {
+    for ((plan, i), price_at) in c.plans.iter().zip(&at.plans).zip(&at.prices) {
         let at = format!("/plans/{i}");
         ids.claim("plan", &plan.id, &child(&at, "id"), problems);
-        known(&products, &plan.product_id, "product", &child(&at, "productId"), problems);
-        for (j, price) in plan.prices.iter().enumerate() {
+        refs.known(&plan.product_id, "product", &child(&at, "productId"), problems);
+        for (price, j) in plan.prices.iter().zip(price_at) {
             let at = format!("{at}/prices/{j}");
             price_ids.claim("price", &price.id, &child(&at, "id"), problems);
-            check_price(c, plan, price, &at, problems);
+            check_price(c, &refs, plan, price, &at, problems);
         }
     }
 }
 
-fn check_price(c: &Catalog, plan: &Plan, price: &Price, at: &str, problems: &mut Problems) {
+/// Reference checks against the ids the input declares.
+struct Refs<'a> {
+    declared: &'a BTreeSet<String>,
+}
+
+impl Refs<'_> {
+    fn known(&self, id: &str, what: &str, path: &str, problems: &mut Problems) {
+        if !self.declared.contains(&format!("{what}:{id}")) {
+            problems.push(unknown(what, id, path));
+        }
+    }
+}
+
+fn check_price(c: &Catalog, refs: &Refs<'_>, plan: &Plan, price: &Price, at: &str, problems: &mut Problems) {
     let metric = match &price.target {
         PriceTarget::Metric(id) => {
-            let m = c.metric(id);
-            if m.is_none() {
-                problems.push(unknown("billable metric", id, &child(at, "metricId")));
-            }
-            m
+            refs.known(id, "billable metric", &child(at, "metricId"), problems);
+            c.metric(id)
         }
         PriceTarget::Fee(id) => {
-            if c.fee(id).is_none() {
-                problems.push(unknown("fee", id, &child(at, "feeId")));
-            }
+            refs.known(id, "fee", &child(at, "feeId"), problems);
             None
         }
     };
     if let Some(link) = &price.feature {
         let link_at = child(at, "feature");
+        refs.known(&link.feature_id, "feature", &child(&link_at, "featureId"), problems);
         match c.feature(&link.feature_id) {
-            None => problems.push(unknown("feature", &link.feature_id, &child(&link_at, "featureId"))),
+            None => {}
             Some(f) => {
                 let wanted = link.entitlement.feature_type();
                 if f.kind != wanted {
@@ -101,12 +113,21 @@ fn check_price(c: &Catalog, plan: &Plan, price: &Price, at: &str, problems: &mut
             }
         }
     }
-    check_model(c, &price.model, metric, &child(at, "model"), problems);
+    check_model(c, refs, &price.model, metric, &child(at, "model"), problems);
 }
 
-fn check_model(c: &Catalog, model: &Model, metric: Option<&BillableMetric>, at: &str, problems: &mut Problems) {
+fn check_model(
+    c: &Catalog,
+    refs: &Refs<'_>,
+    model: &Model,
+    metric: Option<&BillableMetric>,
+    at: &str,
+    problems: &mut Problems,
+) {
     match model {
-        Model::Dynamic { source: DynamicSource::Rate(name), .. } if !c.rates.contains_key(name) => {
+        Model::Dynamic { source: DynamicSource::Rate(name), .. }
+            if !c.rates.contains_key(name) && !refs.declared.contains(&format!("rate:{name}")) =>
+        {
             problems.push(unknown("market rate", name, &child(&child(at, "source"), "rate")));
         }
         Model::Matrix { dimension, cells, default } => {
@@ -120,10 +141,10 @@ fn check_model(c: &Catalog, model: &Model, metric: Option<&BillableMetric>, at: 
                 }
             }
             for (key, cell) in cells {
-                check_model(c, cell, metric, &child(&child(at, "cells"), key), problems);
+                check_model(c, refs, cell, metric, &child(&child(at, "cells"), key), problems);
             }
             if let Some(d) = default {
-                check_model(c, d, metric, &child(at, "default"), problems);
+                check_model(c, refs, d, metric, &child(at, "default"), problems);
             }
         }
         _ => {}
@@ -132,12 +153,6 @@ fn check_model(c: &Catalog, model: &Model, metric: Option<&BillableMetric>, at: 
 
 fn unknown(what: &str, id: &str, path: &str) -> Error {
     Error::new(Code::UnknownReference, path, format!("no {what} with id {id:?}"))
-}
-
-fn known(set: &BTreeSet<&str>, id: &str, what: &str, path: &str, problems: &mut Problems) {
-    if !set.contains(id) {
-        problems.push(unknown(what, id, path));
-    }
 }
 
 /// Ids seen so far, with the path of their first use.

@@ -136,7 +136,24 @@ impl Engine {
 
     fn put_customer(&mut self, customer: Customer) {
         let access = resolve(&self.catalog, &customer).into_iter().collect();
-        let ledgers = self.customers.remove(&customer.id).map(|s| s.ledgers).unwrap_or_default();
+        let mut access: Map<Arc<str>, Access> = access;
+        let ledgers = match self.customers.remove(&customer.id) {
+            Some(old) => {
+                // Usage so far survives a redefinition: balances are rebuilt from the new grants
+                // minus what was already used of each.
+                for (key, new) in access.iter_mut() {
+                    if let (Some(m), Some(old_m)) = (&mut new.meter, old.access.get(key).and_then(|a| a.meter.as_ref()))
+                    {
+                        m.carry_over(old_m);
+                    }
+                }
+                let mut ledgers = old.ledgers;
+                // Periods depend on subscriptions, which may have changed.
+                ledgers.values_mut().for_each(MetricLedger::forget_period);
+                ledgers
+            }
+            None => BTreeMap::new(),
+        };
         self.customers.insert(customer.id.clone(), CustomerState { customer, access, ledgers });
     }
 
@@ -196,7 +213,8 @@ impl Engine {
         if n < Decimal::ZERO {
             return Err(Error::new(Code::InvalidValue, "/quantity", "a quantity to consume must not be negative"));
         }
-        let dedupe_key = id.map(|id| Dedupe::<Decision>::key(CONSUME_SOURCE, id));
+        // Ids are per customer: two customers may both send "req-1".
+        let dedupe_key = id.map(|id| Dedupe::<Decision>::key(&alloc::format!("{CONSUME_SOURCE}{customer}"), id));
         if let Some(first) = dedupe_key.as_deref().and_then(|k| self.consumed.get(k)) {
             return Ok(first.clone());
         }
@@ -212,11 +230,10 @@ impl Engine {
             if let Some(meter) = &mut access.meter {
                 meter.apply(n, now, false)?;
             }
-            let metric = access.links.iter().filter(|l| l.active(now)).find_map(|l| l.metric_id.clone());
-            let metric = metric.or_else(|| access.fallback_metrics.first().cloned());
-            let after = decide(access, Decimal::ZERO, now)?;
-            if let Some(metric_id) = metric {
-                record_units(&catalog, state, &metric_id, n, seq, now)?;
+            let metric = access.consuming_metric(now);
+            let after = applied(access, now)?;
+            if let Some(metric) = metric {
+                record_units(&catalog, state, metric, n, seq, now)?;
             }
             if let Some(k) = dedupe_key {
                 self.consumed.insert(k, now, after.clone(), now);
@@ -256,7 +273,9 @@ impl Engine {
                 continue;
             }
             let obs = observe(metric, event)?;
-            let period = metering_period(&catalog, &state.customer, &metric.id, event.time);
+            let ledger = state.ledgers.entry(i).or_default();
+            let period =
+                ledger.period_for(event.time, || metering_span(&catalog, &state.customer, &metric.id, event.time));
             let fold = Fold {
                 metric,
                 period,
@@ -281,7 +300,7 @@ impl Engine {
                 continue;
             }
             for access in state.access.values_mut() {
-                if access.meter.is_none() || !access.entitled(now) || !access.consumed_by(&fold.metric.id, now) {
+                if access.meter.is_none() || !access.entitled(now) || !access.consumed_by(*i, now) {
                     continue;
                 }
                 let meter = access.meter.as_mut().expect("checked above");
@@ -316,7 +335,7 @@ impl Engine {
             if let Some(meter) = &mut access.meter {
                 meter.apply(*n, now, false)?;
             }
-            decisions.push(decide(access, Decimal::ZERO, now)?);
+            decisions.push(applied(access, now)?);
         }
         let result = outcome(true, Reason::Ok, decisions, false);
         self.events.insert(key, event.time, result.clone(), now);
@@ -367,22 +386,52 @@ fn decide(access: &mut Access, n: Decimal, now: Timestamp) -> Result<Decision> {
     Ok(d)
 }
 
-/// Records `n` units consumed directly on the customer's ledger of `metric_id`.
+/// The decision after an allowed use was applied: allowed, with the figures that follow it
+/// (a use that takes the balance to exactly zero was still allowed).
+fn applied(access: &mut Access, now: Timestamp) -> Result<Decision> {
+    let mut d = decide(access, Decimal::ZERO, now)?;
+    d.allowed = true;
+    d.reason = Reason::Ok;
+    Ok(d)
+}
+
+/// Records `n` units consumed directly on the customer's ledger of the metric at `index`.
 fn record_units(
     catalog: &Catalog,
     state: &mut CustomerState,
-    metric_id: &str,
+    index: usize,
     n: Decimal,
     seq: u64,
     now: Timestamp,
 ) -> Result<()> {
-    let Some((i, metric)) = catalog.billable_metrics.iter().enumerate().find(|(_, m)| m.id == metric_id) else {
-        return Ok(());
-    };
-    let period = metering_period(catalog, &state.customer, metric_id, now);
+    let Some(metric) = catalog.billable_metrics.get(index) else { return Ok(()) };
+    let ledger = state.ledgers.entry(index).or_default();
+    let period = ledger.period_for(now, || metering_span(catalog, &state.customer, &metric.id, now));
     let group = alloc::vec![None; metric.group_by.len()];
     let fold = Fold { metric, period, time: now, seq, obs: Observation::Number(n), units: n, group };
-    state.ledgers.entry(i).or_default().fold(&fold)
+    ledger.fold(&fold)
+}
+
+/// The billing period an event of `metric_id` at `t` falls in, and the span `[from, until)`
+/// around `t` in which no subscription starts or ends (so the answer holds there).
+fn metering_span(
+    catalog: &Catalog,
+    customer: &Customer,
+    metric_id: &str,
+    t: Timestamp,
+) -> (Period, Timestamp, Timestamp) {
+    let period = metering_period(catalog, customer, metric_id, t);
+    let (mut from, mut until) = (period.start, period.end);
+    for sub in &customer.subscriptions {
+        for edge in [Some(sub.started_at), sub.ending_at].into_iter().flatten() {
+            if edge <= t {
+                from = from.max(edge);
+            } else {
+                until = until.min(edge);
+            }
+        }
+    }
+    (period, from, until)
 }
 
 /// The billing period an event of `metric_id` at `t` falls in: that of the active subscription

@@ -1,6 +1,7 @@
 //! A metered entitlement's balance: grants ("buckets") burned in order, usage and overage per
 //! usage period, and the reset rules of SPEC §5 (rollover min/max, preserved overage).
 
+use alloc::string::String;
 use alloc::vec::Vec;
 use rust_decimal::Decimal;
 
@@ -36,6 +37,8 @@ pub enum Window {
 /// One source of units.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Bucket {
+    /// Identity across redefinitions: `plan:<subscription>/<price>` or `grant:<id>`.
+    pub id: String,
     /// When it counts.
     pub window: Window,
     /// Lower burns first.
@@ -70,6 +73,14 @@ impl Bucket {
                 period_end
             }
             Window::Plan { until, .. } => until.unwrap_or(FOREVER),
+        }
+    }
+
+    /// The instants where it starts or stops counting.
+    fn edges(&self) -> [Option<Timestamp>; 2] {
+        match self.window {
+            Window::Plan { from, until, .. } => [Some(from), until],
+            Window::Grant { from, until } => [from, until],
         }
     }
 
@@ -135,9 +146,11 @@ impl Meter {
             let before = (self.usage, self.overage, self.buckets.clone());
             self.reset(current)?;
             let next = self.period_at(current.end);
-            if (self.usage, self.overage, &self.buckets) == (before.0, before.1, &before.2)
-                || next.start >= target.start
-            {
+            // A reset that changed nothing repeats identically until a bucket starts or stops.
+            let unchanged = (self.usage, self.overage, &self.buckets) == (before.0, before.1, &before.2);
+            let quiet =
+                !self.buckets.iter().flat_map(Bucket::edges).flatten().any(|e| next.start < e && e <= target.start);
+            if next.start >= target.start || (unchanged && quiet) {
                 current = target;
                 break;
             }
@@ -167,6 +180,23 @@ impl Meter {
             self.apply(carried_overage, ending.end, true)?;
         }
         Ok(())
+    }
+
+    /// Takes over the period, usage and overage of `old` (the same feature before the customer
+    /// was redefined), and what was already used of each bucket that both share.
+    pub fn carry_over(&mut self, old: &Meter) {
+        self.period = old.period;
+        self.usage = old.usage;
+        self.overage = old.overage;
+        for b in &mut self.buckets {
+            if let Some(o) = old.buckets.iter().find(|o| o.id == b.id) {
+                let used = o.issued.checked_sub(o.remaining).unwrap_or_default();
+                if o.window == b.window && o.max_rollover == b.max_rollover && o.min_rollover == b.min_rollover {
+                    b.issued = o.issued;
+                }
+                b.remaining = b.issued.checked_sub(used).unwrap_or_default().max(Decimal::ZERO);
+            }
+        }
     }
 
     /// The figures at `now` (call [`Meter::advance`] first).

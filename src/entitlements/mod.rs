@@ -8,7 +8,6 @@ pub use decision::{Balance, Decision, Reason};
 pub use meter::{Bucket, Cadence, Meter, Window};
 
 use alloc::collections::BTreeMap;
-use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use serde_json::Value;
@@ -24,8 +23,8 @@ pub struct Link {
     pub from: Timestamp,
     /// Subscription end.
     pub until: Option<Timestamp>,
-    /// The metric of the linking price (how a metered feature is consumed).
-    pub metric_id: Option<String>,
+    /// Index (in the catalog) of the linking price's metric: how a metered feature is consumed.
+    pub metric: Option<usize>,
     /// Static configuration.
     pub config: Option<Arc<Value>>,
 }
@@ -48,8 +47,8 @@ pub struct Access {
     pub links: Vec<Link>,
     /// The balance of a metered feature.
     pub meter: Option<Meter>,
-    /// Metrics that consume it when no plan link is active (grant-only access).
-    pub fallback_metrics: Vec<String>,
+    /// Metric indexes that consume it when no plan link is active (grant-only access).
+    pub fallback_metrics: Vec<usize>,
 }
 
 impl Access {
@@ -61,14 +60,20 @@ impl Access {
         }
     }
 
-    /// True when events of `metric_id` consume this feature at `t`.
-    pub fn consumed_by(&self, metric_id: &str, t: Timestamp) -> bool {
+    /// True when events of the metric at index `metric` consume this feature at `t`.
+    pub fn consumed_by(&self, metric: usize, t: Timestamp) -> bool {
         let mut active = self.links.iter().filter(|l| l.active(t)).peekable();
         if active.peek().is_some() {
-            active.any(|l| l.metric_id.as_deref() == Some(metric_id))
+            active.any(|l| l.metric == Some(metric))
         } else {
-            self.fallback_metrics.iter().any(|m| m == metric_id)
+            self.fallback_metrics.contains(&metric)
         }
+    }
+
+    /// The metric a direct `consume` is recorded on at `t`.
+    pub fn consuming_metric(&self, t: Timestamp) -> Option<usize> {
+        let linked = self.links.iter().filter(|l| l.active(t)).find_map(|l| l.metric);
+        linked.or_else(|| self.fallback_metrics.first().copied())
     }
 
     /// The config of the first active link.
@@ -94,15 +99,15 @@ pub fn resolve(catalog: &Catalog, customer: &Customer) -> BTreeMap<Arc<str>, Acc
                 meter: None,
                 fallback_metrics: Vec::new(),
             });
-            let metric_id = match &price.target {
-                PriceTarget::Metric(m) => Some(m.clone()),
+            let metric = match &price.target {
+                PriceTarget::Metric(m) => catalog.metric_index(m),
                 PriceTarget::Fee(_) => None,
             };
             let config = match &link.entitlement {
                 EntitlementTemplate::Static { config } => Some(Arc::new(config.clone())),
                 _ => None,
             };
-            access.links.push(Link { from: sub.started_at, until: sub.ending_at, metric_id, config });
+            access.links.push(Link { from: sub.started_at, until: sub.ending_at, metric, config });
             if let EntitlementTemplate::Metered(t) = &link.entitlement {
                 let parts = meters.entry(key).or_default();
                 if parts.template.is_none() {
@@ -115,6 +120,7 @@ pub fn resolve(catalog: &Catalog, customer: &Customer) -> BTreeMap<Arc<str>, Acc
                 }
                 let order = parts.buckets.len();
                 parts.buckets.push(Bucket {
+                    id: alloc::format!("plan:{}/{}", sub.id, price.id),
                     window: Window::Plan { from: sub.started_at, until: sub.ending_at, issue: t.issue_after_reset },
                     priority: t.issue_after_reset_priority,
                     order,
@@ -139,6 +145,7 @@ pub fn resolve(catalog: &Catalog, customer: &Customer) -> BTreeMap<Arc<str>, Acc
         let parts = meters.entry(key).or_default();
         let order = parts.buckets.len();
         parts.buckets.push(Bucket {
+            id: alloc::format!("grant:{}", grant.id),
             window: Window::Grant { from: grant.effective_at, until: grant.expires_at },
             priority: grant.priority,
             order,
@@ -167,14 +174,14 @@ struct MeterParts {
 }
 
 /// Metrics of prices (in any plan) that link the feature: what consumes a grant-only feature.
-fn metrics_consuming(catalog: &Catalog, feature_id: &str) -> Vec<String> {
-    let mut out: Vec<String> = catalog
+fn metrics_consuming(catalog: &Catalog, feature_id: &str) -> Vec<usize> {
+    let mut out: Vec<usize> = catalog
         .plans
         .iter()
         .flat_map(|p| &p.prices)
         .filter(|p| p.feature.as_ref().is_some_and(|l| l.feature_id == feature_id))
         .filter_map(|p| match &p.target {
-            PriceTarget::Metric(m) => Some(m.clone()),
+            PriceTarget::Metric(m) => catalog.metric_index(m),
             PriceTarget::Fee(_) => None,
         })
         .collect();

@@ -26,6 +26,8 @@ pub struct PeriodUsage {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct MetricLedger {
     periods: BTreeMap<Timestamp, PeriodUsage>,
+    /// The last period looked up and the span `[from, until)` over which that lookup holds.
+    recent: Option<(Period, Timestamp, Timestamp)>,
 }
 
 /// Where a fold lands and what it changes.
@@ -47,6 +49,25 @@ pub struct Fold<'a> {
 }
 
 impl MetricLedger {
+    /// The period containing `t`: the one last computed while `t` is inside the span where it
+    /// holds, else `compute()` (which returns the period and that span). The engine calls
+    /// [`MetricLedger::forget_period`] when subscriptions change.
+    pub fn period_for(&mut self, t: Timestamp, compute: impl FnOnce() -> (Period, Timestamp, Timestamp)) -> Period {
+        match self.recent {
+            Some((p, from, until)) if from <= t && t < until => p,
+            _ => {
+                let found = compute();
+                self.recent = Some(found);
+                found.0
+            }
+        }
+    }
+
+    /// Drops the remembered period.
+    pub fn forget_period(&mut self) {
+        self.recent = None;
+    }
+
     /// The usage of `period`, if any event fell in it.
     pub fn period(&self, period_start: Timestamp) -> Option<&PeriodUsage> {
         self.periods.get(&period_start)

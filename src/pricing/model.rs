@@ -10,7 +10,7 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 
 use crate::error::Code;
-use crate::json::{child, Fields, JsonPath, Problems};
+use crate::json::{Fields, JsonPath, Problems};
 
 /// One tier of a tiered model. `up_to: None` is the open last tier.
 #[derive(Clone, Debug, PartialEq)]
@@ -267,11 +267,14 @@ fn decode_percentage(f: &mut Fields<'_, '_>) -> Option<Percentage> {
 fn decode_dynamic(f: &mut Fields<'_, '_>) -> Option<Model> {
     let source = f.req("source").and_then(|(v, path)| {
         let mut s = Fields::open(v, &path, f.problems())?;
+        let (has_property, has_rate) = (s.opt("eventProperty").is_some(), s.opt("rate").is_some());
         let property = s.opt_json_path("eventProperty");
         let rate = s.opt_str("rate");
         let source = match (property, rate) {
             (Some(p), None) => Some(DynamicSource::EventProperty(p)),
             (None, Some(r)) => Some(DynamicSource::Rate(r)),
+            // One of them was given but is malformed: that problem is already recorded.
+            _ if has_property != has_rate => None,
             _ => {
                 s.push(crate::error::Error::new(
                     Code::InvalidValue,
@@ -297,39 +300,34 @@ fn decode_dynamic(f: &mut Fields<'_, '_>) -> Option<Model> {
 fn decode_matrix(f: &mut Fields<'_, '_>) -> Option<Model> {
     let dimension = f.str("dimension");
     let mut cells = BTreeMap::new();
-    let mut ok = true;
-    if let Some(entries) = f.opt_object("cells") {
-        for (key, v, path) in entries {
-            match Model::decode(v, &path, f.problems()) {
-                Some(m) => {
+    let mut ok = f.opt("cells").is_some();
+    let mut cell = |f: &mut Fields<'_, '_>, v: &Value, path: &str| match Model::decode(v, path, f.problems()) {
+        Some(Model::Matrix { .. }) => {
+            f.push(crate::error::Error::new(Code::NotAllowedHere, path, "a matrix cell cannot be another matrix"));
+            ok = false;
+            None
+        }
+        Some(m) => Some(m),
+        None => {
+            ok = false;
+            None
+        }
+    };
+    match f.opt_object("cells") {
+        Some(entries) => {
+            for (key, v, path) in entries {
+                if let Some(m) = cell(f, v, &path) {
                     cells.insert(String::from(key), m);
                 }
-                None => ok = false,
             }
         }
-    } else {
-        f.fail("cells", Code::MissingField, "\"cells\" is required");
-        ok = false;
+        None if f.opt("cells").is_none() => f.fail("cells", Code::MissingField, "\"cells\" is required"),
+        None => {} // present but not an object: already recorded
     }
     let default = match f.opt("default") {
-        Some((v, path)) => match Model::decode(v, &path, f.problems()) {
-            Some(m) => Some(Box::new(m)),
-            None => {
-                ok = false;
-                None
-            }
-        },
+        Some((v, path)) => cell(f, v, &path).map(Box::new),
         None => None,
     };
-    let nested = cells.values().chain(default.as_deref()).any(|m| matches!(m, Model::Matrix { .. }));
-    if nested {
-        f.push(crate::error::Error::new(
-            Code::NotAllowedHere,
-            child(f.path(), "cells"),
-            "a matrix cell cannot be another matrix",
-        ));
-        ok = false;
-    }
     ok.then_some(())?;
     Some(Model::Matrix { dimension: dimension?, cells, default })
 }

@@ -1,0 +1,66 @@
+#!/usr/bin/env python3
+"""Runs every ```console block of the docs and checks each command prints what the doc shows.
+
+A block is a shell session: lines starting with "$ " are commands (a heredoc continues until its
+terminator), the lines after a command up to the next "$ " are its expected output (stdout and
+stderr together). Commands run with bash from the repository root, in order, so a block may
+create files that later commands of any block use. Exits 1 on the first difference.
+"""
+import pathlib
+import re
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+DOCS = sorted((ROOT / "docs").glob("*.md")) + [ROOT / "README.md"]
+
+
+def sessions(text):
+    for block in re.findall(r"```console\n(.*?)```", text, re.S):
+        yield block.splitlines()
+
+
+def steps(lines):
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if not line.startswith("$ "):
+            i += 1
+            continue
+        command = [line[2:]]
+        i += 1
+        heredoc = re.search(r"<<-?'?(\w+)'?", line)
+        if heredoc:
+            end = heredoc.group(1)
+            while i < len(lines):
+                command.append(lines[i])
+                i += 1
+                if lines[i - 1].strip() == end:
+                    break
+        output = []
+        while i < len(lines) and not lines[i].startswith("$ "):
+            output.append(lines[i])
+            i += 1
+        yield "\n".join(command), "\n".join(output).rstrip()
+
+
+def main():
+    checked = 0
+    for doc in DOCS:
+        for lines in sessions(doc.read_text()):
+            for command, expected in steps(lines):
+                run = subprocess.run(
+                    ["bash", "-c", command], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+                )
+                got = run.stdout.rstrip()
+                if got != expected:
+                    print(f"{doc.relative_to(ROOT)}: `{command.splitlines()[0]}`")
+                    print(f"--- expected\n{expected}\n--- got\n{got}")
+                    return 1
+                checked += 1
+    print(f"docs: {checked} passed, 0 failed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
