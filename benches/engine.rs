@@ -9,7 +9,16 @@ use tollgate::Decimal;
 
 fn engine() -> Engine {
     let snapshot: serde_json::Value = serde_json::from_str(include_str!("../examples/llm-snapshot.json")).unwrap();
-    Engine::from_snapshot(&snapshot, Options::default()).unwrap()
+    let mut e = Engine::from_snapshot(&snapshot, Options::default()).unwrap();
+    // A hard-limited balance (a grant only) large enough never to run out during the run, so the
+    // allowed path is what is measured.
+    let big = serde_json::json!({
+        "id": "cus_big",
+        "subscriptions": [{ "id": "sub_big", "planId": "plan_business", "startedAt": "2026-11-01T00:00:00Z" }],
+        "grants": [{ "id": "grt_big", "featureKey": "input-tokens", "amount": "1000000000000" }]
+    });
+    e.upsert_customer(&big).unwrap();
+    e
 }
 
 fn hot_paths(c: &mut Criterion) {
@@ -28,8 +37,13 @@ fn hot_paths(c: &mut Criterion) {
     c.bench_function("consume/metered_soft", |b| {
         b.iter(|| e.consume(black_box("cus_dev"), black_box("input-tokens"), one, None, now).unwrap())
     });
-    c.bench_function("consume/metered_grant", |b| {
-        b.iter(|| e.consume(black_box("cus_acme"), black_box("input-tokens"), one, None, now).unwrap())
+    c.bench_function("consume/metered_hard", |b| {
+        b.iter(|| e.consume(black_box("cus_big"), black_box("input-tokens"), one, None, now).unwrap())
+    });
+    let mut drained = engine();
+    drained.consume("cus_acme", "input-tokens", Decimal::from(500_000), None, now).unwrap();
+    c.bench_function("consume/denied_at_limit", |b| {
+        b.iter(|| drained.consume(black_box("cus_acme"), black_box("input-tokens"), one, None, now).unwrap())
     });
 }
 

@@ -8,6 +8,7 @@ mod snapshot;
 pub use dedupe::{Dedupe, DEFAULT_WINDOW_MS};
 pub use snapshot::Snapshot;
 
+use alloc::borrow::Cow;
 use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::sync::Arc;
@@ -21,7 +22,7 @@ use crate::customer::Customer;
 use crate::entitlements::{resolve, Access, Decision, Reason};
 use crate::error::{Code, Error, Result};
 use crate::metering::{group_of, matches, observe, Event, Fold, MetricLedger, Observation};
-use crate::money::add;
+use crate::money::{add, sub};
 use crate::time::{period_containing, Duration, Period, Timestamp};
 use hash::Map;
 
@@ -231,7 +232,7 @@ impl Engine {
                 meter.apply(n, now, false)?;
             }
             let metric = access.consuming_metric(now);
-            let after = applied(access, now)?;
+            let after = applied(decision, n)?;
             if let Some(metric) = metric {
                 record_units(&catalog, state, metric, n, seq, now)?;
             }
@@ -283,7 +284,7 @@ impl Engine {
                 seq,
                 obs,
                 units: Decimal::ONE,
-                group: group_of(metric, event),
+                group: Cow::Owned(group_of(metric, event)),
             };
             folds.push((i, fold));
         }
@@ -314,28 +315,25 @@ impl Engine {
                 }
             }
         }
-        let mut denied = Vec::new();
+        let mut decisions = Vec::with_capacity(wants.len());
         for (key, n) in &wants {
             let access = state.access.get_mut(key).expect("collected from this map");
-            let d = decide(access, *n, now)?;
-            if !d.allowed {
-                denied.push(d);
-            }
+            decisions.push(decide(access, *n, now)?);
         }
-        if !denied.is_empty() {
-            return Ok(outcome(false, Reason::LimitReached, denied, false));
+        if decisions.iter().any(|d| !d.allowed) {
+            decisions.retain(|d| !d.allowed);
+            return Ok(outcome(false, Reason::LimitReached, decisions, false));
         }
         // 3. Apply.
         for (i, fold) in &folds {
             state.ledgers.entry(*i).or_default().fold(fold)?;
         }
-        let mut decisions = Vec::with_capacity(wants.len());
-        for (key, n) in &wants {
+        for ((key, n), decision) in wants.iter().zip(decisions.iter_mut()) {
             let access = state.access.get_mut(key).expect("collected from this map");
             if let Some(meter) = &mut access.meter {
                 meter.apply(*n, now, false)?;
             }
-            decisions.push(applied(access, now)?);
+            *decision = applied(decision.clone(), *n)?;
         }
         let result = outcome(true, Reason::Ok, decisions, false);
         self.events.insert(key, event.time, result.clone(), now);
@@ -386,14 +384,20 @@ fn decide(access: &mut Access, n: Decimal, now: Timestamp) -> Result<Decision> {
     Ok(d)
 }
 
-/// The decision after an allowed use was applied: allowed, with the figures that follow it
-/// (a use that takes the balance to exactly zero was still allowed).
-fn applied(access: &mut Access, now: Timestamp) -> Result<Decision> {
-    let mut d = decide(access, Decimal::ZERO, now)?;
-    d.allowed = true;
-    d.reason = Reason::Ok;
+/// The allowing decision `d` (taken before `n` units were applied) with the figures after: the
+/// buckets gave min(n, balance), the rest is overage. Cheaper than asking the meter again.
+fn applied(mut d: Decision, n: Decimal) -> Result<Decision> {
+    if let Some(f) = &mut d.figures {
+        let burned = n.min(f.balance);
+        f.balance = sub(f.balance, burned)?;
+        f.usage = add(f.usage, n)?;
+        f.overage = add(f.overage, sub(n, burned)?)?;
+    }
     Ok(d)
 }
+
+/// The group of a direct consume: no dimension is known.
+static NO_GROUP: [Option<String>; 16] = [const { None }; 16];
 
 /// Records `n` units consumed directly on the customer's ledger of the metric at `index`.
 fn record_units(
@@ -407,7 +411,10 @@ fn record_units(
     let Some(metric) = catalog.billable_metrics.get(index) else { return Ok(()) };
     let ledger = state.ledgers.entry(index).or_default();
     let period = ledger.period_for(now, || metering_span(catalog, &state.customer, &metric.id, now));
-    let group = alloc::vec![None; metric.group_by.len()];
+    let group = match NO_GROUP.get(..metric.group_by.len()) {
+        Some(none) => Cow::Borrowed(none),
+        None => Cow::Owned(alloc::vec![None; metric.group_by.len()]),
+    };
     let fold = Fold { metric, period, time: now, seq, obs: Observation::Number(n), units: n, group };
     ledger.fold(&fold)
 }

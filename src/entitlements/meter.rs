@@ -218,16 +218,18 @@ impl Meter {
     /// [`Meter::fits`] first for hard limits.
     pub fn apply(&mut self, n: Decimal, now: Timestamp, soft: bool) -> Result<()> {
         let period_end = self.period.map_or(FOREVER, |p| p.end);
-        let mut order: Vec<usize> = (0..self.buckets.len()).filter(|&i| self.buckets[i].active(now)).collect();
-        order.sort_by_key(|&i| {
-            let b = &self.buckets[i];
-            (b.priority, b.expiry(period_end), b.order)
-        });
         let mut left = n;
-        for i in order {
-            if left <= Decimal::ZERO {
-                break;
-            }
+        // Repeatedly burn the first bucket in burn order that still holds units: no allocation,
+        // and a customer has only a handful of buckets.
+        while left > Decimal::ZERO {
+            let next = self
+                .buckets
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| b.remaining > Decimal::ZERO && b.active(now))
+                .min_by_key(|(_, b)| (b.priority, b.expiry(period_end), b.order))
+                .map(|(i, _)| i);
+            let Some(i) = next else { break };
             let b = &mut self.buckets[i];
             let take = left.min(b.remaining);
             b.remaining = sub(b.remaining, take)?;

@@ -1,6 +1,8 @@
 //! A customer's usage: per metric, per period, the running aggregate in total and per group.
 
+use alloc::borrow::Cow;
 use alloc::collections::BTreeMap;
+use alloc::string::String;
 use alloc::vec::Vec;
 use rust_decimal::Decimal;
 
@@ -44,8 +46,8 @@ pub struct Fold<'a> {
     pub obs: Observation,
     /// Units (COUNT of a direct consume; 1 for an event).
     pub units: Decimal,
-    /// Group under `groupBy`.
-    pub group: GroupKey,
+    /// Group under `groupBy` (borrowed for direct consumes, whose group is all-absent).
+    pub group: Cow<'a, [Option<String>]>,
 }
 
 impl MetricLedger {
@@ -75,7 +77,7 @@ impl MetricLedger {
 
     /// Level carried into the period starting at `start` (WEIGHTED_SUM): the last level of the
     /// latest earlier period with events, for the whole metric or one group.
-    pub fn carried(&self, start: Timestamp, group: Option<&GroupKey>) -> Decimal {
+    pub fn carried(&self, start: Timestamp, group: Option<&[Option<String>]>) -> Decimal {
         self.periods
             .range(..start)
             .rev()
@@ -140,7 +142,7 @@ impl MetricLedger {
             Some(u) if f.metric.aggregation == Aggregation::WeightedSum && !f.metric.group_by.is_empty() => {
                 let carried = self.carried(f.period.start, Some(&f.group));
                 let empty = Aggregate::new(f.metric.aggregation);
-                let agg = u.groups.get(&f.group).unwrap_or(&empty);
+                let agg = u.groups.get(&*f.group).unwrap_or(&empty);
                 agg.delta(f.time, f.seq, &f.obs, f.units, f.period, carried)
             }
             Some(u) => u.total.delta(f.time, f.seq, &f.obs, f.units, f.period, carried_total),
@@ -165,8 +167,14 @@ impl MetricLedger {
         });
         usage.total.fold(f.time, f.seq, &f.obs, f.units)?;
         if !f.metric.group_by.is_empty() {
-            let group = usage.groups.entry(f.group.clone()).or_insert_with(|| Aggregate::new(f.metric.aggregation));
-            group.fold(f.time, f.seq, &f.obs, f.units)?;
+            match usage.groups.get_mut(&*f.group) {
+                Some(group) => group.fold(f.time, f.seq, &f.obs, f.units)?,
+                None => {
+                    let mut group = Aggregate::new(f.metric.aggregation);
+                    group.fold(f.time, f.seq, &f.obs, f.units)?;
+                    usage.groups.insert(f.group.to_vec(), group);
+                }
+            }
         }
         usage.events = usage.events.saturating_add(1);
         Ok(())
