@@ -20,6 +20,8 @@ pub mod metering;
 pub mod money;
 pub mod pricing;
 pub mod time;
+#[cfg(feature = "wasm")]
+pub mod wasm;
 
 pub use catalog::{validate, Catalog};
 pub use error::{Code, Error, Result};
