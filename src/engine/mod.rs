@@ -357,6 +357,12 @@ impl Engine {
         }
     }
 
+    /// The quote of SPEC §6.1 for a request `{ planId, usage, eventCount? }` on this catalog.
+    pub fn quote(&self, request: &Value) -> Result<crate::billing::Quote, Vec<Error>> {
+        let req = crate::billing::QuoteRequest::from_value(request, None)?;
+        crate::billing::quote(&self.catalog, &req).map_err(|e| alloc::vec![e])
+    }
+
     /// Number of idempotency keys remembered (events and consumes).
     pub fn remembered_keys(&self) -> usize {
         self.events.len() + self.consumed.len()
