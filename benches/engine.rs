@@ -47,5 +47,17 @@ fn hot_paths(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, hot_paths);
+fn handles(c: &mut Criterion) {
+    let now = Timestamp::parse("2026-11-28T10:00:00Z").unwrap();
+    let mut e = engine();
+    let metered = e.handle("cus_dev", "input-tokens").unwrap();
+    let boolean = e.handle("cus_acme", "priority-queue").unwrap();
+    let hard = e.handle("cus_big", "input-tokens").unwrap();
+    let one = Decimal::ONE;
+    c.bench_function("handle/check_boolean", |b| b.iter(|| e.check_handle(black_box(boolean), now).unwrap()));
+    c.bench_function("handle/check_metered", |b| b.iter(|| e.check_handle(black_box(metered), now).unwrap()));
+    c.bench_function("handle/consume_hard", |b| b.iter(|| e.consume_handle(black_box(hard), one, now).unwrap()));
+}
+
+criterion_group!(benches, hot_paths, handles);
 criterion_main!(benches);

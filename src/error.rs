@@ -88,6 +88,8 @@ pub enum Code {
     // ---- events and entitlements
     /// An event older than the idempotency window (it could not be deduplicated).
     EventTooOld,
+    /// A handle from before the customer was redefined or removed: resolve it again.
+    StaleHandle,
 }
 
 impl Code {
@@ -132,6 +134,7 @@ impl Code {
             Code::UnknownPlan => "unknown_plan",
             Code::Overflow => "overflow",
             Code::EventTooOld => "event_too_old",
+            Code::StaleHandle => "stale_handle",
         }
     }
 }

@@ -295,7 +295,7 @@ fn group_by_splits_the_quantity_by_dimension() {
 
     let index = e.catalog().billable_metrics.iter().position(|m| m.id == "bm").unwrap();
     let metric = e.catalog().metric("bm").unwrap();
-    let ledger = &e.customer("cus").unwrap().ledgers[&index];
+    let ledger = &e.customer("cus").unwrap().ledgers[index];
     let groups: BTreeMap<Vec<Option<String>>, Decimal> =
         ledger.group_quantities(metric, nov()).unwrap().into_iter().collect();
     let expected: BTreeMap<Vec<Option<String>>, Decimal> = [

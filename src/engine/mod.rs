@@ -2,58 +2,33 @@
 //! and `ingest` (SPEC §5). It owns all mutable state; the wasm and hub layers wrap it.
 
 mod dedupe;
+mod handle;
 mod hash;
 mod snapshot;
+mod state;
+mod usage;
+mod verdict;
 
 pub use dedupe::{Dedupe, DEFAULT_WINDOW_MS};
+pub use handle::Handle;
 pub use snapshot::Snapshot;
+pub use state::CustomerState;
+pub use usage::{metering_period, IngestOutcome};
+pub use verdict::Verdict;
 
-use alloc::borrow::Cow;
-use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use rust_decimal::Decimal;
-use serde::Serialize;
 use serde_json::Value;
 
-use crate::catalog::{Catalog, FeatureType, PriceTarget};
+use crate::catalog::{Catalog, FeatureType};
 use crate::customer::Customer;
-use crate::entitlements::{resolve, Access, Decision, Reason};
+use crate::entitlements::{Decision, Reason};
 use crate::error::{Code, Error, Result};
-use crate::metering::{group_of, matches, observe, Event, Fold, MetricLedger, Observation};
-use crate::money::{add, sub};
-use crate::time::{period_containing, Duration, Period, Timestamp};
+use crate::metering::MetricLedger;
+use crate::time::{Period, Timestamp};
 use hash::Map;
-
-/// The result of ingesting one event.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct IngestOutcome {
-    /// False when the event was denied and nothing of it was applied.
-    pub allowed: bool,
-    /// `ok`, `unknown_customer` or `limit_reached`.
-    pub reason: Reason,
-    /// A decision per metered feature the event consumes.
-    pub decisions: Vec<Decision>,
-    /// Real-time charges (instant prices).
-    pub charges: Vec<Value>,
-    /// True when this `(source, id)` was seen before: the first result is returned.
-    pub duplicate: bool,
-    /// True when no metric counts the event.
-    pub unmatched: bool,
-}
-
-/// A customer with the state the engine keeps for them.
-#[derive(Clone, Debug)]
-pub struct CustomerState {
-    /// As given.
-    pub customer: Customer,
-    /// Access per feature key.
-    pub access: Map<Arc<str>, Access>,
-    /// Usage per metric index.
-    pub ledgers: BTreeMap<usize, MetricLedger>,
-}
 
 /// Options of an engine.
 #[derive(Clone, Copy, Debug)]
@@ -73,15 +48,13 @@ impl Default for Options {
 pub struct Engine {
     catalog: Arc<Catalog>,
     feature_types: Map<Arc<str>, FeatureType>,
-    customers: Map<String, CustomerState>,
+    customers: Vec<CustomerState>,
+    by_id: Map<String, usize>,
     events: Dedupe<IngestOutcome>,
     consumed: Dedupe<Decision>,
     seq: u64,
     snapshot_version: u64,
 }
-
-/// Idempotency namespace of `consume` ids (an event source cannot contain a NUL).
-const CONSUME_SOURCE: &str = "\u{0}consume";
 
 impl Engine {
     /// An engine over a catalog with no customers.
@@ -93,7 +66,8 @@ impl Engine {
         Engine {
             catalog: Arc::new(catalog),
             feature_types,
-            customers: Map::default(),
+            customers: Vec::new(),
+            by_id: Map::default(),
             events: Dedupe::new(options.dedupe_window_ms),
             consumed: Dedupe::new(options.dedupe_window_ms),
             seq: 0,
@@ -136,31 +110,22 @@ impl Engine {
     }
 
     fn put_customer(&mut self, customer: Customer) {
-        let access = resolve(&self.catalog, &customer).into_iter().collect();
-        let mut access: Map<Arc<str>, Access> = access;
-        let ledgers = match self.customers.remove(&customer.id) {
-            Some(old) => {
-                // Usage so far survives a redefinition: balances are rebuilt from the new grants
-                // minus what was already used of each.
-                for (key, new) in access.iter_mut() {
-                    if let (Some(m), Some(old_m)) = (&mut new.meter, old.access.get(key).and_then(|a| a.meter.as_ref()))
-                    {
-                        m.carry_over(old_m);
-                    }
-                }
-                let mut ledgers = old.ledgers;
-                // Periods depend on subscriptions, which may have changed.
-                ledgers.values_mut().for_each(MetricLedger::forget_period);
-                ledgers
+        match self.by_id.get(&customer.id) {
+            Some(&i) => {
+                let old =
+                    core::mem::replace(&mut self.customers[i], CustomerState::new(&self.catalog, customer.clone()));
+                self.customers[i] = old.redefine(&self.catalog, customer);
             }
-            None => BTreeMap::new(),
-        };
-        self.customers.insert(customer.id.clone(), CustomerState { customer, access, ledgers });
+            None => {
+                self.by_id.insert(customer.id.clone(), self.customers.len());
+                self.customers.push(CustomerState::new(&self.catalog, customer));
+            }
+        }
     }
 
     /// A customer's state.
     pub fn customer(&self, id: &str) -> Option<&CustomerState> {
-        self.customers.get(id)
+        self.by_id.get(id).map(|&i| &self.customers[i])
     }
 
     /// Number of customers.
@@ -168,6 +133,7 @@ impl Engine {
         self.customers.len()
     }
 
+    /// The shared key and the type of a catalog feature key.
     fn key_of(&self, key: &str) -> (Arc<str>, Option<FeatureType>) {
         match self.feature_types.get_key_value(key) {
             Some((k, t)) => (k.clone(), Some(*t)),
@@ -175,186 +141,36 @@ impl Engine {
         }
     }
 
-    /// The denial for a customer or feature that cannot be looked at further.
-    fn denial(&self, state: Option<&CustomerState>, key: &str, now: Timestamp) -> Decision {
+    /// Why `customer` (by position) cannot use `key` at `now` when they hold no usable access.
+    fn refusal(&self, customer: Option<usize>, key: &str, now: Timestamp) -> Decision {
         let (arc, kind) = self.key_of(key);
-        let reason = match (state, kind) {
+        let reason = match (customer, kind) {
             (None, _) => Reason::UnknownCustomer,
             (_, None) => Reason::UnknownFeature,
-            (Some(s), Some(_)) if !s.customer.subscriptions.iter().any(|sub| sub.is_active(now)) => {
-                Reason::NotSubscribed
-            }
+            (Some(c), Some(_)) if !self.customers[c].subscribed(now) => Reason::NotSubscribed,
             _ => Reason::NoEntitlement,
         };
-        Decision::plain(false, reason, arc, kind)
+        Verdict::denied(reason).bare(arc, kind)
+    }
+
+    /// The positions of a customer and of their usable access to `key` at `now`.
+    fn locate(&self, customer: &str, key: &str, now: Timestamp) -> core::result::Result<(usize, usize), Decision> {
+        let Some(&c) = self.by_id.get(customer) else { return Err(self.refusal(None, key, now)) };
+        let state = &self.customers[c];
+        match state.access_index(key) {
+            Some(a) if state.access[a].entitled(now) => Ok((c, a)),
+            _ => Err(self.refusal(Some(c), key, now)),
+        }
     }
 
     /// May `customer` use `feature_key` at `now`?
     pub fn check(&mut self, customer: &str, feature_key: &str, now: Timestamp) -> Result<Decision> {
-        let Some(state) = self.customers.get_mut(customer) else { return Ok(self.denial(None, feature_key, now)) };
-        match state.access.get_mut(feature_key) {
-            Some(access) if access.entitled(now) => decide(access, Decimal::ZERO, now),
-            _ => {
-                let state = self.customers.get(customer);
-                Ok(self.denial(state, feature_key, now))
-            }
-        }
-    }
-
-    /// Uses `n` units of `feature_key`: all-or-nothing on a hard limit, overage on a soft one.
-    /// With an `id`, a repeat returns the first decision and changes nothing.
-    pub fn consume(
-        &mut self,
-        customer: &str,
-        feature_key: &str,
-        n: Decimal,
-        id: Option<&str>,
-        now: Timestamp,
-    ) -> Result<Decision> {
-        if n < Decimal::ZERO {
-            return Err(Error::new(Code::InvalidValue, "/quantity", "a quantity to consume must not be negative"));
-        }
-        // Ids are per customer: two customers may both send "req-1".
-        let dedupe_key = id.map(|id| Dedupe::<Decision>::key(&alloc::format!("{CONSUME_SOURCE}{customer}"), id));
-        if let Some(first) = dedupe_key.as_deref().and_then(|k| self.consumed.get(k)) {
-            return Ok(first.clone());
-        }
-        let seq = self.next_seq();
-        let catalog = self.catalog.clone();
-        let Some(state) = self.customers.get_mut(customer) else { return Ok(self.denial(None, feature_key, now)) };
-        let Some(access) = state.access.get_mut(feature_key).filter(|a| a.entitled(now)) else {
-            let state = self.customers.get(customer);
-            return Ok(self.denial(state, feature_key, now));
+        let (c, a) = match self.locate(customer, feature_key, now) {
+            Ok(found) => found,
+            Err(refusal) => return Ok(refusal),
         };
-        let decision = decide(access, n, now)?;
-        if decision.allowed && access.meter.is_some() {
-            if let Some(meter) = &mut access.meter {
-                meter.apply(n, now, false)?;
-            }
-            let metric = access.consuming_metric(now);
-            let after = applied(decision, n)?;
-            if let Some(metric) = metric {
-                record_units(&catalog, state, metric, n, seq, now)?;
-            }
-            if let Some(k) = dedupe_key {
-                self.consumed.insert(k, now, after.clone(), now);
-            }
-            return Ok(after);
-        }
-        Ok(decision)
-    }
-
-    /// Ingests a usage event (JSON): meters it for every matching metric and consumes the
-    /// metered features those metrics feed. A hard-limit denial applies nothing.
-    pub fn ingest(&mut self, value: &Value, now: Timestamp) -> Result<IngestOutcome> {
-        let event = Event::decode(value, now)?;
-        self.ingest_event(&event, now)
-    }
-
-    /// [`Engine::ingest`] for a decoded event.
-    pub fn ingest_event(&mut self, event: &Event, now: Timestamp) -> Result<IngestOutcome> {
-        let key = Dedupe::<IngestOutcome>::key(&event.source, &event.id);
-        if let Some(first) = self.events.get(&key) {
-            let mut again = first.clone();
-            again.duplicate = true;
-            return Ok(again);
-        }
-        if event.time < self.events.horizon(now) {
-            return Err(Error::new(Code::EventTooOld, "/time", "the event is older than the idempotency window"));
-        }
-        let seq = self.next_seq();
-        let catalog = self.catalog.clone();
-        let Some(state) = self.customers.get_mut(&event.subject) else {
-            return Ok(outcome(false, Reason::UnknownCustomer, Vec::new(), false));
-        };
-        // 1. Observe every matching metric (any bad value rejects the whole event).
-        let mut folds = Vec::new();
-        for (i, metric) in catalog.billable_metrics.iter().enumerate() {
-            if !matches(metric, event) {
-                continue;
-            }
-            let obs = observe(metric, event)?;
-            let ledger = state.ledgers.entry(i).or_default();
-            let period =
-                ledger.period_for(event.time, || metering_span(&catalog, &state.customer, &metric.id, event.time));
-            let fold = Fold {
-                metric,
-                period,
-                time: event.time,
-                seq,
-                obs,
-                units: Decimal::ONE,
-                group: Cow::Owned(group_of(metric, event)),
-            };
-            folds.push((i, fold));
-        }
-        if folds.is_empty() {
-            let result = outcome(true, Reason::Ok, Vec::new(), true);
-            self.events.insert(key, event.time, result.clone(), now);
-            return Ok(result);
-        }
-        // 2. What each metered feature would consume, and whether every hard limit allows it.
-        let mut wants: Vec<(Arc<str>, Decimal)> = Vec::new();
-        for (i, fold) in &folds {
-            let delta = state.ledgers.get(i).map_or_else(|| MetricLedger::default().delta(fold), |l| l.delta(fold))?;
-            if delta <= Decimal::ZERO {
-                continue;
-            }
-            for access in state.access.values_mut() {
-                if access.meter.is_none() || !access.entitled(now) || !access.consumed_by(*i, now) {
-                    continue;
-                }
-                let meter = access.meter.as_mut().expect("checked above");
-                meter.advance(now)?;
-                if !meter.period.is_some_and(|p| p.contains(event.time)) {
-                    continue; // usage of another period is billed but does not move today's balance
-                }
-                match wants.iter_mut().find(|(k, _)| *k == access.key) {
-                    Some((_, total)) => *total = add(*total, delta)?,
-                    None => wants.push((access.key.clone(), delta)),
-                }
-            }
-        }
-        let mut decisions = Vec::with_capacity(wants.len());
-        for (key, n) in &wants {
-            let access = state.access.get_mut(key).expect("collected from this map");
-            decisions.push(decide(access, *n, now)?);
-        }
-        if decisions.iter().any(|d| !d.allowed) {
-            decisions.retain(|d| !d.allowed);
-            return Ok(outcome(false, Reason::LimitReached, decisions, false));
-        }
-        // 3. Apply.
-        for (i, fold) in &folds {
-            state.ledgers.entry(*i).or_default().fold(fold)?;
-        }
-        for ((key, n), decision) in wants.iter().zip(decisions.iter_mut()) {
-            let access = state.access.get_mut(key).expect("collected from this map");
-            if let Some(meter) = &mut access.meter {
-                meter.apply(*n, now, false)?;
-            }
-            *decision = applied(decision.clone(), *n)?;
-        }
-        let result = outcome(true, Reason::Ok, decisions, false);
-        self.events.insert(key, event.time, result.clone(), now);
-        Ok(result)
-    }
-
-    fn next_seq(&mut self) -> u64 {
-        self.seq += 1;
-        self.seq
-    }
-
-    /// A metric's quantity for a customer in a period (0 when nothing was metered).
-    pub fn quantity(&self, customer: &str, metric_id: &str, period: Period) -> Result<Decimal> {
-        let Some((i, metric)) = self.catalog.billable_metrics.iter().enumerate().find(|(_, m)| m.id == metric_id)
-        else {
-            return Err(Error::new(Code::UnknownReference, "/metricId", "no such billable metric"));
-        };
-        match self.customers.get(customer).and_then(|s| s.ledgers.get(&i)) {
-            Some(ledger) => ledger.quantity(metric, period),
-            None => MetricLedger::default().quantity(metric, period),
-        }
+        let access = &mut self.customers[c].access[a];
+        Ok(verdict::judge(access, Decimal::ZERO, now)?.decision(access, now))
     }
 
     /// The quote of SPEC §6.1 for a request `{ planId, usage, eventCount? }` on this catalog.
@@ -363,107 +179,25 @@ impl Engine {
         crate::billing::quote(&self.catalog, &req).map_err(|e| alloc::vec![e])
     }
 
+    /// A metric's quantity for a customer in a period (0 when nothing was metered).
+    pub fn quantity(&self, customer: &str, metric_id: &str, period: Period) -> Result<Decimal> {
+        let Some(i) = self.catalog.metric_index(metric_id) else {
+            return Err(Error::new(Code::UnknownReference, "/metricId", "no such billable metric"));
+        };
+        let metric = &self.catalog.billable_metrics[i];
+        match self.customer(customer) {
+            Some(s) => s.ledgers[i].quantity(metric, period),
+            None => MetricLedger::default().quantity(metric, period),
+        }
+    }
+
     /// Number of idempotency keys remembered (events and consumes).
     pub fn remembered_keys(&self) -> usize {
         self.events.len() + self.consumed.len()
     }
-}
 
-fn outcome(allowed: bool, reason: Reason, decisions: Vec<Decision>, unmatched: bool) -> IngestOutcome {
-    IngestOutcome { allowed, reason, decisions, charges: Vec::new(), duplicate: false, unmatched }
-}
-
-/// The decision for `access` if `n` more units were used at `now` (n = 0: a check).
-fn decide(access: &mut Access, n: Decimal, now: Timestamp) -> Result<Decision> {
-    let key = access.key.clone();
-    let Some(meter) = &mut access.meter else {
-        let mut d = Decision::plain(true, Reason::Ok, key, Some(access.kind));
-        d.config = access.config(now);
-        return Ok(d);
-    };
-    meter.advance(now)?;
-    let figures = meter.balance(now)?;
-    let allowed = meter.soft || if n.is_zero() { figures.balance > Decimal::ZERO } else { figures.balance >= n };
-    let reason = if allowed { Reason::Ok } else { Reason::LimitReached };
-    let mut d = Decision::plain(allowed, reason, key, Some(FeatureType::Metered));
-    d.figures = Some(figures);
-    Ok(d)
-}
-
-/// The allowing decision `d` (taken before `n` units were applied) with the figures after: the
-/// buckets gave min(n, balance), the rest is overage. Cheaper than asking the meter again.
-fn applied(mut d: Decision, n: Decimal) -> Result<Decision> {
-    if let Some(f) = &mut d.figures {
-        let burned = n.min(f.balance);
-        f.balance = sub(f.balance, burned)?;
-        f.usage = add(f.usage, n)?;
-        f.overage = add(f.overage, sub(n, burned)?)?;
+    fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
     }
-    Ok(d)
-}
-
-/// The group of a direct consume: no dimension is known.
-static NO_GROUP: [Option<String>; 16] = [const { None }; 16];
-
-/// Records `n` units consumed directly on the customer's ledger of the metric at `index`.
-fn record_units(
-    catalog: &Catalog,
-    state: &mut CustomerState,
-    index: usize,
-    n: Decimal,
-    seq: u64,
-    now: Timestamp,
-) -> Result<()> {
-    let Some(metric) = catalog.billable_metrics.get(index) else { return Ok(()) };
-    let ledger = state.ledgers.entry(index).or_default();
-    let period = ledger.period_for(now, || metering_span(catalog, &state.customer, &metric.id, now));
-    let group = match NO_GROUP.get(..metric.group_by.len()) {
-        Some(none) => Cow::Borrowed(none),
-        None => Cow::Owned(alloc::vec![None; metric.group_by.len()]),
-    };
-    let fold = Fold { metric, period, time: now, seq, obs: Observation::Number(n), units: n, group };
-    ledger.fold(&fold)
-}
-
-/// The billing period an event of `metric_id` at `t` falls in, and the span `[from, until)`
-/// around `t` in which no subscription starts or ends (so the answer holds there).
-fn metering_span(
-    catalog: &Catalog,
-    customer: &Customer,
-    metric_id: &str,
-    t: Timestamp,
-) -> (Period, Timestamp, Timestamp) {
-    let period = metering_period(catalog, customer, metric_id, t);
-    let (mut from, mut until) = (period.start, period.end);
-    for sub in &customer.subscriptions {
-        for edge in [Some(sub.started_at), sub.ending_at].into_iter().flatten() {
-            if edge <= t {
-                from = from.max(edge);
-            } else {
-                until = until.min(edge);
-            }
-        }
-    }
-    (period, from, until)
-}
-
-/// The billing period an event of `metric_id` at `t` falls in: that of the active subscription
-/// whose plan prices the metric, else of the first active subscription, else the UTC month.
-pub fn metering_period(catalog: &Catalog, customer: &Customer, metric_id: &str, t: Timestamp) -> Period {
-    let active = customer.subscriptions.iter().filter(|s| s.is_active(t));
-    let mut fallback = None;
-    for sub in active {
-        let Some(plan) = catalog.plan(&sub.plan_id) else { continue };
-        let prices_metric = plan.prices.iter().any(|p| matches!(&p.target, PriceTarget::Metric(m) if m == metric_id));
-        let period = period_containing(sub.anchor(), plan.billing_cadence, t);
-        if prices_metric {
-            if let Some(p) = period {
-                return p;
-            }
-        }
-        fallback = fallback.or(period);
-    }
-    fallback
-        .or_else(|| period_containing(Timestamp(0), Duration::Months(1), t))
-        .unwrap_or(Period { start: t, end: Timestamp(t.0.saturating_add(1)) })
 }

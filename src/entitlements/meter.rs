@@ -110,12 +110,33 @@ pub struct Meter {
     pub usage: Decimal,
     /// Units used past the balance this period.
     pub overage: Decimal,
+    /// Σ remaining and Σ issued of the active buckets, valid while no bucket starts or stops
+    /// and no reset happens (the hot path reads it instead of summing).
+    totals: Option<Totals>,
+}
+
+/// Cached sums over the active buckets and the span of time over which they hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Totals {
+    balance: Decimal,
+    limit: Decimal,
+    from: Timestamp,
+    until: Timestamp,
 }
 
 impl Meter {
     /// A meter with no usage yet.
     pub fn new(soft: bool, preserve_overage: bool, cadence: Option<Cadence>, buckets: Vec<Bucket>) -> Meter {
-        Meter { soft, preserve_overage, cadence, period: None, buckets, usage: Decimal::ZERO, overage: Decimal::ZERO }
+        Meter {
+            soft,
+            preserve_overage,
+            cadence,
+            period: None,
+            buckets,
+            usage: Decimal::ZERO,
+            overage: Decimal::ZERO,
+            totals: None,
+        }
     }
 
     /// True when some bucket counts at `t` (the customer is entitled).
@@ -161,6 +182,7 @@ impl Meter {
     }
 
     fn reset(&mut self, ending: Period) -> Result<()> {
+        self.totals = None;
         for b in &mut self.buckets {
             // A bucket that had not started by the end of the period is untouched.
             if !b.active(Timestamp(ending.end.0 - 1)) && !b.active(ending.end) {
@@ -185,6 +207,7 @@ impl Meter {
     /// Takes over the period, usage and overage of `old` (the same feature before the customer
     /// was redefined), and what was already used of each bucket that both share.
     pub fn carry_over(&mut self, old: &Meter) {
+        self.totals = None;
         self.period = old.period;
         self.usage = old.usage;
         self.overage = old.overage;
@@ -200,16 +223,38 @@ impl Meter {
     }
 
     /// The figures at `now` (call [`Meter::advance`] first).
-    pub fn balance(&self, now: Timestamp) -> Result<Balance> {
-        let mut active = self.buckets.iter().filter(|b| b.active(now));
-        let (balance, limit) = active.try_fold((Decimal::ZERO, Decimal::ZERO), |(bal, lim), b| {
-            Ok::<_, crate::error::Error>((add(bal, b.remaining)?, add(lim, b.issued)?))
-        })?;
-        Ok(Balance { balance, usage: self.usage, overage: self.overage, limit })
+    pub fn balance(&mut self, now: Timestamp) -> Result<Balance> {
+        let totals = match self.totals {
+            Some(t) if t.from <= now && now < t.until => t,
+            _ => {
+                let t = self.sum_active(now)?;
+                self.totals = Some(t);
+                t
+            }
+        };
+        Ok(Balance { balance: totals.balance, usage: self.usage, overage: self.overage, limit: totals.limit })
+    }
+
+    fn sum_active(&self, now: Timestamp) -> Result<Totals> {
+        let mut t = Totals { balance: Decimal::ZERO, limit: Decimal::ZERO, from: Timestamp(i64::MIN), until: FOREVER };
+        for b in &self.buckets {
+            if b.active(now) {
+                t.balance = add(t.balance, b.remaining)?;
+                t.limit = add(t.limit, b.issued)?;
+            }
+            for edge in b.edges().into_iter().flatten() {
+                if edge <= now {
+                    t.from = t.from.max(edge);
+                } else {
+                    t.until = t.until.min(edge);
+                }
+            }
+        }
+        Ok(t)
     }
 
     /// Whether `n` units fit at `now`: always on a soft limit, else when the balance covers them.
-    pub fn fits(&self, n: Decimal, now: Timestamp) -> Result<bool> {
+    pub fn fits(&mut self, n: Decimal, now: Timestamp) -> Result<bool> {
         Ok(self.soft || self.balance(now)?.balance >= n)
     }
 
@@ -231,9 +276,21 @@ impl Meter {
                 .map(|(i, _)| i);
             let Some(i) = next else { break };
             let b = &mut self.buckets[i];
-            let take = left.min(b.remaining);
-            b.remaining = sub(b.remaining, take)?;
-            left = sub(left, take)?;
+            if b.remaining >= left {
+                b.remaining = sub(b.remaining, left)?;
+                left = Decimal::ZERO;
+            } else {
+                left = sub(left, b.remaining)?;
+                b.remaining = Decimal::ZERO;
+            }
+        }
+        if let Some(t) = &mut self.totals {
+            if t.from <= now && now < t.until {
+                let burned = if left.is_zero() { n } else { sub(n, left)? };
+                t.balance = sub(t.balance, burned)?;
+            } else {
+                self.totals = None;
+            }
         }
         self.usage = add(self.usage, n)?;
         if left > Decimal::ZERO {
@@ -245,6 +302,6 @@ impl Meter {
 
     /// Σ remaining of every bucket (for tests of conservation).
     pub fn total_remaining(&self) -> Result<Decimal> {
-        sum(self.buckets.iter().map(|b| b.remaining))
+        Ok(sum(self.buckets.iter().map(|b| b.remaining))?)
     }
 }

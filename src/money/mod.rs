@@ -4,7 +4,7 @@ mod currency;
 mod decimal;
 
 pub use currency::Currency;
-pub use decimal::{add, div, mul, parse_decimal, plain, sub, sum};
+pub use decimal::{add, div, mul, parse_decimal, plain, sub, sum, Overflow};
 pub use rust_decimal::Decimal;
 
 use rust_decimal::RoundingStrategy;

@@ -54,7 +54,7 @@ pub fn rate_events<E: EventInput>(
                         format!("unit price {price} is outside the price's bounds"),
                     ));
                 }
-                costs.push(mul(e.value(), price).map_err(|err| err.under(&at))?);
+                costs.push(mul(e.value(), price).map_err(|err| Error::from(err).under(&at))?);
             }
             Ok(Rating { amount: sum(costs)?, unit_price: None, tiers: Vec::new() })
         }

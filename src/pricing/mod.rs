@@ -137,7 +137,7 @@ impl Model {
                     .iter()
                     .enumerate()
                     .map(|(i, e)| state.charge(p, e.value()).map_err(|err| err.under(&index("", i))));
-                let amount = costs.collect::<Result<Vec<_>>>().and_then(sum)?;
+                let amount = sum(costs.collect::<Result<Vec<_>>>()?)?;
                 Ok(Rating { amount, unit_price: None, tiers: Vec::new() })
             }
             Model::Dynamic { source, min_price, max_price } => {

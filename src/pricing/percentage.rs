@@ -61,6 +61,6 @@ impl Percentage {
     pub fn rate_totals(&self, q: Decimal, event_count: Decimal) -> Result<Decimal> {
         let value = sub(q, self.free_amount)?.max(Decimal::ZERO);
         let paying = sub(event_count, self.free_events)?.max(Decimal::ZERO);
-        add(mul(self.rate, value)?, mul(self.fixed_fee, paying)?)
+        Ok(add(mul(self.rate, value)?, mul(self.fixed_fee, paying)?)?)
     }
 }

@@ -1,0 +1,63 @@
+//! What the engine keeps per customer: their definition, their access per feature (indexed so
+//! handles can point at it) and their usage per metric.
+
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use super::hash::Map;
+use crate::catalog::Catalog;
+use crate::customer::Customer;
+use crate::entitlements::{resolve, Access};
+use crate::metering::MetricLedger;
+
+/// A customer with the state the engine keeps for them.
+#[derive(Clone, Debug)]
+pub struct CustomerState {
+    /// As given.
+    pub customer: Customer,
+    /// Access per feature, in key order.
+    pub access: Vec<Access>,
+    /// Position in `access` by feature key.
+    pub by_key: Map<Arc<str>, usize>,
+    /// Usage per metric, by the metric's position in the catalog.
+    pub ledgers: Vec<MetricLedger>,
+    /// Bumped whenever `access` is rebuilt, so stale handles are caught.
+    pub generation: u32,
+}
+
+impl CustomerState {
+    /// The state of a new customer.
+    pub fn new(catalog: &Catalog, customer: Customer) -> CustomerState {
+        let access: Vec<Access> = resolve(catalog, &customer).into_values().collect();
+        let by_key = access.iter().enumerate().map(|(i, a)| (a.key.clone(), i)).collect();
+        let ledgers = alloc::vec![MetricLedger::default(); catalog.billable_metrics.len()];
+        CustomerState { customer, access, by_key, ledgers, generation: 0 }
+    }
+
+    /// The state for a redefined customer: the usage so far survives, balances are rebuilt from
+    /// the new grants minus what was already used of each.
+    pub fn redefine(self, catalog: &Catalog, customer: Customer) -> CustomerState {
+        let mut next = CustomerState::new(catalog, customer);
+        for new in &mut next.access {
+            let old = self.by_key.get(&new.key).and_then(|&i| self.access[i].meter.as_ref());
+            if let (Some(m), Some(old_m)) = (&mut new.meter, old) {
+                m.carry_over(old_m);
+            }
+        }
+        next.ledgers = self.ledgers;
+        // Periods depend on subscriptions, which may have changed.
+        next.ledgers.iter_mut().for_each(MetricLedger::forget_period);
+        next.generation = self.generation.wrapping_add(1);
+        next
+    }
+
+    /// Access to `key`, by position.
+    pub fn access_index(&self, key: &str) -> Option<usize> {
+        self.by_key.get(key).copied()
+    }
+
+    /// True when some subscription is active at `t`.
+    pub fn subscribed(&self, t: crate::time::Timestamp) -> bool {
+        self.customer.subscriptions.iter().any(|s| s.is_active(t))
+    }
+}

@@ -1,0 +1,237 @@
+//! Using features: `consume` (direct, idempotent by id) and `ingest` (events metered for every
+//! matching metric, consuming the metered features those metrics feed, all or nothing).
+
+use alloc::borrow::Cow;
+use alloc::string::String;
+use alloc::vec::Vec;
+use rust_decimal::Decimal;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::state::CustomerState;
+use super::verdict::{judge, use_units, Verdict};
+use super::{Dedupe, Engine};
+use crate::catalog::{Catalog, PriceTarget};
+use crate::customer::Customer;
+use crate::entitlements::{Decision, Reason};
+use crate::error::{Code, Error, Result};
+use crate::metering::{group_of, matches, observe, Event, Fold, Observation};
+use crate::money::add;
+use crate::time::{period_containing, Duration, Period, Timestamp};
+
+/// The result of ingesting one event.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IngestOutcome {
+    /// False when the event was denied and nothing of it was applied.
+    pub allowed: bool,
+    /// `ok`, `unknown_customer` or `limit_reached`.
+    pub reason: Reason,
+    /// A decision per metered feature the event consumes (the denials, when denied).
+    pub decisions: Vec<Decision>,
+    /// Real-time charges (instant prices).
+    pub charges: Vec<Value>,
+    /// True when this `(source, id)` was seen before: the first result is returned.
+    pub duplicate: bool,
+    /// True when no metric counts the event.
+    pub unmatched: bool,
+}
+
+fn outcome(allowed: bool, reason: Reason, decisions: Vec<Decision>, unmatched: bool) -> IngestOutcome {
+    IngestOutcome { allowed, reason, decisions, charges: Vec::new(), duplicate: false, unmatched }
+}
+
+/// Idempotency namespace of `consume` ids (an event source cannot contain a NUL).
+const CONSUME_SOURCE: &str = "\u{0}consume";
+
+/// The group of a direct consume: no dimension is known.
+static NO_GROUP: [Option<String>; 16] = [const { None }; 16];
+
+impl Engine {
+    /// Uses `n` units of `feature_key`: all-or-nothing on a hard limit, overage on a soft one.
+    /// With an `id`, a repeat (by the same customer) returns the first decision and changes
+    /// nothing.
+    pub fn consume(
+        &mut self,
+        customer: &str,
+        feature_key: &str,
+        n: Decimal,
+        id: Option<&str>,
+        now: Timestamp,
+    ) -> Result<Decision> {
+        if n < Decimal::ZERO {
+            return Err(Error::new(Code::InvalidValue, "/quantity", "a quantity to consume must not be negative"));
+        }
+        let dedupe_key = id.map(|id| Dedupe::<Decision>::key(&alloc::format!("{CONSUME_SOURCE}{customer}"), id));
+        if let Some(first) = dedupe_key.as_deref().and_then(|k| self.consumed.get(k)) {
+            return Ok(first.clone());
+        }
+        let (c, a) = match self.locate(customer, feature_key, now) {
+            Ok(found) => found,
+            Err(refusal) => return Ok(refusal),
+        };
+        let seq = self.next_seq();
+        let verdict = self.use_access(c, a, n, seq, now)?;
+        let decision = verdict.decision(&self.customers[c].access[a], now);
+        if let (true, Some(k)) = (verdict.allowed, dedupe_key) {
+            self.consumed.insert(k, now, decision.clone(), now);
+        }
+        Ok(decision)
+    }
+
+    /// Ingests a usage event (JSON): meters it for every matching metric and consumes the
+    /// metered features those metrics feed. A hard-limit denial applies nothing.
+    pub fn ingest(&mut self, value: &Value, now: Timestamp) -> Result<IngestOutcome> {
+        let event = Event::decode(value, now)?;
+        self.ingest_event(&event, now)
+    }
+
+    /// [`Engine::ingest`] for a decoded event.
+    pub fn ingest_event(&mut self, event: &Event, now: Timestamp) -> Result<IngestOutcome> {
+        let key = Dedupe::<IngestOutcome>::key(&event.source, &event.id);
+        if let Some(first) = self.events.get(&key) {
+            let mut again = first.clone();
+            again.duplicate = true;
+            return Ok(again);
+        }
+        if event.time < self.events.horizon(now) {
+            return Err(Error::new(Code::EventTooOld, "/time", "the event is older than the idempotency window"));
+        }
+        let seq = self.next_seq();
+        let Some(&c) = self.by_id.get(&event.subject) else {
+            return Ok(outcome(false, Reason::UnknownCustomer, Vec::new(), false));
+        };
+        let catalog = &self.catalog;
+        let state = &mut self.customers[c];
+        // 1. Observe every matching metric (any bad value rejects the whole event).
+        let mut folds = Vec::new();
+        for (i, metric) in catalog.billable_metrics.iter().enumerate() {
+            if !matches(metric, event) {
+                continue;
+            }
+            let obs = observe(metric, event)?;
+            let customer = &state.customer;
+            let period =
+                state.ledgers[i].period_for(event.time, || metering_span(catalog, customer, &metric.id, event.time));
+            let group = Cow::Owned(group_of(metric, event));
+            folds.push((i, Fold { metric, period, time: event.time, seq, obs, units: Decimal::ONE, group }));
+        }
+        if folds.is_empty() {
+            let result = outcome(true, Reason::Ok, Vec::new(), true);
+            self.events.insert(key, event.time, result.clone(), now);
+            return Ok(result);
+        }
+        // 2. What each metered feature would consume, and whether every hard limit allows it.
+        let mut wants: Vec<(usize, Decimal)> = Vec::new();
+        for (i, fold) in &folds {
+            let delta = state.ledgers[*i].delta(fold)?;
+            if delta <= Decimal::ZERO {
+                continue;
+            }
+            for (a, access) in state.access.iter_mut().enumerate() {
+                if access.meter.is_none() || !access.entitled(now) || !access.consumed_by(*i, now) {
+                    continue;
+                }
+                let meter = access.meter.as_mut().expect("checked above");
+                meter.advance(now)?;
+                if !meter.period.is_some_and(|p| p.contains(event.time)) {
+                    continue; // usage of another period is billed but does not move today's balance
+                }
+                match wants.iter_mut().find(|(k, _)| *k == a) {
+                    Some((_, total)) => *total = add(*total, delta)?,
+                    None => wants.push((a, delta)),
+                }
+            }
+        }
+        let mut verdicts: Vec<Verdict> = Vec::with_capacity(wants.len());
+        for (a, n) in &wants {
+            verdicts.push(judge(&mut state.access[*a], *n, now)?);
+        }
+        if verdicts.iter().any(|v| !v.allowed) {
+            let denied = wants
+                .iter()
+                .zip(&verdicts)
+                .filter(|(_, v)| !v.allowed)
+                .map(|((a, _), v)| v.decision(&state.access[*a], now))
+                .collect();
+            return Ok(outcome(false, Reason::LimitReached, denied, false));
+        }
+        // 3. Apply.
+        for (i, fold) in &folds {
+            state.ledgers[*i].fold(fold)?;
+        }
+        let mut decisions = Vec::with_capacity(wants.len());
+        for ((a, n), before) in wants.iter().zip(verdicts) {
+            let access = &mut state.access[*a];
+            let after = use_units(access, before, *n, now)?;
+            decisions.push(after.decision(access, now));
+        }
+        let result = outcome(true, Reason::Ok, decisions, false);
+        self.events.insert(key, event.time, result.clone(), now);
+        Ok(result)
+    }
+}
+
+/// Records `n` units consumed directly on the customer's ledger of the metric at `index`.
+pub(super) fn record_units(
+    catalog: &Catalog,
+    state: &mut CustomerState,
+    index: usize,
+    n: Decimal,
+    seq: u64,
+    now: Timestamp,
+) -> Result<()> {
+    let Some(metric) = catalog.billable_metrics.get(index) else { return Ok(()) };
+    let customer = &state.customer;
+    let ledger = &mut state.ledgers[index];
+    let period = ledger.period_for(now, || metering_span(catalog, customer, &metric.id, now));
+    let group = match NO_GROUP.get(..metric.group_by.len()) {
+        Some(none) => Cow::Borrowed(none),
+        None => Cow::Owned(alloc::vec![None; metric.group_by.len()]),
+    };
+    let fold = Fold { metric, period, time: now, seq, obs: Observation::Number(n), units: n, group };
+    ledger.fold(&fold)
+}
+
+/// The billing period an event of `metric_id` at `t` falls in, and the span `[from, until)`
+/// around `t` in which no subscription starts or ends (so the answer holds there).
+fn metering_span(
+    catalog: &Catalog,
+    customer: &Customer,
+    metric_id: &str,
+    t: Timestamp,
+) -> (Period, Timestamp, Timestamp) {
+    let period = metering_period(catalog, customer, metric_id, t);
+    let (mut from, mut until) = (period.start, period.end);
+    for sub in &customer.subscriptions {
+        for edge in [Some(sub.started_at), sub.ending_at].into_iter().flatten() {
+            if edge <= t {
+                from = from.max(edge);
+            } else {
+                until = until.min(edge);
+            }
+        }
+    }
+    (period, from, until)
+}
+
+/// The billing period an event of `metric_id` at `t` falls in: that of the active subscription
+/// whose plan prices the metric, else of the first active subscription, else the UTC month.
+pub fn metering_period(catalog: &Catalog, customer: &Customer, metric_id: &str, t: Timestamp) -> Period {
+    let active = customer.subscriptions.iter().filter(|s| s.is_active(t));
+    let mut fallback = None;
+    for sub in active {
+        let Some(plan) = catalog.plan(&sub.plan_id) else { continue };
+        let prices_metric = plan.prices.iter().any(|p| matches!(&p.target, PriceTarget::Metric(m) if m == metric_id));
+        let period = period_containing(sub.anchor(), plan.billing_cadence, t);
+        if prices_metric {
+            if let Some(p) = period {
+                return p;
+            }
+        }
+        fallback = fallback.or(period);
+    }
+    fallback
+        .or_else(|| period_containing(Timestamp(0), Duration::Months(1), t))
+        .unwrap_or(Period { start: t, end: Timestamp(t.0.saturating_add(1)) })
+}
