@@ -41,9 +41,9 @@ fn hot_paths(c: &mut Criterion) {
         b.iter(|| e.consume(black_box("cus_big"), black_box("input-tokens"), one, None, now).unwrap())
     });
     let mut drained = engine();
-    drained.consume("cus_acme", "input-tokens", Decimal::from(500_000), None, now).unwrap();
+    drained.consume("cus_trial", "input-tokens", Decimal::from(1_000), None, now).unwrap();
     c.bench_function("consume/denied_at_limit", |b| {
-        b.iter(|| drained.consume(black_box("cus_acme"), black_box("input-tokens"), one, None, now).unwrap())
+        b.iter(|| drained.consume(black_box("cus_trial"), black_box("input-tokens"), one, None, now).unwrap())
     });
 }
 

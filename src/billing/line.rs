@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 use serde::{Serialize, Serializer};
 
 use crate::error::Result;
-use crate::money::{mul, plain, round_half_away, sub, sum, Currency};
+use crate::money::{add, mul, plain, round_half_away, sub, sum, Currency};
 use crate::pricing::TierAmount;
 
 /// What a line is for.
@@ -112,42 +112,53 @@ pub struct Totals {
     pub total: Decimal,
 }
 
-/// Appends discount lines (each percentage applied to what the previous left: two of 0.35
-/// take 0.5775 off) and the commitment true-up (commitment − discounted subtotal, if positive)
-/// to `lines` (fee and usage lines), and returns the totals.
-pub fn close_lines(
-    lines: &mut Vec<Line>,
-    discounts: &[Decimal],
-    commitment: Option<Decimal>,
-    currency: Currency,
-) -> Result<Totals> {
+/// What is applied after the fee and usage lines, in this order (SPEC §6.2).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Adjustments<'a> {
+    /// Percentage discounts, compounding: two of 0.35 take 0.5775 off.
+    pub discounts: &'a [Decimal],
+    /// What the discounts apply to (default: the subtotal). Real-time charges, already paid from
+    /// the wallet at their price, are left out of it.
+    pub discountable: Option<Decimal>,
+    /// Minimum spend of the period: a true-up line tops the discounted subtotal up to it.
+    pub commitment: Option<Decimal>,
+    /// Already paid from the wallet in real time: a credit line takes it off.
+    pub wallet_paid: Decimal,
+}
+
+/// Appends the discount lines (each rounded), the commitment true-up (commitment − discounted
+/// subtotal, if positive) and the wallet credit to `lines` (fee and usage lines), and returns
+/// the totals. The total is the sum of the rounded lines.
+pub fn close_lines(lines: &mut Vec<Line>, adj: &Adjustments<'_>, currency: Currency) -> Result<Totals> {
     let exp = currency.exponent();
     let subtotal = sum(lines.iter().map(|l| l.amount))?;
-    let mut running = subtotal;
+    let mut base = adj.discountable.unwrap_or(subtotal);
     let mut discount = Decimal::ZERO;
-    for (i, d) in discounts.iter().enumerate() {
-        let off = mul(running, *d)?;
+    for (i, d) in adj.discounts.iter().enumerate() {
+        let off = mul(base, *d)?;
         let mut line = Line::rounded(LineType::Discount, None, discount_text(i, *d), -off, currency)?;
         line.quantity = *d;
         line.metered_quantity = *d;
-        running = sub(running, -line.amount)?;
+        base = add(base, line.amount)?;
         discount = sub(discount, line.amount)?;
         lines.push(line);
     }
-    let mut total = running;
-    if let Some(c) = commitment {
-        let shortfall = sub(c, running)?;
+    let net = sub(subtotal, discount)?;
+    let mut total = net;
+    if let Some(c) = adj.commitment {
+        let shortfall = sub(c, net)?;
         if shortfall > Decimal::ZERO {
-            let line = Line::rounded(
-                LineType::Commitment,
-                None,
-                String::from("Minimum commitment true-up"),
-                shortfall,
-                currency,
-            )?;
-            total = crate::money::add(total, line.amount)?;
+            let text = String::from("Minimum commitment true-up");
+            let line = Line::rounded(LineType::Commitment, None, text, shortfall, currency)?;
+            total = add(total, line.amount)?;
             lines.push(line);
         }
+    }
+    if !adj.wallet_paid.is_zero() {
+        let text = String::from("Paid from wallet (real-time charges)");
+        let line = Line::rounded(LineType::Credit, None, text, -adj.wallet_paid, currency)?;
+        total = add(total, line.amount)?;
+        lines.push(line);
     }
     let scaled = |d: Decimal| round_half_away(d, exp);
     Ok(Totals { subtotal: scaled(subtotal)?, discount: scaled(discount)?, total: scaled(total)? })

@@ -8,12 +8,12 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::line::{as_text, close_lines, Line, LineType, TierLine};
-use crate::catalog::{Catalog, Plan, Price, PriceTarget};
+use super::line::{as_text, close_lines, Adjustments, Line};
+use super::price_line::{fee_line, UsageLine};
+use crate::catalog::{Catalog, PriceTarget};
 use crate::error::{Code, Error, Result};
 use crate::json::{child, decimal, Fields};
-use crate::money::{round_half_away, sub, sum, Currency};
-use crate::pricing::{Context, Model};
+use crate::pricing::Context;
 
 /// Usage of one metric: a total, or quantities per value of a matrix dimension.
 #[derive(Clone, Debug, PartialEq)]
@@ -156,18 +156,23 @@ pub fn quote(catalog: &Catalog, req: &QuoteRequest) -> Result<Quote> {
         let line = match &price.target {
             PriceTarget::Fee(fee_id) => {
                 let name = catalog.fee(fee_id).map_or(fee_id.as_str(), |f| f.name.as_str());
-                fee_line(price, name, plan.currency, ctx)?
+                fee_line(price, &price.model, name, Decimal::ONE, plan.currency, ctx)?
             }
             PriceTarget::Metric(metric_id) => {
                 let name = catalog.metric(metric_id).map_or(metric_id.as_str(), |m| m.name.as_str());
                 let usage = req.usage.get(metric_id);
-                usage_line(plan, price, name, usage, req.events_for(metric_id), ctx)
-                    .map_err(|e| e.under(&child("/usage", metric_id)))?
+                let allowance = match (price.grant_discount, plan.metered_link(metric_id)) {
+                    (true, Some((_, t))) => t.issue_after_reset,
+                    _ => Decimal::ZERO,
+                };
+                let line = UsageLine { price, model: &price.model, name, allowance, events: req.events_for(metric_id) };
+                line.priced(usage, plan.currency, ctx).map_err(|e| e.under(&child("/usage", metric_id)))?
             }
         };
         lines.push(line);
     }
-    let totals = close_lines(&mut lines, &[], plan.minimum_commitment, plan.currency)?;
+    let adjustments = Adjustments { commitment: plan.minimum_commitment, ..Adjustments::default() };
+    let totals = close_lines(&mut lines, &adjustments, plan.currency)?;
     Ok(Quote {
         plan_id: plan.id.clone(),
         currency: plan.currency.code(),
@@ -175,107 +180,5 @@ pub fn quote(catalog: &Catalog, req: &QuoteRequest) -> Result<Quote> {
         subtotal: totals.subtotal,
         discount: totals.discount,
         total: totals.total,
-    })
-}
-
-/// Clamps a billed quantity to the price's minimum and maximum.
-pub fn clamp_quantity(price: &Price, q: Decimal) -> Decimal {
-    let q = price.minimum_quantity.map_or(q, |lo| q.max(lo));
-    price.maximum_quantity.map_or(q, |hi| q.min(hi))
-}
-
-fn description(price: &Price, target_name: &str) -> String {
-    price.name.clone().unwrap_or_else(|| target_name.to_string())
-}
-
-fn fee_line(price: &Price, name: &str, currency: Currency, ctx: Context<'_>) -> Result<Line> {
-    let q = clamp_quantity(price, price.quantity);
-    let rated = price.model.rate_quantity(q, None, ctx)?;
-    priced_line(LineType::Fee, price, description(price, name), q, price.quantity, rated, currency)
-}
-
-fn usage_line(
-    plan: &Plan,
-    price: &Price,
-    name: &str,
-    usage: Option<&MetricUsage>,
-    events: Option<Decimal>,
-    ctx: Context<'_>,
-) -> Result<Line> {
-    let metric_id = match &price.target {
-        PriceTarget::Metric(m) => m.as_str(),
-        PriceTarget::Fee(f) => f.as_str(),
-    };
-    let allowance = if price.grant_discount {
-        plan.metered_link(metric_id).map_or(Decimal::ZERO, |(_, t)| t.issue_after_reset)
-    } else {
-        Decimal::ZERO
-    };
-    let (metered, rated, billed) = match usage {
-        Some(MetricUsage::Groups(groups)) if matches!(price.model, Model::Matrix { .. }) => {
-            let metered = sum(groups.values().copied())?;
-            let groups = take_allowance(groups, allowance)?;
-            let billed = sum(groups.values().copied())?;
-            (metered, price.model.rate_groups(&groups, events, ctx)?, billed)
-        }
-        other => {
-            let metered = match other {
-                Some(MetricUsage::Total(q)) => *q,
-                Some(MetricUsage::Groups(g)) => sum(g.values().copied())?,
-                None => Decimal::ZERO,
-            };
-            let billed = clamp_quantity(price, discounted(metered, allowance)?);
-            // Nothing to bill prices to zero even where a total could not be priced (events
-            // needed, a matrix without a default).
-            let rated =
-                if billed.is_zero() && (price.model.is_per_event() || matches!(price.model, Model::Matrix { .. })) {
-                    Default::default()
-                } else {
-                    price.model.rate_quantity(billed, events, ctx)?
-                };
-            (metered, rated, billed)
-        }
-    };
-    priced_line(LineType::Usage, price, description(price, name), billed, metered, rated, plan.currency)
-}
-
-/// Usage left after an allowance: max(0, q − allowance) for q ≥ 0; credits pass unchanged.
-fn discounted(q: Decimal, allowance: Decimal) -> Result<Decimal> {
-    if q <= Decimal::ZERO {
-        return Ok(q);
-    }
-    Ok(sub(q, allowance)?.max(Decimal::ZERO))
-}
-
-/// Takes an allowance off per-dimension quantities, in the order of the dimension values.
-fn take_allowance(groups: &BTreeMap<String, Decimal>, mut allowance: Decimal) -> Result<BTreeMap<String, Decimal>> {
-    let mut out = BTreeMap::new();
-    for (k, q) in groups {
-        let left = discounted(*q, allowance)?;
-        allowance = sub(allowance, sub(*q, left)?)?.max(Decimal::ZERO);
-        out.insert(k.clone(), left);
-    }
-    Ok(out)
-}
-
-fn priced_line(
-    kind: LineType,
-    price: &Price,
-    description: String,
-    quantity: Decimal,
-    metered: Decimal,
-    rated: crate::pricing::Rating,
-    currency: Currency,
-) -> Result<Line> {
-    Ok(Line {
-        kind,
-        price_id: Some(price.id.clone()),
-        description,
-        quantity,
-        metered_quantity: metered,
-        unit_price: rated.unit_price,
-        tiers: (!rated.tiers.is_empty()).then(|| rated.tiers.iter().map(TierLine::from).collect()),
-        precise_amount: rated.amount,
-        amount: round_half_away(rated.amount, currency.exponent())?,
     })
 }

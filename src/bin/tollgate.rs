@@ -16,6 +16,7 @@ const USAGE: &str = "usage:
   tollgate quote --catalog CATALOG.json --plan PLAN_ID --usage USAGE.json [--json]
   tollgate rate --model MODEL.json (--quantity Q [--event-count N] | --events EVENTS.json)
                 [--rates RATES.json] [--currency USD] [--json]
+  tollgate invoice --snapshot SNAPSHOT.json --events EVENTS.jsonl --customer ID --at TIME [--json]
   tollgate hub --db FILE --listen ADDR        (builds with --features hub)";
 
 /// A failure to report: one line, and the exit code.
@@ -45,6 +46,7 @@ fn run(args: &[String]) -> Result<u8, Fail> {
         "validate" => validate(&opts.allow(&[], 1)?),
         "quote" => quote_cmd(&opts.allow(&["catalog", "plan", "usage"], 0)?),
         "rate" => rate(&opts.allow(&["model", "quantity", "event-count", "events", "rates", "currency"], 0)?),
+        "invoice" => invoice_cmd(&opts.allow(&["snapshot", "events", "customer", "at"], 0)?),
         "hub" if cfg!(feature = "hub") => Err(Fail("the hub is not implemented in this version yet".into(), 2)),
         "hub" => Err(Fail("this build has no hub: rebuild with `cargo build --release --features hub`".into(), 2)),
         "help" | "--help" | "-h" => {
@@ -159,6 +161,55 @@ fn quote_cmd(opts: &Opts) -> Result<u8, Fail> {
         println!("  {:<44} {:>16} {:>14}", "Discount", "", q.discount.to_string());
     }
     println!("  {:<44} {:>16} {:>14}", "Total", "", q.total.to_string());
+    Ok(0)
+}
+
+/// `invoice`: replays the events (in time order, each at its own time) into an engine loaded
+/// from the snapshot, then closes the billing period that contains `--at`.
+fn invoice_cmd(opts: &Opts) -> Result<u8, Fail> {
+    let snapshot_path = opts.need("snapshot")?;
+    let mut engine = tollgate::engine::Engine::from_snapshot(&read_json(snapshot_path)?, Default::default()).map_err(
+        |problems| {
+            let first = problems.first().map(ToString::to_string).unwrap_or_default();
+            Fail(format!("{snapshot_path} is not a valid snapshot ({} problem(s)); first: {first}", problems.len()), 1)
+        },
+    )?;
+    let at_text = opts.need("at")?;
+    let at = tollgate::time::Timestamp::parse(at_text)
+        .ok_or_else(|| Fail(format!("--at: invalid_timestamp ({at_text:?} is not an RFC 3339 timestamp)"), 1))?;
+    let events_path = opts.need("events")?;
+    let mut events = Vec::new();
+    for (i, line) in read(events_path)?.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let value = parse(line).map_err(|e| Fail(format!("{events_path}:{}: {e}", i + 1), 1))?;
+        let event = tollgate::metering::Event::decode(&value, at)
+            .map_err(|e| Fail(format!("{events_path}:{}: {e}", i + 1), 1))?;
+        events.push((i + 1, event));
+    }
+    events.sort_by_key(|(_, e)| e.time);
+    for (line, event) in &events {
+        engine.ingest_event(event, event.time).map_err(|e| Fail(format!("{events_path}:{line}: {e}"), 1))?;
+    }
+    let customer = opts.need("customer")?;
+    let doc = engine.close_invoice(customer, at).map_err(|e| Fail(format!("--customer {customer}: {e}"), 1))?;
+    if opts.json {
+        println!("{}", serde_json::to_string(&doc).map_err(|e| Fail(e.to_string(), 1))?);
+        return Ok(0);
+    }
+    println!(
+        "Invoice for {} ({}, plan {}) {} → {} ({})",
+        doc.customer_id, doc.subscription_id, doc.plan_id, doc.period_start, doc.period_end, doc.currency
+    );
+    for line in &doc.lines {
+        println!("  {:<44} {:>16} {:>14}", line.description, plain(line.quantity), line.amount.to_string());
+    }
+    println!("  {:<44} {:>16} {:>14}", "Subtotal", "", doc.subtotal.to_string());
+    if !doc.discount.is_zero() {
+        println!("  {:<44} {:>16} {:>14}", "Discount", "", doc.discount.to_string());
+    }
+    println!("  {:<44} {:>16} {:>14}", "Total", "", doc.total.to_string());
     Ok(0)
 }
 

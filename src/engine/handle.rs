@@ -84,9 +84,10 @@ impl Engine {
             return Ok(before);
         }
         let metric = access.consuming_metric(now);
+        let covered = before.figures.map_or(Decimal::ZERO, |f| f.balance.min(n));
         let after = use_units(access, before, n, now)?;
         if let Some(metric) = metric {
-            super::usage::record_units(catalog, state, metric, n, seq, now)?;
+            super::usage::record_units(catalog, state, metric, n, covered, seq, now)?;
         }
         Ok(after)
     }

@@ -1,6 +1,7 @@
 //! The engine: one façade over a catalog and its customers that answers `check`, `consume`
 //! and `ingest` (SPEC §5). It owns all mutable state; the wasm and hub layers wrap it.
 
+mod billing;
 mod dedupe;
 mod handle;
 mod hash;
@@ -9,6 +10,7 @@ mod state;
 mod usage;
 mod verdict;
 
+pub use billing::{Charge, InstantRun, WalletState};
 pub use dedupe::{Dedupe, DEFAULT_WINDOW_MS};
 pub use handle::Handle;
 pub use snapshot::Snapshot;

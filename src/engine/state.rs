@@ -1,14 +1,20 @@
 //! What the engine keeps per customer: their definition, their access per feature (indexed so
 //! handles can point at it) and their usage per metric.
 
+use alloc::collections::BTreeMap;
+use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use rust_decimal::Decimal;
 
+use super::billing::{InstantRun, WalletState};
 use super::hash::Map;
+use crate::billing::Invoice;
 use crate::catalog::Catalog;
 use crate::customer::Customer;
 use crate::entitlements::{resolve, Access};
 use crate::metering::MetricLedger;
+use crate::time::Timestamp;
 
 /// A customer with the state the engine keeps for them.
 #[derive(Clone, Debug)]
@@ -23,6 +29,14 @@ pub struct CustomerState {
     pub ledgers: Vec<MetricLedger>,
     /// Bumped whenever `access` is rebuilt, so stale handles are caught.
     pub generation: u32,
+    /// Units of a metric (by position) in a billing period (by start) that grants covered.
+    pub covered: BTreeMap<(usize, Timestamp), Decimal>,
+    /// Real-time charge state per (subscription, instant price, billing period start).
+    pub instant: BTreeMap<(String, String, Timestamp), InstantRun>,
+    /// The prepaid wallet.
+    pub wallet: Option<WalletState>,
+    /// Closed invoices per (subscription, period start).
+    pub closed: BTreeMap<(String, Timestamp), Invoice>,
 }
 
 impl CustomerState {
@@ -31,7 +45,22 @@ impl CustomerState {
         let access: Vec<Access> = resolve(catalog, &customer).into_values().collect();
         let by_key = access.iter().enumerate().map(|(i, a)| (a.key.clone(), i)).collect();
         let ledgers = alloc::vec![MetricLedger::default(); catalog.billable_metrics.len()];
-        CustomerState { customer, access, by_key, ledgers, generation: 0 }
+        let wallet = customer.wallet.as_ref().map(|w| WalletState {
+            currency: w.currency,
+            balance: w.balance,
+            defined: w.balance,
+        });
+        CustomerState {
+            customer,
+            access,
+            by_key,
+            ledgers,
+            generation: 0,
+            covered: BTreeMap::new(),
+            instant: BTreeMap::new(),
+            wallet,
+            closed: BTreeMap::new(),
+        }
     }
 
     /// The state for a redefined customer: the usage so far survives, balances are rebuilt from
@@ -45,6 +74,16 @@ impl CustomerState {
             }
         }
         next.ledgers = self.ledgers;
+        next.covered = self.covered;
+        next.instant = self.instant;
+        next.closed = self.closed;
+        // The running wallet balance survives unless the definition itself changed the figure
+        // (a top-up or an adjustment made where the customer is defined).
+        if let (Some(new), Some(old)) = (&mut next.wallet, self.wallet) {
+            if new.defined == old.defined && new.currency == old.currency {
+                new.balance = old.balance;
+            }
+        }
         // Periods depend on subscriptions, which may have changed.
         next.ledgers.iter_mut().for_each(MetricLedger::forget_period);
         next.generation = self.generation.wrapping_add(1);

@@ -16,7 +16,7 @@ use crate::customer::Customer;
 use crate::entitlements::{Decision, Reason};
 use crate::error::{Code, Error, Result};
 use crate::metering::{group_of, matches, observe, Event, Fold, Observation};
-use crate::money::add;
+use crate::money::{add, sub};
 use crate::time::{period_containing, Duration, Period, Timestamp};
 
 /// The result of ingesting one event.
@@ -29,8 +29,11 @@ pub struct IngestOutcome {
     pub reason: Reason,
     /// A decision per metered feature the event consumes (the denials, when denied).
     pub decisions: Vec<Decision>,
-    /// Real-time charges (instant prices).
-    pub charges: Vec<Value>,
+    /// Real-time charges of instant prices, debited from the wallet.
+    pub charges: Vec<super::Charge>,
+    /// True when the denial is the wallet's: the real-time charges did not fit its balance.
+    #[serde(skip_serializing_if = "core::ops::Not::not")]
+    pub wallet_denied: bool,
     /// True when this `(source, id)` was seen before: the first result is returned.
     pub duplicate: bool,
     /// True when no metric counts the event.
@@ -38,8 +41,12 @@ pub struct IngestOutcome {
 }
 
 fn outcome(allowed: bool, reason: Reason, decisions: Vec<Decision>, unmatched: bool) -> IngestOutcome {
-    IngestOutcome { allowed, reason, decisions, charges: Vec::new(), duplicate: false, unmatched }
+    IngestOutcome { allowed, reason, decisions, charges: Vec::new(), wallet_denied: false, duplicate: false, unmatched }
 }
+
+/// What an event would take from one access: (access position, total units, and each
+/// metric's (position, units) share of them).
+type Want = (usize, Decimal, Vec<(usize, Decimal)>);
 
 /// Idempotency namespace of `consume` ids (an event source cannot contain a NUL).
 const CONSUME_SOURCE: &str = "\u{0}consume";
@@ -122,7 +129,8 @@ impl Engine {
             return Ok(result);
         }
         // 2. What each metered feature would consume, and whether every hard limit allows it.
-        let mut wants: Vec<(usize, Decimal)> = Vec::new();
+        // Per access: the total it would consume and what each metric contributes to it.
+        let mut wants: Vec<Want> = Vec::new();
         for (i, fold) in &folds {
             let delta = state.ledgers[*i].delta(fold)?;
             if delta <= Decimal::ZERO {
@@ -137,14 +145,17 @@ impl Engine {
                 if !meter.period.is_some_and(|p| p.contains(event.time)) {
                     continue; // usage of another period is billed but does not move today's balance
                 }
-                match wants.iter_mut().find(|(k, _)| *k == a) {
-                    Some((_, total)) => *total = add(*total, delta)?,
-                    None => wants.push((a, delta)),
+                match wants.iter_mut().find(|(k, ..)| *k == a) {
+                    Some((_, total, parts)) => {
+                        *total = add(*total, delta)?;
+                        parts.push((*i, delta));
+                    }
+                    None => wants.push((a, delta, alloc::vec![(*i, delta)])),
                 }
             }
         }
         let mut verdicts: Vec<Verdict> = Vec::with_capacity(wants.len());
-        for (a, n) in &wants {
+        for (a, n, _) in &wants {
             verdicts.push(judge(&mut state.access[*a], *n, now)?);
         }
         if verdicts.iter().any(|v| !v.allowed) {
@@ -152,21 +163,41 @@ impl Engine {
                 .iter()
                 .zip(&verdicts)
                 .filter(|(_, v)| !v.allowed)
-                .map(|((a, _), v)| v.decision(&state.access[*a], now))
+                .map(|((a, ..), v)| v.decision(&state.access[*a], now))
                 .collect();
             return Ok(outcome(false, Reason::LimitReached, denied, false));
         }
-        // 3. Apply.
+        // 3. Real-time charges of instant prices must fit the wallet.
+        let observed: Vec<(usize, &Observation)> = folds.iter().map(|(i, f)| (*i, &f.obs)).collect();
+        let pending = super::billing::instant_charges(catalog, state, event, &observed)?;
+        if !super::billing::fits_wallet(state, &pending)? {
+            let mut denied = outcome(false, Reason::LimitReached, Vec::new(), false);
+            denied.wallet_denied = true;
+            return Ok(denied);
+        }
+        // 4. Apply.
         for (i, fold) in &folds {
             state.ledgers[*i].fold(fold)?;
         }
         let mut decisions = Vec::with_capacity(wants.len());
-        for ((a, n), before) in wants.iter().zip(verdicts) {
+        for ((a, n, parts), before) in wants.iter().zip(verdicts) {
             let access = &mut state.access[*a];
+            let mut covered = before.figures.map_or(Decimal::ZERO, |f| f.balance.min(*n));
             let after = use_units(access, before, *n, now)?;
             decisions.push(after.decision(access, now));
+            for (i, delta) in parts {
+                let share = covered.min(*delta);
+                covered = sub(covered, share)?;
+                let period = folds.iter().find(|(m, _)| m == i).map(|(_, f)| f.period.start);
+                if let (Some(start), true) = (period, share > Decimal::ZERO) {
+                    let slot = state.covered.entry((*i, start)).or_default();
+                    *slot = add(*slot, share)?;
+                }
+            }
         }
-        let result = outcome(true, Reason::Ok, decisions, false);
+        let charges = super::billing::apply_charges(state, pending)?;
+        let mut result = outcome(true, Reason::Ok, decisions, false);
+        result.charges = charges;
         self.events.insert(key, event.time, result.clone(), now);
         Ok(result)
     }
@@ -178,6 +209,7 @@ pub(super) fn record_units(
     state: &mut CustomerState,
     index: usize,
     n: Decimal,
+    covered: Decimal,
     seq: u64,
     now: Timestamp,
 ) -> Result<()> {
@@ -190,7 +222,12 @@ pub(super) fn record_units(
         None => Cow::Owned(alloc::vec![None; metric.group_by.len()]),
     };
     let fold = Fold { metric, period, time: now, seq, obs: Observation::Number(n), units: n, group };
-    ledger.fold(&fold)
+    ledger.fold(&fold)?;
+    if covered > Decimal::ZERO {
+        let slot = state.covered.entry((index, period.start)).or_default();
+        *slot = add(*slot, covered)?;
+    }
+    Ok(())
 }
 
 /// The billing period an event of `metric_id` at `t` falls in, and the span `[from, until)`

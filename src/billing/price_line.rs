@@ -1,0 +1,132 @@
+//! Pricing one price of a plan into one line: fees (with proration), usage (allowance, clamp,
+//! model), each rounded once. Shared by quotes and invoices.
+
+use alloc::collections::BTreeMap;
+use alloc::string::{String, ToString};
+use rust_decimal::Decimal;
+
+use super::line::{Line, LineType, TierLine};
+use super::quote::MetricUsage;
+use crate::catalog::Price;
+use crate::error::Result;
+use crate::money::{mul, round_half_away, sub, sum, Currency};
+use crate::pricing::{Context, Model, Rating};
+
+/// Clamps a billed quantity to the price's minimum and maximum.
+pub fn clamp_quantity(price: &Price, q: Decimal) -> Decimal {
+    let q = price.minimum_quantity.map_or(q, |lo| q.max(lo));
+    price.maximum_quantity.map_or(q, |hi| q.min(hi))
+}
+
+/// The line's text: the price's own name, else the fee's or metric's.
+pub fn description(price: &Price, target_name: &str) -> String {
+    price.name.clone().unwrap_or_else(|| target_name.to_string())
+}
+
+/// A fee line: the fee's quantity (clamped) priced by `model`, times `fraction` of the period
+/// (1 unless a subscription starts or ends inside it).
+pub fn fee_line(
+    price: &Price,
+    model: &Model,
+    name: &str,
+    fraction: Decimal,
+    currency: Currency,
+    ctx: Context<'_>,
+) -> Result<Line> {
+    let q = clamp_quantity(price, price.quantity);
+    let mut rated = model.rate_quantity(q, None, ctx)?;
+    if fraction != Decimal::ONE {
+        rated.amount = mul(rated.amount, fraction)?;
+    }
+    priced_line(LineType::Fee, price, description(price, name), q, price.quantity, rated, currency)
+}
+
+/// A usage price about to be priced: its model (overridden or not), the allowance its
+/// `grantDiscount` takes off, and the period's event count (for `percentage` fixed fees).
+pub struct UsageLine<'a> {
+    /// The price.
+    pub price: &'a Price,
+    /// The model to apply (a subscription's override or the price's own).
+    pub model: &'a Model,
+    /// The metric's name, for the description.
+    pub name: &'a str,
+    /// Units made free by grants (0 without `grantDiscount`).
+    pub allowance: Decimal,
+    /// Number of events, if known.
+    pub events: Option<Decimal>,
+}
+
+impl UsageLine<'_> {
+    /// The line for `usage`: allowance off, min/max clamp, model, rounding.
+    pub fn priced(&self, usage: Option<&MetricUsage>, currency: Currency, ctx: Context<'_>) -> Result<Line> {
+        let (price, model) = (self.price, self.model);
+        let is_matrix = matches!(model, Model::Matrix { .. });
+        let (metered, rated, billed) = match usage {
+            Some(MetricUsage::Groups(groups)) if is_matrix => {
+                let metered = sum(groups.values().copied())?;
+                let groups = take_allowance(groups, self.allowance)?;
+                let billed = sum(groups.values().copied())?;
+                (metered, model.rate_groups(&groups, self.events, ctx)?, billed)
+            }
+            other => {
+                let metered = match other {
+                    Some(MetricUsage::Total(q)) => *q,
+                    Some(MetricUsage::Groups(g)) => sum(g.values().copied())?,
+                    None => Decimal::ZERO,
+                };
+                let billed = clamp_quantity(price, discounted(metered, self.allowance)?);
+                // Nothing to bill prices to zero even where a total could not be priced (events
+                // needed, a matrix without a default).
+                let rated = if billed.is_zero() && (model.is_per_event() || is_matrix) {
+                    Default::default()
+                } else {
+                    model.rate_quantity(billed, self.events, ctx)?
+                };
+                (metered, rated, billed)
+            }
+        };
+        priced_line(LineType::Usage, price, description(price, self.name), billed, metered, rated, currency)
+    }
+}
+
+/// Usage left after an allowance: max(0, q − allowance) for q ≥ 0; credits pass unchanged.
+pub fn discounted(q: Decimal, allowance: Decimal) -> Result<Decimal> {
+    if q <= Decimal::ZERO {
+        return Ok(q);
+    }
+    Ok(sub(q, allowance)?.max(Decimal::ZERO))
+}
+
+/// Takes an allowance off per-dimension quantities, in the order of the dimension values.
+fn take_allowance(groups: &BTreeMap<String, Decimal>, mut allowance: Decimal) -> Result<BTreeMap<String, Decimal>> {
+    let mut out = BTreeMap::new();
+    for (k, q) in groups {
+        let left = discounted(*q, allowance)?;
+        allowance = sub(allowance, sub(*q, left)?)?.max(Decimal::ZERO);
+        out.insert(k.clone(), left);
+    }
+    Ok(out)
+}
+
+/// A line from a rating, rounded once.
+pub fn priced_line(
+    kind: LineType,
+    price: &Price,
+    description: String,
+    quantity: Decimal,
+    metered: Decimal,
+    rated: Rating,
+    currency: Currency,
+) -> Result<Line> {
+    Ok(Line {
+        kind,
+        price_id: Some(price.id.clone()),
+        description,
+        quantity,
+        metered_quantity: metered,
+        unit_price: rated.unit_price,
+        tiers: (!rated.tiers.is_empty()).then(|| rated.tiers.iter().map(TierLine::from).collect()),
+        precise_amount: rated.amount,
+        amount: round_half_away(rated.amount, currency.exponent())?,
+    })
+}

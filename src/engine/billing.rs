@@ -1,0 +1,290 @@
+//! Billing inside the engine: real-time charges of `instant` prices against the wallet at
+//! ingest, and invoices (preview and close) from the customer's metered usage.
+
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use alloc::vec::Vec;
+use rust_decimal::Decimal;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::state::CustomerState;
+use super::Engine;
+use crate::billing::{billing_period, invoice, Invoice, InvoiceStatus, UsageSource};
+use crate::catalog::{Catalog, PaymentTerm, PriceTarget};
+use crate::error::{Code, Error, Result};
+use crate::metering::{scalar_text, Event, Observation};
+use crate::money::{add, plain, sub, Currency};
+use crate::pricing::{Context, EventInput, Model, PercentageState};
+use crate::time::{Period, Timestamp};
+
+/// Running state of one instant price in one billing period.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct InstantRun {
+    /// Events charged.
+    pub events: u64,
+    /// Cumulative quantity (per matrix dimension value; `""` without a matrix).
+    pub quantity: BTreeMap<String, Decimal>,
+    /// Per-event allowance state of `percentage` models, per dimension value.
+    pub percentage: BTreeMap<String, PercentageState>,
+    /// Exact amount charged so far.
+    pub charged: Decimal,
+}
+
+/// The prepaid wallet as the engine runs it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WalletState {
+    /// Its currency.
+    pub currency: Currency,
+    /// What is left, at full precision.
+    pub balance: Decimal,
+    /// The balance the customer definition gave (a redefinition with another figure resets it).
+    pub defined: Decimal,
+}
+
+/// A real-time charge reported by `ingest`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Charge {
+    /// The subscription.
+    pub subscription_id: String,
+    /// The instant price.
+    pub price_id: String,
+    /// Exact amount debited.
+    pub amount: String,
+    /// ISO-4217 code.
+    pub currency: &'static str,
+    /// Wallet balance after the debit.
+    pub wallet_balance: String,
+}
+
+/// A charge computed but not yet applied.
+pub(super) struct PendingCharge {
+    key: (String, String, Timestamp),
+    run: InstantRun,
+    amount: Decimal,
+    currency: Currency,
+}
+
+/// An event seen by a price: its value for the metric and its data.
+struct Seen<'a> {
+    value: Decimal,
+    data: &'a Value,
+}
+
+impl EventInput for Seen<'_> {
+    fn value(&self) -> Decimal {
+        self.value
+    }
+    fn data(&self) -> &Value {
+        self.data
+    }
+    fn dimension(&self, _: &str) -> Option<&Value> {
+        None
+    }
+}
+
+/// The charges of every instant price of the customer's active subscriptions that prices one
+/// of the matched metrics, without applying them.
+pub(super) fn instant_charges(
+    catalog: &Catalog,
+    state: &CustomerState,
+    event: &Event,
+    observed: &[(usize, &Observation)],
+) -> Result<Vec<PendingCharge>> {
+    let ctx = Context { rates: &catalog.rates };
+    let mut out = Vec::new();
+    for sub in state.customer.subscriptions.iter().filter(|s| s.is_active(event.time)) {
+        let Some(plan) = catalog.plan(&sub.plan_id) else { continue };
+        for price in plan.prices.iter().filter(|p| p.payment_term == PaymentTerm::Instant) {
+            let PriceTarget::Metric(metric_id) = &price.target else { continue };
+            let Some((m, obs)) = observed.iter().find(|(m, _)| catalog.billable_metrics[*m].id == *metric_id) else {
+                continue;
+            };
+            let Observation::Number(v) = obs else { continue };
+            let period = billing_period(catalog, sub, event.time)?;
+            let key = (sub.id.clone(), price.id.clone(), period.start);
+            let mut run = state.instant.get(&key).cloned().unwrap_or_default();
+            let model = sub.price_overrides.get(&price.id).unwrap_or(&price.model);
+            let metric = &catalog.billable_metrics[*m];
+            let (cell, slot) = match model {
+                Model::Matrix { dimension, cells, default } => {
+                    let value =
+                        metric.group_by.get(dimension).and_then(|p| p.lookup(&event.data)).and_then(scalar_text);
+                    let cell = value.as_ref().and_then(|v| cells.get(v)).or(default.as_deref()).ok_or_else(|| {
+                        Error::new(Code::NoPriceForDimension, "/data", "no price for this event's dimension value")
+                    })?;
+                    (cell, value.unwrap_or_default())
+                }
+                other => (other, String::new()),
+            };
+            let amount = charge(cell, &mut run, &slot, *v, &event.data, ctx)?;
+            run.events += 1;
+            run.charged = add(run.charged, amount)?;
+            out.push(PendingCharge { key, run, amount, currency: plan.currency });
+        }
+    }
+    Ok(out)
+}
+
+/// The cost of one more event of value `v` under `model`, updating `run`'s cumulative state:
+/// per-event models price the event; the others charge A(after) − A(before), with nothing
+/// before the first event (so a tier-1 flat price comes with it).
+fn charge(
+    model: &Model,
+    run: &mut InstantRun,
+    slot: &str,
+    v: Decimal,
+    data: &Value,
+    ctx: Context<'_>,
+) -> Result<Decimal> {
+    match model {
+        Model::Percentage(p) => run.percentage.entry(String::from(slot)).or_default().charge(p, v),
+        Model::Dynamic { .. } => Ok(model.rate_events(&[Seen { value: v, data }], ctx)?.amount),
+        _ => {
+            let before_q = run.quantity.get(slot).copied();
+            let after_q = add(before_q.unwrap_or_default(), v)?;
+            let before = match before_q {
+                Some(q) => model.rate_quantity(q, None, ctx)?.amount,
+                None => Decimal::ZERO,
+            };
+            let after = model.rate_quantity(after_q, None, ctx)?.amount;
+            run.quantity.insert(String::from(slot), after_q);
+            Ok(sub(after, before)?)
+        }
+    }
+}
+
+/// Checks that the pending charges fit the wallet; `Ok(false)` when they do not.
+pub(super) fn fits_wallet(state: &CustomerState, charges: &[PendingCharge]) -> Result<bool> {
+    let total = charges.iter().try_fold(Decimal::ZERO, |acc, c| add(acc, c.amount))?;
+    if total <= Decimal::ZERO {
+        return Ok(true);
+    }
+    Ok(match &state.wallet {
+        Some(w) => charges.iter().all(|c| c.currency == w.currency) && w.balance >= total,
+        None => false,
+    })
+}
+
+/// Applies pending charges: the runs advance and the wallet is debited.
+pub(super) fn apply_charges(state: &mut CustomerState, charges: Vec<PendingCharge>) -> Result<Vec<Charge>> {
+    let mut out = Vec::with_capacity(charges.len());
+    for c in charges {
+        let balance = match &mut state.wallet {
+            Some(w) => {
+                w.balance = sub(w.balance, c.amount)?;
+                w.balance
+            }
+            None => Decimal::ZERO,
+        };
+        out.push(Charge {
+            subscription_id: c.key.0.clone(),
+            price_id: c.key.1.clone(),
+            amount: plain(c.amount),
+            currency: c.currency.code(),
+            wallet_balance: plain(balance),
+        });
+        state.instant.insert(c.key, c.run);
+    }
+    Ok(out)
+}
+
+/// A customer's usage as an invoice reads it.
+struct View<'a> {
+    catalog: &'a Catalog,
+    state: &'a CustomerState,
+}
+
+impl UsageSource for View<'_> {
+    fn quantity(&self, metric: usize, period: Period) -> Result<Decimal> {
+        self.state.ledgers[metric].quantity(&self.catalog.billable_metrics[metric], period)
+    }
+
+    fn by_dimension(&self, metric: usize, dimension: &str, period: Period) -> Result<BTreeMap<String, Decimal>> {
+        let m = &self.catalog.billable_metrics[metric];
+        let position = m.group_by.keys().position(|k| k == dimension);
+        let mut out = BTreeMap::new();
+        let groups = self.state.ledgers[metric].group_quantities(m, period)?;
+        let grouped: Decimal = groups.iter().map(|(_, q)| *q).sum();
+        for (key, q) in groups {
+            let value = position.and_then(|p| key.get(p).cloned().flatten()).unwrap_or_default();
+            let slot = out.entry(value).or_insert(Decimal::ZERO);
+            *slot = add(*slot, q)?;
+        }
+        // Units without a group (direct consumes) are priced as an absent dimension value.
+        let rest = sub(self.quantity(metric, period)?, grouped)?;
+        if rest > Decimal::ZERO {
+            let slot = out.entry(String::new()).or_insert(Decimal::ZERO);
+            *slot = add(*slot, rest)?;
+        }
+        Ok(out)
+    }
+
+    fn events(&self, metric: usize, period: Period) -> Decimal {
+        Decimal::from(self.state.ledgers[metric].period(period.start).map_or(0, |p| p.events))
+    }
+
+    fn covered(&self, metric: usize, period: Period) -> Decimal {
+        self.state.covered.get(&(metric, period.start)).copied().unwrap_or_default()
+    }
+
+    fn instant(&self, subscription: &str, price_id: &str, period: Period) -> (Decimal, Decimal) {
+        let key = (String::from(subscription), String::from(price_id), period.start);
+        match self.state.instant.get(&key) {
+            Some(run) => (run.quantity.values().copied().sum(), run.charged),
+            None => (Decimal::ZERO, Decimal::ZERO),
+        }
+    }
+}
+
+impl Engine {
+    /// The running bill of `customer` at `now`: the draft invoice of the billing period of
+    /// their first subscription active at `now` (or, without one, of their latest subscription).
+    pub fn invoice_preview(&self, customer: &str, now: Timestamp) -> Result<Invoice> {
+        let (state, sub) = self.subscription_at(customer, now)?;
+        let period = billing_period(&self.catalog, sub, now)?;
+        let view = View { catalog: &self.catalog, state };
+        invoice(&self.catalog, &state.customer, sub, period, &view, InvoiceStatus::Draft)
+    }
+
+    /// Closes the invoice of the billing period that contains `at`: final, and the same
+    /// document every time it is asked for again.
+    pub fn close_invoice(&mut self, customer: &str, at: Timestamp) -> Result<Invoice> {
+        let (state, sub) = self.subscription_at(customer, at)?;
+        let period = billing_period(&self.catalog, sub, at)?;
+        let key = (sub.id.clone(), period.start);
+        if let Some(done) = state.closed.get(&key) {
+            return Ok(done.clone());
+        }
+        let view = View { catalog: &self.catalog, state };
+        let doc = invoice(&self.catalog, &state.customer, sub, period, &view, InvoiceStatus::Final)?;
+        let c = self.by_id[customer];
+        self.customers[c].closed.insert(key, doc.clone());
+        Ok(doc)
+    }
+
+    fn subscription_at(
+        &self,
+        customer: &str,
+        t: Timestamp,
+    ) -> Result<(&CustomerState, &crate::customer::Subscription)> {
+        let state = self
+            .customer(customer)
+            .ok_or_else(|| Error::new(Code::UnknownReference, "/customerId", "no customer with this id"))?;
+        let subs = &state.customer.subscriptions;
+        let sub = subs
+            .iter()
+            .find(|s| s.is_active(t))
+            .or_else(|| subs.iter().filter(|s| s.started_at <= t).max_by_key(|s| s.started_at))
+            .ok_or_else(|| {
+                Error::new(Code::NotAllowedHere, "/customerId", "the customer has no subscription at this time")
+            })?;
+        Ok((state, sub))
+    }
+
+    /// The wallet balance of a customer, at full precision.
+    pub fn wallet_balance(&self, customer: &str) -> Option<Decimal> {
+        self.customer(customer).and_then(|s| s.wallet.as_ref()).map(|w| w.balance)
+    }
+}
