@@ -19,6 +19,11 @@ for plan in plan_on_demand plan_reserved plan_committed; do
   show "$bin" quote --catalog examples/cloud-analytics.catalog.json --plan "$plan" --usage examples/cloud-analytics-usage.json
 done
 
+echo; echo "A month of events (examples/llm-events.jsonl) replayed and invoiced:"
+for customer in cus_dev cus_acme; do
+  show "$bin" invoice --snapshot examples/llm-snapshot.json --events examples/llm-events.jsonl --customer "$customer" --at 2026-11-28T00:00:00Z
+done
+
 echo; echo "One price model on its own (graduated egress tiers, 12,000 GB):"
 tmp=$(mktemp)
 trap 'rm -f "$tmp"' EXIT
