@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 use tollgate::money::round_half_away;
-use tollgate::pricing::{Context, EventInput, Model, Rating, TierAmount};
+use tollgate::pricing::{Context, Model, Rating, TierAmount};
 use tollgate::{Code, Decimal, Error};
 
 // ---------------------------------------------------------------- helpers
@@ -30,23 +30,7 @@ fn ctx() -> Context<'static> {
     Context { rates: &NO_RATES }
 }
 
-/// One event: its value and its data (dimensions are read from `data`).
-struct Ev {
-    value: Decimal,
-    data: Value,
-}
-
-impl EventInput for Ev {
-    fn value(&self) -> Decimal {
-        self.value
-    }
-    fn data(&self) -> &Value {
-        &self.data
-    }
-    fn dimension(&self, name: &str) -> Option<&Value> {
-        self.data.get(name)
-    }
-}
+use tollgate::pricing::DataEvent as Ev;
 
 fn ev(value: &str) -> Ev {
     Ev { value: d(value), data: json!({}) }

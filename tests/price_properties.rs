@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use tollgate::money::round_half_away;
-use tollgate::pricing::{Context, EventInput, Model};
+use tollgate::pricing::{Context, Model};
 use tollgate::Decimal;
 
 /// The largest mantissa of a `Decimal` (2⁹⁶ − 1).
@@ -141,22 +141,7 @@ fn round_by_hand(mantissa: i128, scale: u32, exponent: u32) -> Option<Decimal> {
     Some(dec(if negative { -rounded } else { rounded }, exponent))
 }
 
-struct Ev {
-    value: Decimal,
-    data: Value,
-}
-
-impl EventInput for Ev {
-    fn value(&self) -> Decimal {
-        self.value
-    }
-    fn data(&self) -> &Value {
-        &self.data
-    }
-    fn dimension(&self, name: &str) -> Option<&Value> {
-        self.data.get(name)
-    }
-}
+use tollgate::pricing::DataEvent as Ev;
 
 /// A spread of models, some with prices at the edge of the representable range.
 fn every_model() -> Vec<Model> {

@@ -8,7 +8,7 @@ use serde_json::Value;
 use tollgate::billing::{quote, QuoteRequest};
 use tollgate::json::{decimal, parse};
 use tollgate::money::{plain, round_half_away};
-use tollgate::pricing::{Context, EventInput, Model};
+use tollgate::pricing::{Context, DataEvent, Model};
 use tollgate::{Catalog, Currency, Decimal, Error};
 
 const USAGE: &str = "usage:
@@ -213,25 +213,8 @@ fn invoice_cmd(opts: &Opts) -> Result<u8, Fail> {
     Ok(0)
 }
 
-/// One event of `rate --events`: a bare value, or `{ "value": V, "data": {...} }`.
-struct CliEvent {
-    value: Decimal,
-    data: Value,
-}
-
-impl EventInput for CliEvent {
-    fn value(&self) -> Decimal {
-        self.value
-    }
-    fn data(&self) -> &Value {
-        &self.data
-    }
-    fn dimension(&self, name: &str) -> Option<&Value> {
-        self.data.get(name)
-    }
-}
-
-fn events(value: &Value) -> Result<Vec<CliEvent>, Error> {
+/// The events of `rate --events`: each a bare value, or `{ "value": V, "data": {...} }`.
+fn events(value: &Value) -> Result<Vec<DataEvent>, Error> {
     let items =
         value.as_array().ok_or_else(|| Error::new(tollgate::Code::InvalidType, "", "events must be a JSON array"))?;
     items
@@ -259,9 +242,9 @@ fn events(value: &Value) -> Result<Vec<CliEvent>, Error> {
                             "data must be an object",
                         ));
                     }
-                    Ok(CliEvent { value: decimal(v, &format!("{at}/value"))?, data })
+                    Ok(DataEvent { value: decimal(v, &format!("{at}/value"))?, data })
                 }
-                other => Ok(CliEvent { value: decimal(other, &at)?, data: Value::Object(Default::default()) }),
+                other => Ok(DataEvent { value: decimal(other, &at)?, data: Value::Object(Default::default()) }),
             }
         })
         .collect()

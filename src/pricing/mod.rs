@@ -53,6 +53,28 @@ pub trait EventInput {
     fn dimension(&self, name: &str) -> Option<&Value>;
 }
 
+/// An event given as a value and a data object, whose dimensions are the data's own keys
+/// (`{"value": 3, "data": {"model": "large"}}`): the shape `tollgate rate --events` reads.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DataEvent {
+    /// The event's quantity.
+    pub value: Decimal,
+    /// Its data: `dynamic` reads its `eventProperty` here, `matrix` its dimension by name.
+    pub data: Value,
+}
+
+impl EventInput for DataEvent {
+    fn value(&self) -> Decimal {
+        self.value
+    }
+    fn data(&self) -> &Value {
+        &self.data
+    }
+    fn dimension(&self, name: &str) -> Option<&Value> {
+        self.data.get(name)
+    }
+}
+
 /// What rating may need beyond the model: the catalog's market rates.
 #[derive(Clone, Copy, Debug)]
 pub struct Context<'a> {
