@@ -8,12 +8,8 @@ use tollgate::time::Timestamp;
 const CUSTOMERS: usize = 10_000;
 
 fn catalog() -> Value {
-    let metric = |id: &str, event: &str, agg: &str| {
-        json!({ "id": id, "productId": "p", "name": id, "eventType": event, "aggregation": agg, "valueProperty": "$.v" })
-    };
-    let price = |id: &str, metric: &str, model: Value| {
-        json!({ "id": id, "metricId": metric, "paymentTerm": "in_arrears", "model": model })
-    };
+    let metric = |id: &str, event: &str, agg: &str| json!({ "id": id, "productId": "p", "name": id, "eventType": event, "aggregation": agg, "valueProperty": "$.v" });
+    let price = |id: &str, metric: &str, model: Value| json!({ "id": id, "metricId": metric, "paymentTerm": "in_arrears", "model": model });
     let tiers = json!([{ "upTo": "1000", "unitPrice": "0.01" }, { "upTo": "10000", "unitPrice": "0.008" }, { "upTo": null, "unitPrice": "0.005" }]);
     json!({
         "schemaVersion": 1,
@@ -45,12 +41,14 @@ fn engine() -> Engine {
                     "startedAt": "2026-11-01T00:00:00Z", "percentageDiscount": "0.05" }] })
         })
         .collect();
-    let mut e = Engine::from_snapshot(&json!({ "catalog": catalog(), "customers": customers }), Options::default()).unwrap();
+    let mut e =
+        Engine::from_snapshot(&json!({ "catalog": catalog(), "customers": customers }), Options::default()).unwrap();
     let now = Timestamp::parse("2026-11-28T00:00:00Z").unwrap();
     for i in 0..CUSTOMERS {
-        for (j, (kind, day)) in [("api.call", 3), ("api.call", 9), ("job.run", 12), ("storage.level", 15), ("user.seen", 20)]
-            .into_iter()
-            .enumerate()
+        for (j, (kind, day)) in
+            [("api.call", 3), ("api.call", 9), ("job.run", 12), ("storage.level", 15), ("user.seen", 20)]
+                .into_iter()
+                .enumerate()
         {
             let event = json!({ "id": format!("{i}-{j}"), "source": "bench", "type": kind, "subject": format!("c{i}"),
                                 "time": format!("2026-11-{day:02}T10:00:00Z"), "data": { "v": 100 + (i * 7 + j * 13) % 900 } });

@@ -9,12 +9,12 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use super::line::{as_text, close_lines, Adjustments, Line, LineType};
-use super::price_line::{description, fee_line, priced_line, UsageLine};
+use super::price_line::{description, fee_line, priced_line, Share, UsageLine};
 use super::quote::MetricUsage;
 use crate::catalog::{Catalog, PaymentTerm, Price, PriceTarget};
 use crate::customer::{Customer, Subscription};
 use crate::error::{Code, Error, Result};
-use crate::money::{add, div, sum};
+use crate::money::{add, sum};
 use crate::pricing::{Context, Model, Rating};
 use crate::time::{period_containing, Duration, Period, Timestamp};
 
@@ -98,7 +98,9 @@ pub fn invoice(
     let ctx = Context { rates: &catalog.rates };
     let first = billing_period(catalog, sub, sub.started_at)?;
     let mut lines = Vec::with_capacity(plan.prices.len() + 3);
-    let (mut instant_total, mut wallet_paid) = (Decimal::ZERO, Decimal::ZERO);
+    // The instant lines: already paid from the wallet, credited back one by one.
+    let mut instant_total = Decimal::ZERO;
+    let mut wallet_paid: Vec<(String, Decimal)> = Vec::new();
     for price in &plan.prices {
         let model = sub.price_overrides.get(&price.id).unwrap_or(&price.model);
         let line = match &price.target {
@@ -127,7 +129,7 @@ pub fn invoice(
                         plan.currency,
                     )?;
                     instant_total = add(instant_total, line.amount)?;
-                    wallet_paid = add(wallet_paid, amount)?;
+                    wallet_paid.push((line.description.clone(), amount));
                     line
                 } else {
                     usage_line(price, model, name, m, period, usage, plan.currency, ctx)?
@@ -141,7 +143,7 @@ pub fn invoice(
         discounts: &sub.percentage_discounts,
         discountable,
         commitment: sub.minimum_commitment.or(plan.minimum_commitment),
-        wallet_paid,
+        wallet_paid: &wallet_paid,
     };
     let totals = close_lines(&mut lines, &adjustments, plan.currency)?;
     Ok(Invoice {
@@ -194,22 +196,23 @@ fn fee_fraction(
     plan_cadence: Duration,
     period: Period,
     first: Period,
-) -> Result<Decimal> {
+) -> Result<Share> {
+    let all_or_nothing = |due: bool| if due { Share::FULL } else { Share { part: Decimal::ZERO, whole: Decimal::ONE } };
     if cadence.is_zero() {
-        return Ok(if period == first { Decimal::ONE } else { Decimal::ZERO });
+        return Ok(all_or_nothing(period == first));
     }
     if cadence != plan_cadence {
-        return Ok(if due_on_own_cadence(sub, term, cadence, period) { Decimal::ONE } else { Decimal::ZERO });
+        return Ok(all_or_nothing(due_on_own_cadence(sub, term, cadence, period)));
     }
     let from = period.start.max(sub.started_at);
     let until = sub.ending_at.map_or(period.end, |e| e.min(period.end));
     if until <= from {
-        return Ok(Decimal::ZERO);
+        return Ok(all_or_nothing(false));
     }
     if from == period.start && until == period.end {
-        return Ok(Decimal::ONE);
+        return Ok(Share::FULL);
     }
-    Ok(div(Decimal::from(until.0 - from.0), Decimal::from(period.len_ms()))?)
+    Ok(Share { part: Decimal::from(until.0 - from.0), whole: Decimal::from(period.len_ms()) })
 }
 
 /// True when one of a fee's own periods (anchored like the subscription) starts in `period`

@@ -122,8 +122,9 @@ pub struct Adjustments<'a> {
     pub discountable: Option<Decimal>,
     /// Minimum spend of the period: a true-up line tops the discounted subtotal up to it.
     pub commitment: Option<Decimal>,
-    /// Already paid from the wallet in real time: a credit line takes it off.
-    pub wallet_paid: Decimal,
+    /// Already paid from the wallet in real time: (what for, exact amount) per instant line. Each
+    /// gets a credit line of its own, rounded like the line it pays, so they net to zero.
+    pub wallet_paid: &'a [(String, Decimal)],
 }
 
 /// Appends the discount lines (each rounded), the commitment true-up (commitment − discounted
@@ -154,9 +155,9 @@ pub fn close_lines(lines: &mut Vec<Line>, adj: &Adjustments<'_>, currency: Curre
             lines.push(line);
         }
     }
-    if !adj.wallet_paid.is_zero() {
-        let text = String::from("Paid from wallet (real-time charges)");
-        let line = Line::rounded(LineType::Credit, None, text, -adj.wallet_paid, currency)?;
+    for (what, paid) in adj.wallet_paid.iter().filter(|(_, paid)| !paid.is_zero()) {
+        let text = alloc::format!("Paid from wallet: {what}");
+        let line = Line::rounded(LineType::Credit, None, text, -*paid, currency)?;
         total = add(total, line.amount)?;
         lines.push(line);
     }

@@ -9,7 +9,7 @@ use super::line::{Line, LineType, TierLine};
 use super::quote::MetricUsage;
 use crate::catalog::Price;
 use crate::error::Result;
-use crate::money::{mul, round_half_away, sub, sum, Currency};
+use crate::money::{div, mul, round_half_away, sub, sum, Currency};
 use crate::pricing::{Context, Model, Rating};
 
 /// Clamps a billed quantity to the price's minimum and maximum.
@@ -23,20 +23,40 @@ pub fn description(price: &Price, target_name: &str) -> String {
     price.name.clone().unwrap_or_else(|| target_name.to_string())
 }
 
-/// A fee line: the fee's quantity (clamped) priced by `model`, times `fraction` of the period
-/// (1 unless a subscription starts or ends inside it).
+/// The share of a period a fee is charged for: `part / whole` (e.g. active ms / period ms),
+/// kept as a fraction so that the amount is multiplied first and divided once, exactly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Share {
+    /// Numerator.
+    pub part: Decimal,
+    /// Denominator (> 0).
+    pub whole: Decimal,
+}
+
+impl Share {
+    /// The whole period.
+    pub const FULL: Share = Share { part: Decimal::ONE, whole: Decimal::ONE };
+
+    /// True when nothing is charged.
+    pub fn is_zero(self) -> bool {
+        self.part.is_zero()
+    }
+}
+
+/// A fee line: the fee's quantity (clamped) priced by `model`, for `share` of the period
+/// (all of it unless a subscription starts or ends inside it).
 pub fn fee_line(
     price: &Price,
     model: &Model,
     name: &str,
-    fraction: Decimal,
+    share: Share,
     currency: Currency,
     ctx: Context<'_>,
 ) -> Result<Line> {
     let q = clamp_quantity(price, price.quantity);
     let mut rated = model.rate_quantity(q, None, ctx)?;
-    if fraction != Decimal::ONE {
-        rated.amount = mul(rated.amount, fraction)?;
+    if share != Share::FULL {
+        rated.amount = div(mul(rated.amount, share.part)?, share.whole)?;
     }
     priced_line(LineType::Fee, price, description(price, name), q, price.quantity, rated, currency)
 }

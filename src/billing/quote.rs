@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::line::{as_text, close_lines, Adjustments, Line};
-use super::price_line::{fee_line, UsageLine};
+use super::price_line::{fee_line, Share, UsageLine};
 use crate::catalog::{Catalog, PriceTarget};
 use crate::error::{Code, Error, Result};
 use crate::json::{child, decimal, Fields};
@@ -156,7 +156,7 @@ pub fn quote(catalog: &Catalog, req: &QuoteRequest) -> Result<Quote> {
         let line = match &price.target {
             PriceTarget::Fee(fee_id) => {
                 let name = catalog.fee(fee_id).map_or(fee_id.as_str(), |f| f.name.as_str());
-                fee_line(price, &price.model, name, Decimal::ONE, plan.currency, ctx)?
+                fee_line(price, &price.model, name, Share::FULL, plan.currency, ctx)?
             }
             PriceTarget::Metric(metric_id) => {
                 let name = catalog.metric(metric_id).map_or(metric_id.as_str(), |m| m.name.as_str());

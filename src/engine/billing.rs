@@ -54,8 +54,9 @@ pub struct Charge {
     pub amount: String,
     /// ISO-4217 code.
     pub currency: &'static str,
-    /// Wallet balance after the debit.
-    pub wallet_balance: String,
+    /// Wallet balance after the debit (`null` when the customer has no wallet: only a free
+    /// charge gets that far).
+    pub wallet_balance: Option<String>,
 }
 
 /// A charge computed but not yet applied.
@@ -174,16 +175,16 @@ pub(super) fn apply_charges(state: &mut CustomerState, charges: Vec<PendingCharg
         let balance = match &mut state.wallet {
             Some(w) => {
                 w.balance = sub(w.balance, c.amount)?;
-                w.balance
+                Some(plain(w.balance))
             }
-            None => Decimal::ZERO,
+            None => None,
         };
         out.push(Charge {
             subscription_id: c.key.0.clone(),
             price_id: c.key.1.clone(),
             amount: plain(c.amount),
             currency: c.currency.code(),
-            wallet_balance: plain(balance),
+            wallet_balance: balance,
         });
         state.instant.insert(c.key, c.run);
     }
