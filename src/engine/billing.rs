@@ -227,7 +227,7 @@ impl UsageSource for View<'_> {
     }
 
     fn covered(&self, metric: usize, period: Period) -> Decimal {
-        self.state.covered.get(&(metric, period.start)).copied().unwrap_or_default()
+        self.state.ledgers[metric].period(period.start).map_or(Decimal::ZERO, |p| p.covered)
     }
 
     fn instant(&self, subscription: &str, price_id: &str, period: Period) -> (Decimal, Decimal) {

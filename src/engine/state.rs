@@ -5,7 +5,6 @@ use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use rust_decimal::Decimal;
 
 use super::billing::{InstantRun, WalletState};
 use super::hash::Map;
@@ -29,8 +28,6 @@ pub struct CustomerState {
     pub ledgers: Vec<MetricLedger>,
     /// Bumped whenever `access` is rebuilt, so stale handles are caught.
     pub generation: u32,
-    /// Units of a metric (by position) in a billing period (by start) that grants covered.
-    pub covered: BTreeMap<(usize, Timestamp), Decimal>,
     /// Real-time charge state per (subscription, instant price, billing period start).
     pub instant: BTreeMap<(String, String, Timestamp), InstantRun>,
     /// The prepaid wallet.
@@ -56,7 +53,6 @@ impl CustomerState {
             by_key,
             ledgers,
             generation: 0,
-            covered: BTreeMap::new(),
             instant: BTreeMap::new(),
             wallet,
             closed: BTreeMap::new(),
@@ -74,7 +70,6 @@ impl CustomerState {
             }
         }
         next.ledgers = self.ledgers;
-        next.covered = self.covered;
         next.instant = self.instant;
         next.closed = self.closed;
         // The running wallet balance survives unless the definition itself changed the figure

@@ -121,7 +121,8 @@ impl Engine {
             let period =
                 state.ledgers[i].period_for(event.time, || metering_span(catalog, customer, &metric.id, event.time));
             let group = Cow::Owned(group_of(metric, event));
-            folds.push((i, Fold { metric, period, time: event.time, seq, obs, units: Decimal::ONE, group }));
+            let covered = Decimal::ZERO;
+            folds.push((i, Fold { metric, period, time: event.time, seq, obs, units: Decimal::ONE, group, covered }));
         }
         if folds.is_empty() {
             let result = outcome(true, Reason::Ok, Vec::new(), true);
@@ -175,25 +176,26 @@ impl Engine {
             denied.wallet_denied = true;
             return Ok(denied);
         }
-        // 4. Apply.
+        // 4. Apply. What grants cover (min(n, balance) of each use) is attributed to the
+        // metrics that asked for it, in order, and recorded with their fold.
+        for ((_, n, parts), before) in wants.iter().zip(&verdicts) {
+            let mut covered = before.figures.map_or(Decimal::ZERO, |f| f.balance.min(*n));
+            for (i, delta) in parts {
+                let share = covered.min(*delta);
+                covered = sub(covered, share)?;
+                if let Some((_, fold)) = folds.iter_mut().find(|(m, _)| m == i) {
+                    fold.covered = add(fold.covered, share)?;
+                }
+            }
+        }
         for (i, fold) in &folds {
             state.ledgers[*i].fold(fold)?;
         }
         let mut decisions = Vec::with_capacity(wants.len());
-        for ((a, n, parts), before) in wants.iter().zip(verdicts) {
+        for ((a, n, _), before) in wants.iter().zip(verdicts) {
             let access = &mut state.access[*a];
-            let mut covered = before.figures.map_or(Decimal::ZERO, |f| f.balance.min(*n));
             let after = use_units(access, before, *n, now)?;
             decisions.push(after.decision(access, now));
-            for (i, delta) in parts {
-                let share = covered.min(*delta);
-                covered = sub(covered, share)?;
-                let period = folds.iter().find(|(m, _)| m == i).map(|(_, f)| f.period.start);
-                if let (Some(start), true) = (period, share > Decimal::ZERO) {
-                    let slot = state.covered.entry((*i, start)).or_default();
-                    *slot = add(*slot, share)?;
-                }
-            }
         }
         let charges = super::billing::apply_charges(state, pending)?;
         let mut result = outcome(true, Reason::Ok, decisions, false);
@@ -221,13 +223,8 @@ pub(super) fn record_units(
         Some(none) => Cow::Borrowed(none),
         None => Cow::Owned(alloc::vec![None; metric.group_by.len()]),
     };
-    let fold = Fold { metric, period, time: now, seq, obs: Observation::Number(n), units: n, group };
-    ledger.fold(&fold)?;
-    if covered > Decimal::ZERO {
-        let slot = state.covered.entry((index, period.start)).or_default();
-        *slot = add(*slot, covered)?;
-    }
-    Ok(())
+    let fold = Fold { metric, period, time: now, seq, obs: Observation::Number(n), units: n, group, covered };
+    ledger.fold(&fold)
 }
 
 /// The billing period an event of `metric_id` at `t` falls in, and the span `[from, until)`

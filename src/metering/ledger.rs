@@ -22,6 +22,8 @@ pub struct PeriodUsage {
     pub groups: BTreeMap<GroupKey, Aggregate>,
     /// Events folded.
     pub events: u64,
+    /// Units of this period that grants covered (free under `grantDiscount`).
+    pub covered: Decimal,
 }
 
 /// One metric's usage across periods, keyed by period start.
@@ -48,6 +50,8 @@ pub struct Fold<'a> {
     pub units: Decimal,
     /// Group under `groupBy` (borrowed for direct consumes, whose group is all-absent).
     pub group: Cow<'a, [Option<String>]>,
+    /// Of the units, how many grants covered.
+    pub covered: Decimal,
 }
 
 impl MetricLedger {
@@ -164,7 +168,11 @@ impl MetricLedger {
             total: Aggregate::new(f.metric.aggregation),
             groups: BTreeMap::new(),
             events: 0,
+            covered: Decimal::ZERO,
         });
+        if !f.covered.is_zero() {
+            usage.covered = crate::money::add(usage.covered, f.covered)?;
+        }
         usage.total.fold(f.time, f.seq, &f.obs, f.units)?;
         if !f.metric.group_by.is_empty() {
             match usage.groups.get_mut(&*f.group) {
