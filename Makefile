@@ -6,8 +6,9 @@ BIN := target/release/tollgate
 
 .PHONY: demo test setup build lint test-rust test-nostd test-docs clean
 
-## demo: build the CLI, validate both example catalogs and quote every plan of each.
-demo: build
+## demo: build the npm package and the CLI, validate both example catalogs, quote every plan of
+## each, invoice a month of events.
+demo: pkg build
 	@scripts/demo.sh $(BIN)
 
 build:
@@ -18,7 +19,7 @@ setup:
 	@scripts/setup.sh
 
 ## test: every test, from a fresh machine.
-test: setup lint test-rust test-nostd test-docs
+test: setup lint test-rust test-nostd test-docs test-js
 
 lint:
 	$(CARGO) fmt --check
@@ -38,3 +39,22 @@ test-docs:
 
 clean:
 	$(CARGO) clean
+
+.PHONY: pkg test-js bench-js
+
+## pkg: the npm package, assembled into pkg/ from the wasm build, wasm-bindgen's glue and
+## pkg-template/ (prints the module's raw and gzip size).
+pkg:
+	@scripts/setup-js.sh build
+	@scripts/build-wasm.sh
+
+## test-js: the package in Node, workerd (miniflare), Deno, Bun, Vercel's edge-runtime and
+## headless Chromium; wasm-bindgen tests of the bindings; tsc on the declarations.
+test-js:
+	@scripts/setup-js.sh
+	@scripts/build-wasm.sh
+	@tests/js/run.sh
+
+## bench-js: check and consume from Node against Flipt's evaluateBoolean and a Map (not a test).
+bench-js: pkg
+	node bench/bench.mjs

@@ -1,0 +1,470 @@
+// Tollgate's JavaScript API over the wasm-bindgen exports of the Rust core (src/wasm.rs).
+// This layer converts values and decides nothing: every answer comes from the engine.
+// The entry points (node.js, workerd.js, deno.js, browser.js, slim.js) load the module and
+// re-export this file. scripts/build-wasm.sh also turns it into the classic script script.js.
+import * as raw from "./tollgate_raw.js";
+
+const ERROR = 0xffffffff;
+const FIGURES = 1 << 7;
+const CONFIG = 1 << 8;
+const EXACT = 1 << 9;
+const NEEDS_SYNC = 1 << 10;
+const TYPES = [null, "boolean", "static", "metered"];
+const MAX_SCRATCH = 4096; // as src/wasm.rs: longer ids cross as ordinary strings
+
+let REASONS = null; // read from the module at init: one table, owned by Rust
+let memory = null; // the module's WebAssembly.Memory
+let heap = new Int32Array(0); // views of it, renewed after the memory grows (int32 reads stay small integers in V8)
+let bytes = new Uint8Array(0);
+
+function ready(exports) {
+  memory = exports.memory;
+  heap = new Int32Array(memory.buffer);
+  bytes = new Uint8Array(memory.buffer);
+  REASONS = raw.reason_names().split(",");
+}
+
+/** Instantiates the module synchronously from a `WebAssembly.Module` or its bytes. */
+export function initSync(module) {
+  if (memory === null) ready(raw.initSync({ module }));
+}
+
+/** Instantiates the module from a Module, bytes, a URL, a Response, or a promise of one. */
+export async function init(input) {
+  if (memory === null) ready(await raw.default({ module_or_path: await input }));
+}
+
+/** True once the module is instantiated. */
+export function isInitialized() {
+  return memory !== null;
+}
+
+function needInit() {
+  if (memory === null) {
+    throw new TollgateError(
+      "not_initialized",
+      "",
+      "the WebAssembly module is not loaded: call init() or initSync() of tollgate/slim first",
+    );
+  }
+}
+
+/** Bad input: `code` is a stable snake_case code, `path` a JSON pointer into the input. */
+export class TollgateError extends Error {
+  constructor(code, path, message, problems, options) {
+    super(message, options);
+    this.name = "TollgateError";
+    this.code = code;
+    this.path = path;
+    this.problems = problems ?? [{ code, path, message }];
+  }
+}
+
+function problemError(problems) {
+  const first = problems[0] ?? { code: "internal_error", path: "", message: "failed without a reason" };
+  const more = problems.length > 1 ? ` (and ${problems.length - 1} more problems)` : "";
+  return new TollgateError(first.code, first.path, `${first.path || "/"}: ${first.message} (${first.code})${more}`, problems);
+}
+
+function lastError() {
+  return problemError(JSON.parse(raw.take_errors()));
+}
+
+// bigint quantities become decimal strings, which the core reads exactly.
+const bigints = (_key, v) => (typeof v === "bigint" ? v.toString() : v);
+
+function text(value, path) {
+  if (typeof value === "string") return value;
+  let out;
+  try {
+    out = JSON.stringify(value, bigints);
+  } catch (e) {
+    throw new TollgateError("invalid_json", path, `${path || "/"}: not serialisable as JSON: ${e.message}`, undefined, {
+      cause: e,
+    });
+  }
+  if (out === undefined) throw new TollgateError("invalid_type", path, `${path || "/"}: expected a JSON object`);
+  return out;
+}
+
+function id(value, path) {
+  if (typeof value !== "string") throw new TollgateError("invalid_type", path, `${path}: expected a string`);
+  return value;
+}
+
+// `now` in ms: options.now (a number or a Date), or the host's clock. The core checks it.
+function timeOf(options) {
+  const now = options == null ? undefined : options.now;
+  if (now === undefined) return Date.now();
+  if (typeof now === "number") return now;
+  if (now instanceof Date) return now.getTime();
+  throw new TollgateError("invalid_type", "/now", "/now: expected milliseconds since the Unix epoch or a Date");
+}
+
+// A quantity crosses as a u32 when it is a whole number that fits, otherwise as decimal text.
+// Never as a float: `String(n)` is the exact text of the JS number, parsed exactly by the core.
+function units(n) {
+  switch (typeof n) {
+    case "number":
+      return Number.isInteger(n) && n >= 0 && n <= 0xffffffff ? n : String(n);
+    case "bigint":
+      return n >= 0n && n <= 0xffffffffn ? Number(n) : String(n);
+    case "string":
+      return n;
+    default:
+      throw new TollgateError("invalid_type", "/quantity", "/quantity: expected a number, a decimal string or a bigint");
+  }
+}
+
+// A figure from its exact parts [scale | sign << 31, lo, mid, hi] (as int32): whole numbers
+// below 2^32 are their own text; everything else is written by the core.
+function figure(f, k) {
+  if (f === null) return null;
+  const flags = f[k];
+  const lo = f[k + 1];
+  if (flags === 0 && f[k + 2] === 0 && f[k + 3] === 0) return String(lo >>> 0);
+  return raw.format_decimal(flags, lo, f[k + 2], f[k + 3]);
+}
+
+/** An entitlement decision (SPEC §5). The figures become strings only when read. */
+export class Decision {
+  #f;
+  constructor(code, featureKey, figures, config) {
+    this.allowed = (code & 1) === 1;
+    this.reason = REASONS[(code >>> 1) & 15];
+    this.featureKey = featureKey;
+    this.featureType = TYPES[(code >>> 5) & 3];
+    this.config = config;
+    this.exact = (code & EXACT) !== 0;
+    this.needsSync = (code & NEEDS_SYNC) !== 0;
+    this.#f = figures;
+  }
+  get balance() {
+    return figure(this.#f, 0);
+  }
+  get usage() {
+    return figure(this.#f, 4);
+  }
+  get overage() {
+    return figure(this.#f, 8);
+  }
+  get limit() {
+    return figure(this.#f, 12);
+  }
+  /** The SPEC §5 JSON shape, fields in their documented order. */
+  toJSON() {
+    return {
+      allowed: this.allowed,
+      reason: this.reason,
+      featureKey: this.featureKey,
+      featureType: this.featureType,
+      balance: this.balance,
+      usage: this.usage,
+      overage: this.overage,
+      limit: this.limit,
+      config: this.config,
+      exact: this.exact,
+      needsSync: this.needsSync,
+    };
+  }
+  [Symbol.for("nodejs.util.inspect.custom")]() {
+    return this.toJSON();
+  }
+  [Symbol.for("Deno.customInspect")]() {
+    return JSON.stringify(this.toJSON(), null, 2);
+  }
+}
+
+const TOKEN = Symbol("tollgate.engine");
+
+/** A customer's access to one feature, resolved once by `engine.handle(customer, featureKey)`. */
+export class Handle {
+  #owner;
+  #number;
+  constructor(token, owner, number, customer, featureKey) {
+    if (token !== TOKEN) throw new TypeError("use engine.handle(customer, featureKey)");
+    this.#owner = owner;
+    this.#number = number;
+    this.customer = customer;
+    this.featureKey = featureKey;
+    Object.freeze(this);
+  }
+  // The handle's number in `owner`, or -1 when it is not a handle of that engine.
+  static numberIn(h, owner) {
+    return h instanceof Handle && h.#owner === owner ? h.#number : -1;
+  }
+}
+
+/** The entitlement and pricing engine over one snapshot (SPEC §8). */
+export class Engine {
+  #raw;
+  #figs; // index of the figure buffer in `heap`
+  #scratch; // byte address and length of the buffer hot calls write their ids into
+  #scratchLen;
+  #dead = null; // a TollgateError once a call trapped
+
+  constructor(token, rawEngine) {
+    if (token !== TOKEN) throw new TypeError("use Engine.fromSnapshot(snapshot, options)");
+    this.#raw = rawEngine;
+    this.#figs = rawEngine.figures_ptr() >>> 2; // index in `heap`
+    this.#scratch = rawEngine.scratch_ptr(0);
+    this.#scratchLen = rawEngine.scratch_len();
+  }
+
+  // Writes two ASCII ids into the scratch buffer (one copy, no allocation); false when an id
+  // is not ASCII, and the caller passes the strings the ordinary way.
+  #ids(c, k) {
+    const a = c.length;
+    const b = k.length;
+    if (a + b > MAX_SCRATCH) return false;
+    if (a + b > this.#scratchLen) {
+      this.#scratch = this.#raw.scratch_ptr(a + b);
+      this.#scratchLen = this.#raw.scratch_len();
+    }
+    let m = bytes;
+    if (m.byteLength === 0) m = bytes = new Uint8Array(memory.buffer);
+    const p = this.#scratch;
+    let all = 0; // every char code OR-ed: ASCII when below 0x80
+    for (let i = 0; i < a; i++) {
+      const x = c.charCodeAt(i);
+      all |= x;
+      m[p + i] = x;
+    }
+    for (let i = 0; i < b; i++) {
+      const x = k.charCodeAt(i);
+      all |= x;
+      m[p + a + i] = x;
+    }
+    return all < 0x80;
+  }
+
+  /** An engine from a snapshot (an object or its JSON text). Throws TollgateError on bad input. */
+  static fromSnapshot(snapshot, options) {
+    needInit();
+    const snap = text(snapshot, "");
+    const opts = text(options ?? {}, "/options");
+    let r;
+    try {
+      r = raw.RawEngine.from_snapshot(snap, opts);
+    } catch (e) {
+      throw trapped(e);
+    }
+    if (r === undefined) throw lastError();
+    return new Engine(TOKEN, r);
+  }
+
+  #live() {
+    if (this.#dead !== null) throw this.#dead;
+    return this.#raw;
+  }
+
+  // A call trapped (a panic in the core, which should not happen): this engine's state can no
+  // longer be trusted, so every later call on it throws. Other engines are not affected.
+  #trap(e) {
+    this.#dead = new TollgateError(
+      "poisoned",
+      "",
+      "this engine stopped at an internal error; build a new one with Engine.fromSnapshot",
+      undefined,
+      { cause: e },
+    );
+    return trapped(e);
+  }
+
+  #decide(code, featureKey) {
+    if (code === ERROR) throw lastError();
+    let f = null;
+    let config = null;
+    if ((code & FIGURES) !== 0) {
+      let h = heap;
+      if (h.byteLength === 0) h = heap = new Int32Array(memory.buffer);
+      const p = this.#figs;
+      f = [
+        h[p], h[p + 1], h[p + 2], h[p + 3], h[p + 4], h[p + 5], h[p + 6], h[p + 7],
+        h[p + 8], h[p + 9], h[p + 10], h[p + 11], h[p + 12], h[p + 13], h[p + 14], h[p + 15],
+      ];
+    }
+    if ((code & CONFIG) !== 0) config = JSON.parse(this.#raw.take_config());
+    return new Decision(code, featureKey, f, config);
+  }
+
+  /** May `customer` use `featureKey`? A denial is a returned Decision, never an exception. */
+  check(customer, featureKey, options) {
+    const r = this.#live();
+    const c = id(customer, "/customer");
+    const k = id(featureKey, "/featureKey");
+    const now = timeOf(options);
+    let code;
+    try {
+      code = this.#ids(c, k) ? r.check_ids(c.length, k.length, now) : r.check(c, k, now);
+    } catch (e) {
+      throw this.#trap(e);
+    }
+    return this.#decide(code, k);
+  }
+
+  /** Uses `n` units (number | decimal string | bigint); `options.id` makes it idempotent. */
+  consume(customer, featureKey, n, options) {
+    const r = this.#live();
+    const c = id(customer, "/customer");
+    const k = id(featureKey, "/featureKey");
+    const q = units(n);
+    const now = timeOf(options);
+    const key = options == null ? undefined : options.id;
+    if (key !== undefined && typeof key !== "string") throw new TollgateError("invalid_type", "/id", "/id: expected a string");
+    let code;
+    try {
+      if (typeof q !== "number" || key !== undefined) code = r.consume_text(c, k, String(q), key, now);
+      else code = this.#ids(c, k) ? r.consume_ids(c.length, k.length, q, now) : r.consume(c, k, q, now);
+    } catch (e) {
+      throw this.#trap(e);
+    }
+    return this.#decide(code, k);
+  }
+
+  /** A pre-resolved handle on the customer's access to the feature, or null if they have none. */
+  handle(customer, featureKey) {
+    const r = this.#live();
+    const c = id(customer, "/customer");
+    const k = id(featureKey, "/featureKey");
+    let n;
+    try {
+      n = r.handle(c, k);
+    } catch (e) {
+      throw this.#trap(e);
+    }
+    return n < 0 ? null : new Handle(TOKEN, r, n, c, k);
+  }
+
+  #number(h) {
+    const n = Handle.numberIn(h, this.#raw);
+    if (n < 0) throw new TollgateError("stale_handle", "/handle", "/handle: not a handle of this engine");
+    return n;
+  }
+
+  /** `check` through a handle. */
+  checkHandle(h, options) {
+    const r = this.#live();
+    const n = this.#number(h);
+    const now = timeOf(options);
+    let code;
+    try {
+      code = r.check_handle(n, now);
+    } catch (e) {
+      throw this.#trap(e);
+    }
+    return this.#decide(code, h.featureKey);
+  }
+
+  /** `consume` (without an idempotency id) through a handle. */
+  consumeHandle(h, n, options) {
+    const r = this.#live();
+    const num = this.#number(h);
+    const q = units(n);
+    const now = timeOf(options);
+    let code;
+    try {
+      code = typeof q === "number" ? r.consume_handle(num, q, now) : r.consume_handle_text(num, q, now);
+    } catch (e) {
+      throw this.#trap(e);
+    }
+    return this.#decide(code, h.featureKey);
+  }
+
+  /** Meters a usage event (CloudEvents fields); all or nothing. */
+  ingest(event, options) {
+    const r = this.#live();
+    const body = text(event, "");
+    const now = timeOf(options);
+    let out;
+    try {
+      out = r.ingest(body, now);
+    } catch (e) {
+      throw this.#trap(e);
+    }
+    if (out === undefined) throw lastError();
+    return JSON.parse(out);
+  }
+
+  /** The running bill of SPEC §6.2: the draft invoice of the customer's current period. */
+  invoicePreview(customer, options) {
+    const r = this.#live();
+    if (typeof customer !== "string") throw new TollgateError("invalid_type", "/customer", "/customer: expected a string");
+    const now = timeOf(options);
+    let out;
+    try {
+      out = r.invoice_preview(customer, now);
+    } catch (e) {
+      throw this.#trap(e);
+    }
+    if (out === undefined) throw lastError();
+    return JSON.parse(out);
+  }
+
+  /** The quote of SPEC §6.1: `{ planId, usage: { metricId: quantity }, eventCount? }`. */
+  quote(request) {
+    const r = this.#live();
+    const body = text(request, "");
+    let out;
+    try {
+      out = r.quote(body);
+    } catch (e) {
+      throw this.#trap(e);
+    }
+    if (out === undefined) throw lastError();
+    return JSON.parse(out);
+  }
+
+  /** Adds or replaces a customer (SPEC §4); usage recorded so far is kept. */
+  upsertCustomer(customer) {
+    const r = this.#live();
+    const body = text(customer, "");
+    let ok;
+    try {
+      ok = r.upsert_customer(body);
+    } catch (e) {
+      throw this.#trap(e);
+    }
+    if (!ok) throw lastError();
+  }
+
+  /** The version of the snapshot loaded. */
+  get snapshotVersion() {
+    return this.#live().snapshot_version();
+  }
+
+  /** Releases the engine's memory now instead of when it is garbage-collected. */
+  free() {
+    if (this.#dead === null) {
+      this.#dead = new TollgateError("freed", "", "this engine was freed");
+      this.#raw.free();
+    }
+  }
+}
+
+// A trap (a panic in the core, or the module itself failing): a TollgateError that says so,
+// with the panic's message when the core recorded one.
+function trapped(e) {
+  let message;
+  try {
+    message = raw.take_panic();
+  } catch {
+    message = undefined;
+  }
+  return new TollgateError("internal_error", "", `internal error: ${message ?? (e && e.message) ?? e}`, undefined, {
+    cause: e,
+  });
+}
+
+/** Every problem of a catalog (an object or its JSON text); an empty array when it is valid. */
+export function validateCatalog(catalog) {
+  needInit();
+  const body = text(catalog, "");
+  let out;
+  try {
+    out = raw.validate_catalog(body);
+  } catch (e) {
+    throw trapped(e);
+  }
+  return JSON.parse(out);
+}

@@ -1,0 +1,442 @@
+// Types of the tollgate npm package: the JavaScript API (SPEC §8) and the JSON it takes and
+// returns (SPEC §3–§6.1). Amounts are decimal strings; quantities may be numbers, decimal
+// strings or bigints on the way in and are decimal strings on the way out.
+
+/** A decimal number written as a string, e.g. `"0.000002"` (exact; never a float). */
+export type DecimalString = string;
+/** A quantity as the API accepts it: a number, a decimal string or a bigint. */
+export type Quantity = number | string | bigint;
+/** An RFC 3339 timestamp, e.g. `"2026-11-28T10:00:00Z"`. */
+export type Timestamp = string;
+/** An ISO-8601 duration of one unit: `P1D`, `P1W`, `P1M`, `P3M`, `P1Y` (`P0D`: one-time fee). */
+export type Cadence = string;
+/** A JSON value. */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+// ---------------------------------------------------------------------------------------------
+// Catalog (SPEC §3)
+
+export interface Catalog {
+  schemaVersion: 1;
+  catalogVersion?: number;
+  products: Product[];
+  features: Feature[];
+  billableMetrics?: BillableMetric[];
+  fees?: Fee[];
+  /** Market rates for `dynamic` prices, by name. */
+  rates?: Record<string, DecimalString>;
+  plans: Plan[];
+}
+
+export interface Product {
+  id: string;
+  name: string;
+  description?: string;
+}
+
+export type FeatureType = "boolean" | "static" | "metered";
+
+export interface Feature {
+  id: string;
+  productId: string;
+  /** kebab-case, unique within the product. */
+  key: string;
+  type: FeatureType;
+  name?: string;
+  description?: string;
+}
+
+export type Aggregation = "SUM" | "COUNT" | "AVG" | "MIN" | "MAX" | "UNIQUE_COUNT" | "LATEST" | "WEIGHTED_SUM";
+
+export interface BillableMetric {
+  id: string;
+  productId: string;
+  name: string;
+  unit?: string;
+  description?: string;
+  eventType: string;
+  aggregation: Aggregation;
+  /** A dotted JSONPath (`$.input_tokens`); required for every aggregation but `COUNT`. */
+  valueProperty?: string;
+  /** Dimensions: name → JSONPath. */
+  groupBy?: Record<string, string>;
+  /** Only events whose property matches: JSONPath → value or allowed values. */
+  filter?: Record<string, string | number | boolean | Array<string | number | boolean>>;
+}
+
+export interface Fee {
+  id: string;
+  productId: string;
+  name: string;
+  description?: string;
+}
+
+export interface Plan {
+  id: string;
+  productId: string;
+  name: string;
+  description?: string;
+  /** ISO-4217 code. */
+  currency: string;
+  billingCadence: Cadence;
+  minimumCommitment?: DecimalString;
+  prices: Price[];
+}
+
+export type PaymentTerm = "in_advance" | "in_arrears" | "instant";
+
+export interface Price {
+  id: string;
+  name?: string;
+  /** Exactly one of `metricId` and `feeId`. */
+  metricId?: string;
+  feeId?: string;
+  paymentTerm: PaymentTerm;
+  model: PriceModel;
+  /** Fee prices: billed quantity per period (seats). */
+  quantity?: Quantity;
+  billingCadence?: Cadence;
+  minimumQuantity?: Quantity;
+  maximumQuantity?: Quantity | null;
+  /** Units covered by grants of the linked metered feature are free. */
+  grantDiscount?: boolean;
+  /** Subscribing to this price grants this entitlement. */
+  feature?: { featureId: string; entitlement: EntitlementTemplate };
+}
+
+export interface Tier {
+  /** Inclusive upper bound; `null` for the last tier. */
+  upTo: Quantity | null;
+  unitPrice?: DecimalString;
+  rate?: DecimalString;
+  flatPrice?: DecimalString;
+}
+
+export type PriceModel =
+  | { type: "flat"; amount: DecimalString }
+  | { type: "per_unit"; unitPrice: DecimalString }
+  | {
+      type: "package";
+      packageSize: Quantity;
+      packagePrice: DecimalString;
+      freeUnits?: Quantity;
+      rounding?: "up" | "down";
+    }
+  | { type: "graduated"; tiers: Tier[] }
+  | { type: "volume"; tiers: Tier[] }
+  | {
+      type: "percentage";
+      rate: DecimalString;
+      fixedFee?: DecimalString;
+      minPerEvent?: DecimalString;
+      maxPerEvent?: DecimalString;
+      freeEvents?: Quantity;
+      freeAmount?: DecimalString;
+    }
+  | { type: "graduated_percentage"; tiers: Tier[] }
+  | {
+      type: "dynamic";
+      source: { eventProperty: string } | { rate: string };
+      minPrice?: DecimalString;
+      maxPrice?: DecimalString;
+    }
+  | { type: "matrix"; dimension: string; cells: Record<string, PriceModel>; default?: PriceModel };
+
+export type EntitlementTemplate =
+  | { type: "boolean" }
+  | { type: "static"; config: JsonValue }
+  | {
+      type: "metered";
+      /** Omit for a one-time allowance that never refills. */
+      usagePeriod?: { interval: Cadence; anchor?: Timestamp };
+      issueAfterReset?: Quantity;
+      issueAfterResetPriority?: number;
+      isSoftLimit?: boolean;
+      preserveOverageAtReset?: boolean;
+      resetMaxRollover?: Quantity | null;
+      resetMinRollover?: Quantity;
+      tolerance?: Quantity;
+    };
+
+// ---------------------------------------------------------------------------------------------
+// Customers and snapshots (SPEC §4, §7)
+
+export interface Customer {
+  id: string;
+  externalId?: string;
+  name?: string;
+  subscriptions?: Subscription[];
+  grants?: Grant[];
+  wallet?: { currency: string; balance: DecimalString };
+}
+
+export interface Subscription {
+  id: string;
+  planId: string;
+  startedAt: Timestamp;
+  endingAt?: Timestamp | null;
+  billingAnchor?: Timestamp | null;
+  /** Negotiated models by price id. */
+  priceOverrides?: Record<string, PriceModel>;
+  percentageDiscount?: DecimalString;
+  minimumCommitment?: DecimalString;
+}
+
+export interface Grant {
+  id: string;
+  featureKey: string;
+  amount: Quantity;
+  priority?: number;
+  effectiveAt?: Timestamp;
+  expiresAt?: Timestamp | null;
+  resetMaxRollover?: Quantity | null;
+  resetMinRollover?: Quantity;
+}
+
+export interface Snapshot {
+  snapshotVersion?: number;
+  issuedAt?: Timestamp;
+  catalog: Catalog;
+  customers?: Customer[];
+  leases?: JsonValue[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Events and decisions (SPEC §5)
+
+/** A usage event with CloudEvents field names; `(source, id)` is its idempotency key. */
+export interface UsageEvent {
+  id: string;
+  source: string;
+  type: string;
+  /** The customer id. */
+  subject: string;
+  /** Defaults to `now`. */
+  time?: Timestamp;
+  data?: { [key: string]: JsonValue };
+  specversion?: string;
+  datacontenttype?: string;
+  dataschema?: string;
+}
+
+export type Reason =
+  | "ok"
+  | "no_entitlement"
+  | "not_subscribed"
+  | "unknown_customer"
+  | "unknown_feature"
+  | "limit_reached"
+  | "lease_exhausted"
+  | "lease_expired"
+  | "offline";
+
+/** A decision as JSON (`JSON.stringify(decision)`, `decision.toJSON()`, and inside `ingest`'s outcome). */
+export interface DecisionJSON {
+  allowed: boolean;
+  reason: Reason;
+  featureKey: string;
+  featureType: FeatureType | null;
+  balance: DecimalString | null;
+  usage: DecimalString | null;
+  overage: DecimalString | null;
+  limit: DecimalString | null;
+  config: JsonValue | null;
+  exact: boolean;
+  needsSync: boolean;
+}
+
+/** An entitlement decision. Denials are decisions (`allowed: false`), never exceptions. */
+export declare class Decision implements Readonly<DecisionJSON> {
+  private constructor();
+  readonly allowed: boolean;
+  readonly reason: Reason;
+  readonly featureKey: string;
+  readonly featureType: FeatureType | null;
+  /** Units left; null unless the feature is metered. Computed when read. */
+  readonly balance: DecimalString | null;
+  /** Units used this period. */
+  readonly usage: DecimalString | null;
+  /** Units used past the balance (soft limits). */
+  readonly overage: DecimalString | null;
+  /** Units issued for this period. */
+  readonly limit: DecimalString | null;
+  /** A static feature's configuration. */
+  readonly config: JsonValue | null;
+  readonly exact: boolean;
+  readonly needsSync: boolean;
+  toJSON(): DecisionJSON;
+}
+
+/** A real-time charge of an `instant` price, debited from the wallet. */
+export interface Charge {
+  subscriptionId: string;
+  priceId: string;
+  amount: DecimalString;
+  currency: string;
+  walletBalance: DecimalString;
+}
+
+/** What `ingest` returns. */
+export interface IngestOutcome {
+  /** False when the event was denied and nothing of it was applied. */
+  allowed: boolean;
+  reason: Reason;
+  /** A decision per metered feature the event consumes (the denials, when denied). */
+  decisions: DecisionJSON[];
+  charges: Charge[];
+  /** Present and true when the wallet could not pay the event's real-time charges. */
+  walletDenied?: boolean;
+  /** This `(source, id)` was seen before: the first result is returned. */
+  duplicate: boolean;
+  /** No metric counts the event. */
+  unmatched: boolean;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Quotes (SPEC §6.1)
+
+export interface QuoteRequest {
+  planId: string;
+  /** Usage per metric id; a matrix metric may give it per dimension value. */
+  usage: Record<string, Quantity | Record<string, Quantity>>;
+  /** Events per metric id, or one count for every metric (percentage fixed fees). */
+  eventCount?: Quantity | Record<string, Quantity>;
+  period?: JsonValue;
+}
+
+export type LineType = "fee" | "usage" | "discount" | "commitment" | "credit";
+
+export interface TierLine {
+  upTo: DecimalString | null;
+  quantity: DecimalString;
+  amount: DecimalString;
+}
+
+export interface Line {
+  type: LineType;
+  priceId: string | null;
+  description: string;
+  /** Billed quantity (after allowances and clamps). */
+  quantity: DecimalString;
+  /** Quantity as metered. */
+  meteredQuantity: DecimalString;
+  unitPrice?: DecimalString;
+  tiers?: TierLine[];
+  /** The exact, unrounded amount. */
+  preciseAmount: DecimalString;
+  /** Rounded half away from zero to the currency's exponent. */
+  amount: DecimalString;
+}
+
+export interface Quote {
+  planId: string;
+  currency: string;
+  lines: Line[];
+  subtotal: DecimalString;
+  discount: DecimalString;
+  total: DecimalString;
+}
+
+/** An invoice (SPEC §6.2): one subscription, one billing period. */
+export interface Invoice {
+  customerId: string;
+  subscriptionId: string;
+  planId: string;
+  /** RFC 3339, inclusive. */
+  periodStart: string;
+  /** RFC 3339, exclusive. */
+  periodEnd: string;
+  currency: string;
+  status: "draft" | "final";
+  lines: Line[];
+  subtotal: DecimalString;
+  discount: DecimalString;
+  total: DecimalString;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+/** One problem of an input: a stable code and the JSON pointer of the offending value. */
+export interface Problem {
+  code: string;
+  /** RFC 6901 JSON pointer into the input (`""` for the whole input), e.g. `/plans/0/currency`. */
+  path: string;
+  message: string;
+}
+
+/**
+ * Thrown for bad input (never for a denial). `code` and `path` are those of the first problem;
+ * `problems` holds every one. Also thrown with code `internal_error` if the core traps (then the
+ * engine is `poisoned`: every later call on it throws), `not_initialized` before the module is
+ * loaded (tollgate/slim), and `freed` after `engine.free()`.
+ */
+export declare class TollgateError extends Error {
+  readonly name: "TollgateError";
+  readonly code: string;
+  readonly path: string;
+  readonly problems: Problem[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// The engine (SPEC §8)
+
+export interface EngineOptions {
+  /** How long (ms of event time before `now`) idempotency keys are remembered (default 35 days). */
+  dedupeWindowMs?: number;
+  /** This edge's name in sync messages; no effect on local answers. */
+  edgeId?: string;
+  /** Enforce hub leases (§7). Only `false` (the default) in this version: `true` throws. */
+  leases?: false;
+}
+
+/** When it is, for a call: ms since the Unix epoch or a Date; defaults to `Date.now()`. */
+export interface At {
+  now?: number | Date;
+}
+
+export interface ConsumeOptions extends At {
+  /** Idempotency key (per customer): a repeat returns the first decision and changes nothing. */
+  id?: string;
+}
+
+/** A customer's access to one feature, resolved once (see `Engine.handle`). */
+export declare class Handle {
+  private constructor();
+  readonly customer: string;
+  readonly featureKey: string;
+}
+
+export declare class Engine {
+  private constructor();
+  /** An engine over a snapshot (object or JSON text). Throws TollgateError on bad input. */
+  static fromSnapshot(snapshot: Snapshot | string, options?: EngineOptions): Engine;
+  /** May `customer` use `featureKey`? */
+  check(customer: string, featureKey: string, options?: At): Decision;
+  /** Uses `n` units: all or nothing on a hard limit, overage on a soft one. */
+  consume(customer: string, featureKey: string, n: Quantity, options?: ConsumeOptions): Decision;
+  /** A pre-resolved handle for the hot path, or null when the customer has no such access (use `check` for why). */
+  handle(customer: string, featureKey: string): Handle | null;
+  /** `check` through a handle; throws `stale_handle` after the customer was redefined. */
+  checkHandle(handle: Handle, options?: At): Decision;
+  /** `consume` (without an idempotency id) through a handle. */
+  consumeHandle(handle: Handle, n: Quantity, options?: At): Decision;
+  /** Meters a usage event for every matching metric, all or nothing. */
+  ingest(event: UsageEvent | string, options?: At): IngestOutcome;
+  /** The invoice a new subscriber of the plan would get for this usage. */
+  quote(request: QuoteRequest | string): Quote;
+  /** The running bill: the draft invoice of the customer's current billing period. */
+  invoicePreview(customer: string, options?: At): Invoice;
+  /** Adds or replaces a customer; usage recorded so far is kept. */
+  upsertCustomer(customer: Customer | string): void;
+  /** The version of the snapshot loaded. */
+  readonly snapshotVersion: number;
+  /** Releases the engine's memory now (otherwise when it is garbage-collected). */
+  free(): void;
+}
+
+/** Every problem of a catalog (object or JSON text); empty when it is valid. */
+export declare function validateCatalog(catalog: Catalog | string): Problem[];
+
+/** True once the WebAssembly module is loaded (always, through the package's main entry). */
+export declare function isInitialized(): boolean;

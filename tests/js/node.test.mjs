@@ -1,0 +1,118 @@
+// The scenario in Node with node:test, plus what only Node can reach: the raw glue module (to
+// simulate a trap), memory growth under the figure view, and the shared init of the entries.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import * as tollgate from "tollgate";
+import { scenario, NOW } from "./scenario.mjs";
+
+const { Engine, TollgateError } = tollgate;
+const snapshot = JSON.parse(readFileSync(new URL("../../examples/llm-snapshot.json", import.meta.url), "utf8"));
+const at = { now: NOW };
+
+for (const r of await scenario(tollgate, snapshot)) {
+  test(`scenario: ${r.name}`, () => assert.ok(r.ok, r.detail));
+}
+
+test('"tollgate" resolves to the node entry, "tollgate/slim" to slim.js, sharing one instance', async () => {
+  assert.match(import.meta.resolve("tollgate"), /\/node_modules\/tollgate\/node\.js$/);
+  assert.match(import.meta.resolve("tollgate/slim"), /\/node_modules\/tollgate\/slim\.js$/);
+  const slim = await import("tollgate/slim");
+  assert.equal(slim.isInitialized(), true);
+  assert.equal(slim.Engine, Engine);
+});
+
+test("figures stay right when the module's memory grows", async () => {
+  const raw = await import(new URL("./node_modules/tollgate/tollgate_raw.js", import.meta.url));
+  const memory = raw.initSync().memory; // already instantiated: returns the exports
+  const engine = Engine.fromSnapshot(snapshot);
+  const before = engine.consume("cus_dev", "input-tokens", "0.5", at);
+  const size = memory.buffer.byteLength;
+  const keep = [];
+  while (memory.buffer.byteLength === size) keep.push(Engine.fromSnapshot(snapshot));
+  const after = engine.consume("cus_dev", "input-tokens", "0.25", at);
+  assert.equal(before.balance, "9999.5");
+  assert.equal(after.balance, "9999.25");
+  assert.equal(after.usage, "0.75");
+  for (const e of keep) e.free();
+});
+
+test("a non-ASCII id takes the ordinary string path", () => {
+  const engine = Engine.fromSnapshot(snapshot);
+  engine.upsertCustomer({ id: "cus_é", grants: [{ id: "g", featureKey: "input-tokens", amount: "5" }] });
+  assert.equal(engine.consume("cus_é", "input-tokens", 2, at).balance, "3");
+  assert.equal(engine.check("cus_é", "input-tokens", at).balance, "3");
+});
+
+test("a trap poisons its engine only, and says so", async () => {
+  const raw = await import(new URL("./node_modules/tollgate/tollgate_raw.js", import.meta.url));
+  const sick = Engine.fromSnapshot(snapshot);
+  const healthy = Engine.fromSnapshot(snapshot);
+  const original = raw.RawEngine.prototype.check_ids;
+  raw.RawEngine.prototype.check_ids = function () {
+    throw new WebAssembly.RuntimeError("unreachable");
+  };
+  try {
+    assert.throws(() => sick.check("cus_acme", "priority-queue", at), (e) => {
+      assert.ok(e instanceof TollgateError);
+      assert.equal(e.code, "internal_error");
+      assert.match(e.message, /unreachable/);
+      return true;
+    });
+  } finally {
+    raw.RawEngine.prototype.check_ids = original;
+  }
+  try {
+    sick.check("cus_acme", "priority-queue", at);
+    assert.fail("a poisoned engine answered");
+  } catch (e) {
+    assert.ok(e instanceof TollgateError);
+    assert.equal(e.code, "poisoned");
+    assert.ok(e.cause instanceof WebAssembly.RuntimeError);
+  }
+  assert.throws(() => sick.quote({ planId: "plan_developer", usage: {} }), { code: "poisoned" });
+  assert.equal(healthy.check("cus_acme", "priority-queue", at).allowed, true);
+  assert.equal(Engine.fromSnapshot(snapshot).check("cus_acme", "priority-queue", at).allowed, true);
+});
+
+test("free() releases an engine; later calls throw freed", () => {
+  const engine = Engine.fromSnapshot(snapshot);
+  engine.free();
+  engine.free();
+  assert.throws(() => engine.check("cus_acme", "priority-queue", at), { name: "TollgateError", code: "freed" });
+});
+
+test("Engine and Handle cannot be constructed directly", () => {
+  assert.throws(() => new Engine(), TypeError);
+  assert.throws(() => new tollgate.Handle(), TypeError);
+});
+
+test("now defaults to the host clock, and a Date is accepted", () => {
+  const engine = Engine.fromSnapshot(snapshot);
+  assert.equal(engine.check("cus_acme", "priority-queue").allowed, true);
+  assert.equal(engine.check("cus_acme", "priority-queue", { now: new Date(NOW) }).allowed, true);
+  assert.throws(() => engine.check("cus_acme", "priority-queue", { now: "today" }), { code: "invalid_type", path: "/now" });
+});
+
+test("long ids cross as ordinary strings", () => {
+  const engine = Engine.fromSnapshot(snapshot);
+  const id = `cus_${"x".repeat(5000)}`;
+  engine.upsertCustomer({ id, grants: [{ id: "g", featureKey: "input-tokens", amount: "5" }] });
+  assert.equal(engine.consume(id, "input-tokens", 2, at).balance, "3");
+  assert.equal(engine.check(id, "input-tokens", at).reason, "ok");
+  assert.equal(engine.check(`${id}y`, "input-tokens", at).reason, "unknown_customer");
+});
+
+test("figures of every size come out exact", () => {
+  const engine = Engine.fromSnapshot(snapshot);
+  for (const [id, amount, use, left] of [
+    ["c1", "3000000000", "1", "2999999999"], // above 2^31: the int32 view reads it negative
+    ["c2", "4294967296", "0", "4294967296"], // 2^32: past the low word
+    ["c3", "12345678901234567890.123456", "0.000001", "12345678901234567890.123455"], // all three words and a scale
+    ["c4", "0.000001", "0.0000005", "0.0000005"],
+  ]) {
+    engine.upsertCustomer({ id, grants: [{ id: "g", featureKey: "input-tokens", amount }] });
+    const d = engine.consume(id, "input-tokens", use, at);
+    assert.deepEqual([d.allowed, d.balance, d.limit], [true, left, amount], id);
+  }
+});

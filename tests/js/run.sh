@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Runs the built package (pkg/) in every runtime, the wasm-bindgen tests of the bindings, the
+# lint of the `wasm` feature and tsc on the declarations; prints a summary; exits 1 if any
+# failed. `make test-js` runs scripts/setup-js.sh and scripts/build-wasm.sh first.
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+cd "$here"
+bin=$here/node_modules/.bin
+export DENO_NO_UPDATE_CHECK=1 DENO_NO_PROMPT=1 NO_COLOR=1
+
+./install-pkg.sh || exit 1
+
+names=()
+codes=()
+run() {
+  local name=$1
+  shift
+  echo "== $name"
+  local start=$SECONDS
+  timeout 600 "$@"
+  local code=$?
+  names+=("$name ($((SECONDS - start)) s)")
+  codes+=("$code")
+}
+
+run "node $(node --version) (node:test)" node --test --test-reporter=spec node.test.mjs
+run "workerd via miniflare" node run-workerd.mjs
+run "deno" "$bin/deno" run --no-prompt cli.mjs
+run "bun" "$bin/bun" cli.mjs
+run "vercel edge-runtime" node run-edge.mjs
+run "chromium (playwright-core)" node run-browser.mjs
+run "tsc --noEmit (declarations + typed example)" "$bin/tsc" -p tsconfig.json
+run "tsc --noEmit (main entry without DOM types)" "$bin/tsc" -p tsconfig.nodom.json
+run "wasm-bindgen-test (bindings, in node)" env -C "$root" CARGO_TARGET_DIR=target/wasm-bindings-tests \
+  CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER="$root/.tools/bin/wasm-bindgen-test-runner" \
+  cargo test --manifest-path tests/wasm-bindings/Cargo.toml --target wasm32-unknown-unknown
+run "clippy + rustfmt (wasm feature, binding tests)" env -C "$root" bash -c '
+  cargo clippy --quiet --lib --features wasm --target wasm32-unknown-unknown -- -D warnings &&
+  CARGO_TARGET_DIR=target/wasm-bindings-tests cargo clippy --quiet --manifest-path tests/wasm-bindings/Cargo.toml \
+    --tests --target wasm32-unknown-unknown -- -D warnings &&
+  cargo fmt --check --manifest-path tests/wasm-bindings/Cargo.toml'
+
+echo
+echo "JS and wasm tests:"
+failed=0
+for i in "${!names[@]}"; do
+  if [[ ${codes[$i]} == 0 ]]; then
+    echo "  pass  ${names[$i]}"
+  else
+    echo "  FAIL  ${names[$i]} (exit ${codes[$i]})"
+    failed=1
+  fi
+done
+exit $failed
