@@ -371,61 +371,50 @@ export class Engine {
     return this.#decide(code, h.featureKey);
   }
 
-  /** Meters a usage event (CloudEvents fields); all or nothing. */
-  ingest(event, options) {
+  // Runs `call` on the live engine; a trap poisons it, a failure (`undefined` or `false`)
+  // throws the kept problems as a TollgateError.
+  #run(call) {
     const r = this.#live();
-    const body = text(event, "");
-    const now = timeOf(options);
     let out;
     try {
-      out = r.ingest(body, now);
+      out = call(r);
     } catch (e) {
       throw this.#trap(e);
     }
-    if (out === undefined) throw lastError();
-    return JSON.parse(out);
+    if (out === undefined || out === false) throw lastError();
+    return out;
+  }
+
+  /** Meters a usage event (CloudEvents fields); all or nothing. */
+  ingest(event, options) {
+    const body = text(event, "");
+    const now = timeOf(options);
+    return JSON.parse(this.#run((r) => r.ingest(body, now)));
   }
 
   /** The running bill of SPEC §6.2: the draft invoice of the customer's current period. */
   invoicePreview(customer, options) {
-    const r = this.#live();
     if (typeof customer !== "string") throw new TollgateError("invalid_type", "/customer", "/customer: expected a string");
     const now = timeOf(options);
-    let out;
-    try {
-      out = r.invoice_preview(customer, now);
-    } catch (e) {
-      throw this.#trap(e);
-    }
-    if (out === undefined) throw lastError();
-    return JSON.parse(out);
+    return JSON.parse(this.#run((r) => r.invoice_preview(customer, now)));
   }
 
   /** The quote of SPEC §6.1: `{ planId, usage: { metricId: quantity }, eventCount? }`. */
   quote(request) {
-    const r = this.#live();
     const body = text(request, "");
-    let out;
-    try {
-      out = r.quote(body);
-    } catch (e) {
-      throw this.#trap(e);
-    }
-    if (out === undefined) throw lastError();
-    return JSON.parse(out);
+    return JSON.parse(this.#run((r) => r.quote(body)));
+  }
+
+  /** Replaces catalog and customers with a newer snapshot (SPEC §7), keeping usage so far. */
+  applySnapshot(snapshot) {
+    const body = text(snapshot, "");
+    this.#run((r) => r.apply_snapshot(body));
   }
 
   /** Adds or replaces a customer (SPEC §4); usage recorded so far is kept. */
   upsertCustomer(customer) {
-    const r = this.#live();
     const body = text(customer, "");
-    let ok;
-    try {
-      ok = r.upsert_customer(body);
-    } catch (e) {
-      throw this.#trap(e);
-    }
-    if (!ok) throw lastError();
+    this.#run((r) => r.upsert_customer(body));
   }
 
   /** The version of the snapshot loaded. */

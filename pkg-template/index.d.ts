@@ -429,6 +429,12 @@ export declare class Engine {
   invoicePreview(customer: string, options?: At): Invoice;
   /** Adds or replaces a customer; usage recorded so far is kept. */
   upsertCustomer(customer: Customer | string): void;
+  /**
+   * Replaces catalog and customers with a newer snapshot, keeping usage, used balances, wallet
+   * debits and the idempotency memory. A bad snapshot throws and changes nothing; handles made
+   * before become stale.
+   */
+  applySnapshot(snapshot: Snapshot | string): void;
   /** The version of the snapshot loaded. */
   readonly snapshotVersion: number;
   /** Releases the engine's memory now (otherwise when it is garbage-collected). */

@@ -311,6 +311,18 @@ impl RawEngine {
         self.inner.snapshot_version() as f64
     }
 
+    /// Replaces catalog and customers with a snapshot given as JSON text, keeping usage so far;
+    /// false (and nothing changed) on bad input.
+    pub fn apply_snapshot(&mut self, snapshot: &str) -> bool {
+        match json(snapshot, "").and_then(|v| self.inner.apply_snapshot(&v)) {
+            Ok(()) => true,
+            Err(errors) => {
+                fail(errors);
+                false
+            }
+        }
+    }
+
     /// Adds or replaces a customer given as JSON text; false on bad input.
     pub fn upsert_customer(&mut self, customer: &str) -> bool {
         match json(customer, "").and_then(|v| self.inner.upsert_customer(&v)) {

@@ -56,6 +56,7 @@ pub struct Engine {
     consumed: Dedupe<Decision>,
     seq: u64,
     snapshot_version: u64,
+    generations: u32,
 }
 
 impl Engine {
@@ -74,6 +75,7 @@ impl Engine {
             consumed: Dedupe::new(options.dedupe_window_ms),
             seq: 0,
             snapshot_version: 0,
+            generations: 0,
         }
     }
 
@@ -111,18 +113,50 @@ impl Engine {
         }
     }
 
+    fn next_generation(&mut self) -> u32 {
+        self.generations = self.generations.wrapping_add(1);
+        self.generations
+    }
+
     fn put_customer(&mut self, customer: Customer) {
+        let generation = self.next_generation();
         match self.by_id.get(&customer.id) {
             Some(&i) => {
-                let old =
-                    core::mem::replace(&mut self.customers[i], CustomerState::new(&self.catalog, customer.clone()));
-                self.customers[i] = old.redefine(&self.catalog, customer);
+                let placeholder = CustomerState::new(&self.catalog, customer.clone(), generation);
+                let old = core::mem::replace(&mut self.customers[i], placeholder);
+                self.customers[i] = old.redefine(&self.catalog, &self.catalog, customer, generation);
             }
             None => {
                 self.by_id.insert(customer.id.clone(), self.customers.len());
-                self.customers.push(CustomerState::new(&self.catalog, customer));
+                self.customers.push(CustomerState::new(&self.catalog, customer, generation));
             }
         }
+    }
+
+    /// Replaces the catalog and the customers with a new snapshot, keeping what happened so far:
+    /// usage, balances already used, wallet debits, closed invoices and the idempotency memory.
+    /// A snapshot with any problem changes nothing. Handles made before become stale.
+    pub fn apply_snapshot(&mut self, value: &Value) -> Result<(), Vec<Error>> {
+        let snap = Snapshot::from_value(value)?;
+        let old_catalog = core::mem::replace(&mut self.catalog, Arc::new(snap.catalog));
+        self.feature_types = Map::default();
+        for f in &self.catalog.features {
+            self.feature_types.entry(Arc::from(f.key.as_str())).or_insert(f.kind);
+        }
+        let mut old: Map<String, CustomerState> =
+            self.customers.drain(..).map(|s| (s.customer.id.clone(), s)).collect();
+        self.by_id.clear();
+        for customer in snap.customers {
+            let generation = self.next_generation();
+            let state = match old.remove(&customer.id) {
+                Some(prev) => prev.redefine(&old_catalog, &self.catalog, customer, generation),
+                None => CustomerState::new(&self.catalog, customer, generation),
+            };
+            self.by_id.insert(state.customer.id.clone(), self.customers.len());
+            self.customers.push(state);
+        }
+        self.snapshot_version = snap.snapshot_version;
+        Ok(())
     }
 
     /// A customer's state.

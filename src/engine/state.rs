@@ -26,7 +26,7 @@ pub struct CustomerState {
     pub by_key: Map<Arc<str>, usize>,
     /// Usage per metric, by the metric's position in the catalog.
     pub ledgers: Vec<MetricLedger>,
-    /// Bumped whenever `access` is rebuilt, so stale handles are caught.
+    /// Unique within the engine for each state built, so handles to an older state are caught.
     pub generation: u32,
     /// Real-time charge state per (subscription, instant price, billing period start).
     pub instant: BTreeMap<(String, String, Timestamp), InstantRun>,
@@ -37,8 +37,8 @@ pub struct CustomerState {
 }
 
 impl CustomerState {
-    /// The state of a new customer.
-    pub fn new(catalog: &Catalog, customer: Customer) -> CustomerState {
+    /// The state of a new customer (`generation` as the engine numbers it).
+    pub fn new(catalog: &Catalog, customer: Customer, generation: u32) -> CustomerState {
         let access: Vec<Access> = resolve(catalog, &customer).into_values().collect();
         let by_key = access.iter().enumerate().map(|(i, a)| (a.key.clone(), i)).collect();
         let ledgers = alloc::vec![MetricLedger::default(); catalog.billable_metrics.len()];
@@ -52,24 +52,36 @@ impl CustomerState {
             access,
             by_key,
             ledgers,
-            generation: 0,
+            generation,
             instant: BTreeMap::new(),
             wallet,
             closed: BTreeMap::new(),
         }
     }
 
-    /// The state for a redefined customer: the usage so far survives, balances are rebuilt from
-    /// the new grants minus what was already used of each.
-    pub fn redefine(self, catalog: &Catalog, customer: Customer) -> CustomerState {
-        let mut next = CustomerState::new(catalog, customer);
+    /// The state for a redefined customer (under `catalog`, which replaces `old_catalog`): the
+    /// usage so far survives — ledgers follow their metric by id, balances are rebuilt from the
+    /// new grants minus what was already used of each.
+    pub fn redefine(
+        self,
+        old_catalog: &Catalog,
+        catalog: &Catalog,
+        customer: Customer,
+        generation: u32,
+    ) -> CustomerState {
+        let mut next = CustomerState::new(catalog, customer, generation);
         for new in &mut next.access {
             let old = self.by_key.get(&new.key).and_then(|&i| self.access[i].meter.as_ref());
             if let (Some(m), Some(old_m)) = (&mut new.meter, old) {
                 m.carry_over(old_m);
             }
         }
-        next.ledgers = self.ledgers;
+        let mut old_ledgers = self.ledgers;
+        for (ledger, metric) in next.ledgers.iter_mut().zip(&catalog.billable_metrics) {
+            if let Some(i) = old_catalog.metric_index(&metric.id) {
+                *ledger = core::mem::take(&mut old_ledgers[i]);
+            }
+        }
         next.instant = self.instant;
         next.closed = self.closed;
         // The running wallet balance survives unless the definition itself changed the figure
@@ -81,7 +93,6 @@ impl CustomerState {
         }
         // Periods depend on subscriptions, which may have changed.
         next.ledgers.iter_mut().for_each(MetricLedger::forget_period);
-        next.generation = self.generation.wrapping_add(1);
         next
     }
 

@@ -45,6 +45,8 @@ pub struct Bucket {
     pub priority: Decimal,
     /// Creation order (ties).
     pub order: usize,
+    /// Units its definition grants (the grant's amount, the plan's `issueAfterReset`).
+    pub amount: Decimal,
     /// Units left.
     pub remaining: Decimal,
     /// Units it held at the start of the period (or when it became effective).
@@ -214,7 +216,8 @@ impl Meter {
         for b in &mut self.buckets {
             if let Some(o) = old.buckets.iter().find(|o| o.id == b.id) {
                 let used = o.issued.checked_sub(o.remaining).unwrap_or_default();
-                if o.window == b.window && o.max_rollover == b.max_rollover && o.min_rollover == b.min_rollover {
+                let same = o.amount == b.amount && o.window == b.window;
+                if same && o.max_rollover == b.max_rollover && o.min_rollover == b.min_rollover {
                     b.issued = o.issued;
                 }
                 b.remaining = b.issued.checked_sub(used).unwrap_or_default().max(Decimal::ZERO);

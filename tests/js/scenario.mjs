@@ -128,6 +128,21 @@ export async function scenario(tollgate, snapshot) {
     eq(engine.ingest({ ...event, id: "evt_2", type: "other" }, at).unmatched, true, "unmatched");
   });
 
+  await step("applySnapshot keeps usage; a bad one changes nothing", () => {
+    const e = Engine.fromSnapshot(snapshot);
+    e.consume("cus_trial", "input-tokens", 600, at);
+    const next = structuredClone(snapshot);
+    next.snapshotVersion = 2;
+    next.customers[2].grants[0].amount = "1500";
+    e.applySnapshot(next);
+    eq([e.snapshotVersion, e.check("cus_trial", "input-tokens", at).balance], [2, "900"], "1,500 granted − 600 used");
+    const bad = structuredClone(next);
+    bad.catalog.plans[0].currency = "XXX";
+    throwsTollgate(() => e.applySnapshot(bad), "unknown_currency", "/catalog/plans/0/currency");
+    eq(e.check("cus_trial", "input-tokens", at).balance, "900", "unchanged");
+    e.free();
+  });
+
   await step("invoicePreview: the running bill", () => {
     const inv = engine.invoicePreview("cus_acme", at);
     eq([inv.customerId, inv.status, inv.periodStart, inv.periodEnd], ["cus_acme", "draft", "2026-11-01T00:00:00Z", "2026-12-01T00:00:00Z"], "invoice");
