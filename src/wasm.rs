@@ -41,6 +41,10 @@ use crate::json::{parse, Fields};
 use crate::money::{parse_decimal, plain};
 use crate::time::Timestamp;
 
+/// A JS number carrying a whole count — `now` in ms since the Unix epoch, a snapshot version —
+/// checked to be whole where it is read. Never an amount or a quantity: those cross as text.
+pub type JsNumber = f64;
+
 /// The value a hot call returns when it failed (see [`take_errors`]).
 pub const ERROR: u32 = u32::MAX;
 
@@ -171,7 +175,7 @@ fn write_decimal(out: &mut [u32], d: Decimal) {
 }
 
 /// `now` from a JS number of milliseconds: a whole number inside the range of a JS `Date`.
-fn timestamp(now: f64) -> Result<Timestamp, Error> {
+fn timestamp(now: JsNumber) -> Result<Timestamp, Error> {
     if now.is_finite() && now.fract() == 0.0 && now.abs() <= 8.64e15 {
         Ok(Timestamp(now as i64))
     } else {
@@ -294,21 +298,21 @@ impl RawEngine {
     }
 
     /// `check` of the ids in the scratch buffer (`a` bytes of customer, then `b` of key), packed.
-    pub fn check_ids(&mut self, a: u32, b: u32, now: f64) -> u32 {
+    pub fn check_ids(&mut self, a: u32, b: u32, now: JsNumber) -> u32 {
         let result = ids(&self.scratch, a, b).and_then(|(c, k)| self.inner.check(c, k, timestamp(now)?));
         self.pack(result)
     }
 
     /// `consume` of a whole number of units for the ids in the scratch buffer, packed.
-    pub fn consume_ids(&mut self, a: u32, b: u32, n: u32, now: f64) -> u32 {
+    pub fn consume_ids(&mut self, a: u32, b: u32, n: u32, now: JsNumber) -> u32 {
         let result = ids(&self.scratch, a, b)
             .and_then(|(c, k)| self.inner.consume(c, k, Decimal::from(n), None, timestamp(now)?));
         self.pack(result)
     }
 
     /// The version of the snapshot loaded.
-    pub fn snapshot_version(&self) -> f64 {
-        self.inner.snapshot_version() as f64
+    pub fn snapshot_version(&self) -> JsNumber {
+        self.inner.snapshot_version() as JsNumber
     }
 
     /// Replaces catalog and customers with a snapshot given as JSON text, keeping usage so far;
@@ -335,19 +339,19 @@ impl RawEngine {
     }
 
     /// `check`, packed.
-    pub fn check(&mut self, customer: &str, key: &str, now: f64) -> u32 {
+    pub fn check(&mut self, customer: &str, key: &str, now: JsNumber) -> u32 {
         let result = timestamp(now).and_then(|now| self.inner.check(customer, key, now));
         self.pack(result)
     }
 
     /// `consume` of a whole number of units, packed.
-    pub fn consume(&mut self, customer: &str, key: &str, n: u32, now: f64) -> u32 {
+    pub fn consume(&mut self, customer: &str, key: &str, n: u32, now: JsNumber) -> u32 {
         let result = timestamp(now).and_then(|now| self.inner.consume(customer, key, Decimal::from(n), None, now));
         self.pack(result)
     }
 
     /// `consume` of a quantity given as decimal text, with an optional idempotency id, packed.
-    pub fn consume_text(&mut self, customer: &str, key: &str, n: &str, id: Option<String>, now: f64) -> u32 {
+    pub fn consume_text(&mut self, customer: &str, key: &str, n: &str, id: Option<String>, now: JsNumber) -> u32 {
         let result = quantity(n)
             .and_then(|n| timestamp(now).map(|now| (n, now)))
             .and_then(|(n, now)| self.inner.consume(customer, key, n, id.as_deref(), now));
@@ -367,7 +371,7 @@ impl RawEngine {
     }
 
     /// `check` through a handle number, packed.
-    pub fn check_handle(&mut self, h: u32, now: f64) -> u32 {
+    pub fn check_handle(&mut self, h: u32, now: JsNumber) -> u32 {
         let result = self.handle_of(h).and_then(|h| {
             let now = timestamp(now)?;
             let verdict = self.inner.check_handle(h, now)?;
@@ -377,13 +381,13 @@ impl RawEngine {
     }
 
     /// `consume` of a whole number of units through a handle number, packed.
-    pub fn consume_handle(&mut self, h: u32, n: u32, now: f64) -> u32 {
+    pub fn consume_handle(&mut self, h: u32, n: u32, now: JsNumber) -> u32 {
         let result = self.handle_of(h).and_then(|h| self.use_handle(h, Decimal::from(n), now));
         self.pack(result)
     }
 
     /// `consume` of a decimal-text quantity through a handle number, packed.
-    pub fn consume_handle_text(&mut self, h: u32, n: &str, now: f64) -> u32 {
+    pub fn consume_handle_text(&mut self, h: u32, n: &str, now: JsNumber) -> u32 {
         let result = self.handle_of(h).and_then(|h| self.use_handle(h, quantity(n)?, now));
         self.pack(result)
     }
@@ -394,7 +398,7 @@ impl RawEngine {
     }
 
     /// `ingest` of an event given as JSON text: the outcome as JSON text, or `None` on bad input.
-    pub fn ingest(&mut self, event: &str, now: f64) -> Option<String> {
+    pub fn ingest(&mut self, event: &str, now: JsNumber) -> Option<String> {
         let result = timestamp(now)
             .map_err(|e| vec![e])
             .and_then(|now| json(event, "").and_then(|v| self.inner.ingest(&v, now).map_err(|e| vec![e])));
@@ -402,7 +406,7 @@ impl RawEngine {
     }
 
     /// The running invoice of a customer at `now`, as JSON text, or `None` on bad input.
-    pub fn invoice_preview(&self, customer: &str, now: f64) -> Option<String> {
+    pub fn invoice_preview(&self, customer: &str, now: JsNumber) -> Option<String> {
         let result = timestamp(now).and_then(|now| self.inner.invoice_preview(customer, now)).map_err(|e| vec![e]);
         text_or_fail(result.and_then(|i| to_json(&i)))
     }
@@ -445,7 +449,7 @@ impl RawEngine {
             .ok_or_else(|| Error::new(Code::StaleHandle, "/handle", "no such handle in this engine"))
     }
 
-    fn use_handle(&mut self, h: Handle, n: Decimal, now: f64) -> Result<Decision, Error> {
+    fn use_handle(&mut self, h: Handle, n: Decimal, now: JsNumber) -> Result<Decision, Error> {
         let now = timestamp(now)?;
         let verdict = self.inner.consume_handle(h, n, now)?;
         self.inner.decision(h, verdict, now)
