@@ -227,11 +227,6 @@ impl Engine {
         }
     }
 
-    /// Number of idempotency keys remembered (events and consumes).
-    pub fn remembered_keys(&self) -> usize {
-        self.events.len() + self.consumed.len()
-    }
-
     fn next_seq(&mut self) -> u64 {
         self.seq += 1;
         self.seq

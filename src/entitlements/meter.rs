@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 
 use super::Balance;
 use crate::error::Result;
-use crate::money::{add, sub, sum};
+use crate::money::{add, sub};
 use crate::time::{period_containing, Duration, Period, Timestamp};
 
 /// The end of time, for one-time entitlements that never reset.
@@ -256,14 +256,9 @@ impl Meter {
         Ok(t)
     }
 
-    /// Whether `n` units fit at `now`: always on a soft limit, else when the balance covers them.
-    pub fn fits(&mut self, n: Decimal, now: Timestamp) -> Result<bool> {
-        Ok(self.soft || self.balance(now)?.balance >= n)
-    }
-
     /// Uses `n` units at `now`, burning active buckets in order (priority, then earliest
-    /// expiry, then creation); past the balance, the rest is overage. The caller checks
-    /// [`Meter::fits`] first for hard limits.
+    /// expiry, then creation); past the balance, the rest is overage. The caller checks a
+    /// hard limit first (the engine's `judge`).
     pub fn apply(&mut self, n: Decimal, now: Timestamp, soft: bool) -> Result<()> {
         let period_end = self.period.map_or(FOREVER, |p| p.end);
         let mut left = n;
@@ -301,10 +296,5 @@ impl Meter {
             self.overage = add(self.overage, left)?;
         }
         Ok(())
-    }
-
-    /// Σ remaining of every bucket (for tests of conservation).
-    pub fn total_remaining(&self) -> Result<Decimal> {
-        Ok(sum(self.buckets.iter().map(|b| b.remaining))?)
     }
 }

@@ -187,13 +187,4 @@ impl MetricLedger {
         usage.events = usage.events.saturating_add(1);
         Ok(())
     }
-
-    /// Drops periods that ended before `before` (memory bound), keeping the latest of them for
-    /// WEIGHTED_SUM carry-over.
-    pub fn prune(&mut self, before: Timestamp) {
-        let old: Vec<Timestamp> = self.periods.range(..before).map(|(t, _)| *t).collect();
-        for t in old.iter().rev().skip(1) {
-            self.periods.remove(t);
-        }
-    }
 }
