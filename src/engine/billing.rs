@@ -13,7 +13,7 @@ use super::Engine;
 use crate::billing::{billing_period, invoice, Invoice, InvoiceStatus, UsageSource};
 use crate::catalog::{Catalog, PaymentTerm, PriceTarget};
 use crate::error::{Code, Error, Result};
-use crate::metering::{scalar_text, Event, Observation};
+use crate::metering::{scalar_text, Event, Fold, Observation};
 use crate::money::{add, plain, sub, Currency};
 use crate::pricing::{Context, EventInput, Model, PercentageState};
 use crate::time::{Period, Timestamp};
@@ -91,7 +91,7 @@ pub(super) fn instant_charges(
     catalog: &Catalog,
     state: &CustomerState,
     event: &Event,
-    observed: &[(usize, &Observation)],
+    folds: &[(usize, Fold<'_>)],
 ) -> Result<Vec<PendingCharge>> {
     let ctx = Context { rates: &catalog.rates };
     let mut out = Vec::new();
@@ -99,7 +99,8 @@ pub(super) fn instant_charges(
         let Some(plan) = catalog.plan(&sub.plan_id) else { continue };
         for price in plan.prices.iter().filter(|p| p.payment_term == PaymentTerm::Instant) {
             let PriceTarget::Metric(metric_id) = &price.target else { continue };
-            let Some((m, obs)) = observed.iter().find(|(m, _)| catalog.billable_metrics[*m].id == *metric_id) else {
+            let found = folds.iter().find(|(m, _)| catalog.billable_metrics[*m].id == *metric_id);
+            let Some((m, Fold { obs, .. })) = found else {
                 continue;
             };
             let Observation::Number(v) = obs else { continue };

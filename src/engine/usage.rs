@@ -169,8 +169,7 @@ impl Engine {
             return Ok(outcome(false, Reason::LimitReached, denied, false));
         }
         // 3. Real-time charges of instant prices must fit the wallet.
-        let observed: Vec<(usize, &Observation)> = folds.iter().map(|(i, f)| (*i, &f.obs)).collect();
-        let pending = super::billing::instant_charges(catalog, state, event, &observed)?;
+        let pending = super::billing::instant_charges(catalog, state, event, &folds)?;
         if !super::billing::fits_wallet(state, &pending)? {
             let mut denied = outcome(false, Reason::LimitReached, Vec::new(), false);
             denied.wallet_denied = true;
