@@ -19,6 +19,7 @@ pub mod json;
 pub mod metering;
 pub mod money;
 pub mod pricing;
+pub mod sync;
 pub mod time;
 #[cfg(feature = "wasm")]
 pub mod wasm;
