@@ -90,6 +90,11 @@ pub enum Code {
     EventTooOld,
     /// A handle from before the customer was redefined or removed: resolve it again.
     StaleHandle,
+    // ---- signed snapshots
+    /// A plain snapshot where a hub public key is configured (only a signed one is accepted).
+    UnsignedSnapshot,
+    /// A snapshot signature that does not match its payload under the configured key.
+    BadSignature,
 }
 
 impl Code {
@@ -135,6 +140,8 @@ impl Code {
             Code::Overflow => "overflow",
             Code::EventTooOld => "event_too_old",
             Code::StaleHandle => "stale_handle",
+            Code::UnsignedSnapshot => "unsigned_snapshot",
+            Code::BadSignature => "bad_signature",
         }
     }
 }
