@@ -6,9 +6,11 @@ use std::process::ExitCode;
 
 use serde_json::Value;
 use tollgate::billing::{quote, QuoteRequest};
+use tollgate::engine::Snapshot;
 use tollgate::json::{decimal, parse};
 use tollgate::money::{plain, round_half_away};
 use tollgate::pricing::{Context, DataEvent, Model};
+use tollgate::sync::signed::{self, KeyPair, Opened, PublicKey, KEY_LEN};
 use tollgate::{Catalog, Currency, Decimal, Error};
 
 const USAGE: &str = "usage:
@@ -17,6 +19,9 @@ const USAGE: &str = "usage:
   tollgate rate --model MODEL.json (--quantity Q [--event-count N] | --events EVENTS.json)
                 [--rates RATES.json] [--currency USD] [--json]
   tollgate invoice --snapshot SNAPSHOT.json --events EVENTS.jsonl --customer ID --at TIME [--json]
+  tollgate keygen [--out KEY.json] [--key-id ID]
+  tollgate sign --key KEY.json SNAPSHOT.json
+  tollgate verify --public-key BASE64 SIGNED.json [--json]
   tollgate hub --db FILE --listen ADDR        (builds with --features hub)";
 
 /// A failure to report: one line, and the exit code.
@@ -47,6 +52,9 @@ fn run(args: &[String]) -> Result<u8, Fail> {
         "quote" => quote_cmd(&opts.allow(&["catalog", "plan", "usage"], 0)?),
         "rate" => rate(&opts.allow(&["model", "quantity", "event-count", "events", "rates", "currency"], 0)?),
         "invoice" => invoice_cmd(&opts.allow(&["snapshot", "events", "customer", "at"], 0)?),
+        "keygen" => keygen(&opts.allow(&["out", "key-id"], 0)?),
+        "sign" => sign_cmd(&opts.allow(&["key"], 1)?),
+        "verify" => verify_cmd(&opts.allow(&["public-key"], 1)?),
         "hub" if cfg!(feature = "hub") => Err(Fail("the hub is not implemented in this version yet".into(), 2)),
         "hub" => Err(Fail("this build has no hub: rebuild with `cargo build --release --features hub`".into(), 2)),
         "help" | "--help" | "-h" => {
@@ -210,6 +218,85 @@ fn invoice_cmd(opts: &Opts) -> Result<u8, Fail> {
         println!("  {:<44} {:>16} {:>14}", "Discount", "", doc.discount.to_string());
     }
     println!("  {:<44} {:>16} {:>14}", "Total", "", doc.total.to_string());
+    Ok(0)
+}
+
+/// A library error about a command-line value: `--name: code (message)`.
+fn flag_error(name: &str, e: &Error) -> Fail {
+    Fail(format!("--{name}: {} ({})", e.code, e.message), 1)
+}
+
+/// Problems of a snapshot file as one line: the count and the first.
+fn snapshot_problems(path: &str, problems: &[Error]) -> Fail {
+    let first = problems.first().map(ToString::to_string).unwrap_or_default();
+    Fail(format!("{path} is not a valid snapshot ({} problem(s)); first: {first}", problems.len()), 1)
+}
+
+/// `keygen`: a new Ed25519 key pair from 32 bytes of `/dev/urandom`. Without `--out` the key
+/// file's JSON goes to stdout; with it, the file is created (never overwritten; mode 0600 on
+/// Unix) and only the public half is printed.
+fn keygen(opts: &Opts) -> Result<u8, Fail> {
+    use std::io::{Read, Write};
+    let mut seed = [0u8; KEY_LEN];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut seed))
+        .map_err(|e| Fail(format!("cannot read 32 random bytes from /dev/urandom: {e}"), 1))?;
+    let pair = KeyPair::from_seed(&seed, opts.get("key-id")).map_err(|e| flag_error("key-id", &e))?;
+    let text = serde_json::to_string_pretty(&pair.to_value()).map_err(|e| Fail(e.to_string(), 1))?;
+    let Some(out) = opts.get("out") else {
+        println!("{text}");
+        return Ok(0);
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(out).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => Fail(format!("{out} already exists; keygen never overwrites a key"), 1),
+        _ => Fail(format!("cannot create {out}: {e}"), 1),
+    })?;
+    file.write_all(format!("{text}\n").as_bytes()).map_err(|e| Fail(format!("cannot write {out}: {e}"), 1))?;
+    let public = serde_json::json!({ "keyId": pair.key_id, "publicKey": pair.public_key().to_base64() });
+    println!("{}", serde_json::to_string_pretty(&public).map_err(|e| Fail(e.to_string(), 1))?);
+    Ok(0)
+}
+
+/// `sign`: checks that the file is a valid snapshot, then prints the signed envelope of its
+/// exact bytes.
+fn sign_cmd(opts: &Opts) -> Result<u8, Fail> {
+    let key_path = opts.need("key")?;
+    let pair = KeyPair::from_value(&read_json(key_path)?).map_err(|e| Fail(format!("{key_path}: {e}"), 1))?;
+    let path = opts.positional.first().ok_or_else(|| Fail("sign needs a snapshot file".into(), 2))?;
+    let text = read(path)?;
+    let value = parse(&text).map_err(|e| Fail(format!("{path}: {e}"), 1))?;
+    if signed::is_envelope(&value) {
+        return Err(Fail(format!("{path} is a signed envelope already; sign the snapshot itself"), 1));
+    }
+    Snapshot::from_value(&value).map_err(|problems| snapshot_problems(path, &problems))?;
+    println!("{}", pair.seal(text.as_bytes()));
+    Ok(0)
+}
+
+/// `verify`: checks a signed envelope against a public key and decodes its snapshot.
+fn verify_cmd(opts: &Opts) -> Result<u8, Fail> {
+    let key = PublicKey::parse(opts.need("public-key")?).map_err(|e| flag_error("public-key", &e))?;
+    let path = opts.positional.first().ok_or_else(|| Fail("verify needs a signed snapshot file".into(), 2))?;
+    let value = read_json(path)?;
+    let Opened::Signed { envelope, .. } =
+        signed::open(&value, Some(&key)).map_err(|e| Fail(format!("{path}: {e}"), 1))?
+    else {
+        return Err(Fail(format!("{path}: a signed snapshot was expected"), 1));
+    };
+    let payload = signed::parse_payload(&envelope.payload).map_err(|e| Fail(format!("{path}: {e}"), 1))?;
+    let snapshot = Snapshot::from_value(&payload)
+        .map_err(|problems| snapshot_problems(&format!("the payload of {path}"), &problems))?;
+    if opts.json {
+        let out = serde_json::json!({ "keyId": envelope.key_id, "snapshotVersion": snapshot.snapshot_version });
+        println!("{out}");
+    } else {
+        let by = envelope.key_id.map(|id| format!(" by key {id}")).unwrap_or_default();
+        println!("{path}: valid signature{by}, snapshotVersion {}", snapshot.snapshot_version);
+    }
     Ok(0)
 }
 
