@@ -100,12 +100,11 @@ pub struct Wallet {
 }
 
 fn timestamp(f: &mut Fields<'_, '_>, key: &str, required: bool) -> Option<Timestamp> {
-    let text = if required { f.str(key)? } else { f.opt_str(key)? };
-    let t = Timestamp::parse(&text);
-    if t.is_none() {
-        f.fail(key, Code::InvalidTimestamp, format!("{text:?} is not an RFC 3339 timestamp"));
+    if required {
+        f.timestamp(key)
+    } else {
+        f.opt_timestamp(key)
     }
-    t
 }
 
 fn non_negative(f: &mut Fields<'_, '_>, key: &str, required: bool) -> Option<Decimal> {

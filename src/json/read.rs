@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use super::JsonPath;
 use crate::error::{Code, Error, Result};
 use crate::money::parse_decimal;
+use crate::time::Timestamp;
 
 /// Every problem found so far, in the order found.
 pub type Problems = Vec<Error>;
@@ -173,6 +174,25 @@ impl<'v, 'p> Fields<'v, 'p> {
         })
     }
 
+    /// A required RFC 3339 timestamp.
+    pub fn timestamp(&mut self, key: &str) -> Option<Timestamp> {
+        self.typed(key, true, timestamp)
+    }
+
+    /// An optional RFC 3339 timestamp.
+    pub fn opt_timestamp(&mut self, key: &str) -> Option<Timestamp> {
+        self.typed(key, false, timestamp)
+    }
+
+    /// An optional non-negative integer (a JSON number without fraction or exponent).
+    pub fn opt_u64(&mut self, key: &str) -> Option<u64> {
+        self.typed(key, false, |v, p| {
+            v.as_u64().ok_or_else(|| {
+                Error::new(Code::InvalidType, p, format!("expected a non-negative integer, got {}", type_name(v)))
+            })
+        })
+    }
+
     /// An optional dotted JSONPath.
     pub fn opt_json_path(&mut self, key: &str) -> Option<JsonPath> {
         self.typed(key, false, json_path)
@@ -212,6 +232,13 @@ impl<'v, 'p> Fields<'v, 'p> {
             }
         }
     }
+}
+
+/// An RFC 3339 timestamp value.
+pub fn timestamp(v: &Value, path: &str) -> Result<Timestamp> {
+    let text = string(v, path)?;
+    Timestamp::parse(&text)
+        .ok_or_else(|| Error::new(Code::InvalidTimestamp, path, format!("{text:?} is not an RFC 3339 timestamp")))
 }
 
 /// A string value.

@@ -44,15 +44,9 @@ fn decode_into(value: &Value, now: Timestamp, problems: &mut crate::json::Proble
     let source = nonempty(&mut f, "source");
     let kind = nonempty(&mut f, "type");
     let subject = nonempty(&mut f, "subject");
-    let time = match f.opt_str("time") {
-        Some(text) => {
-            let t = Timestamp::parse(&text);
-            if t.is_none() {
-                f.fail("time", Code::InvalidTimestamp, format!("{text:?} is not an RFC 3339 timestamp"));
-            }
-            t
-        }
-        None => Some(now),
+    let time = match f.raw("time") {
+        None | Some(Value::Null) => Some(now),
+        Some(_) => f.opt_timestamp("time"),
     };
     let data = match f.opt("data") {
         Some((v @ Value::Object(_), _)) => Some(v.clone()),

@@ -2,3 +2,12 @@
 //! grow-only counters, and the messages that carry them.
 
 pub mod signed;
+
+pub mod edge;
+mod edge_state;
+pub mod escrow;
+pub mod message;
+
+pub use edge::{EdgeLeases, Refusal};
+pub use escrow::{Escrow, Policy};
+pub use message::{LeaseGrant, LeaseKey, LeaseReport, Mode, SyncRequest, SyncResponse, WALLET_KEY};

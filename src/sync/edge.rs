@@ -1,0 +1,315 @@
+//! The edge's side of quota leases (SPEC §7): the leases it holds, the usage events the hub has
+//! not acknowledged, and the requests and responses that move them.
+//!
+//! Rule: `n` may be used only if `used + n ≤ granted − returned` and the lease has not expired,
+//! timed from when the request that renewed it was *sent*. An expired lease is never used again:
+//! its next report is final and the key continues under a new epoch. Counters only grow, and
+//! responses merge by max, so a lost, duplicated or reordered message does no harm. Events stay
+//! queued until a response acknowledges a request that carried them.
+
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use alloc::vec::Vec;
+use rust_decimal::Decimal;
+use serde_json::Value;
+
+use super::message::{LeaseKey, LeaseReport, Mode, SyncRequest, SyncResponse};
+use crate::entitlements::Reason;
+use crate::money::{add, sub, Overflow};
+use crate::time::Timestamp;
+
+/// How many unanswered requests the edge remembers the send time of.
+const IN_FLIGHT: usize = 32;
+
+/// Why the lease does not allow a use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The lease is used up (or the edge holds none yet): sync, then retry.
+    Exhausted,
+    /// The lease expired and the hub answered recently: sync, then retry.
+    Expired,
+    /// The lease expired and the hub has not answered for a whole lease lifetime.
+    Offline,
+}
+
+impl Refusal {
+    /// The decision reason of SPEC §5.
+    pub fn reason(self) -> Reason {
+        match self {
+            Refusal::Exhausted => Reason::LeaseExhausted,
+            Refusal::Expired => Reason::LeaseExpired,
+            Refusal::Offline => Reason::Offline,
+        }
+    }
+}
+
+/// One key's current lease at the edge.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EdgeLease {
+    /// Which lease of the key.
+    pub epoch: u32,
+    /// Highest grant seen.
+    pub granted: Decimal,
+    /// Units given back.
+    pub returned: Decimal,
+    /// Units used.
+    pub used: Decimal,
+    /// Edge time at which the lease expires; `None` until the hub first answers.
+    pub expires_at: Option<Timestamp>,
+    /// How the hub last said it grants this key.
+    pub mode: Mode,
+    /// Units of the key used by everyone else, as of the hub's last answer.
+    pub others_usage: Decimal,
+    /// Units refused since the last request (what to ask for).
+    pub demand: Decimal,
+    /// `used` when the last request was built (the recent rate).
+    pub used_at_request: Decimal,
+}
+
+impl EdgeLease {
+    fn fresh(epoch: u32, others_usage: Decimal) -> EdgeLease {
+        EdgeLease {
+            epoch,
+            granted: Decimal::ZERO,
+            returned: Decimal::ZERO,
+            used: Decimal::ZERO,
+            expires_at: None,
+            mode: Mode::Normal,
+            others_usage,
+            demand: Decimal::ZERO,
+            used_at_request: Decimal::ZERO,
+        }
+    }
+
+    /// Units still usable (ignoring expiry).
+    pub fn unused(&self) -> Decimal {
+        (self.granted - self.returned.min(self.granted) - self.used.min(self.granted)).max(Decimal::ZERO)
+    }
+
+    fn expired(&self, now: Timestamp) -> bool {
+        self.expires_at.is_some_and(|t| now >= t)
+    }
+}
+
+/// A lease the edge will not use again, reported final until the hub acknowledges it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finished {
+    /// Highest grant seen.
+    pub granted: Decimal,
+    /// Units given back.
+    pub returned: Decimal,
+    /// Units used, final.
+    pub used: Decimal,
+}
+
+/// Everything the edge keeps for sync: leases, finished leases, unacknowledged events.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EdgeLeases {
+    /// This edge.
+    pub edge_id: String,
+    /// This run of the edge.
+    pub boot_id: String,
+    /// The last request's `seq`.
+    pub seq: u64,
+    /// Send time of recent requests, by `seq`.
+    pub in_flight: BTreeMap<u64, Timestamp>,
+    /// The current lease per key.
+    pub leases: BTreeMap<LeaseKey, EdgeLease>,
+    /// Leases reported final, by key and epoch, until acknowledged.
+    pub finished: BTreeMap<(LeaseKey, u32), Finished>,
+    /// Events not yet acknowledged, with the `seq` of the first request that carried them (0:
+    /// none yet).
+    pub events: Vec<(u64, Value)>,
+    /// When the hub last answered (edge time).
+    pub last_answer: Option<Timestamp>,
+    /// The lease lifetime the hub last gave (ms).
+    pub ttl_ms: u64,
+}
+
+impl EdgeLeases {
+    /// An edge with no lease yet.
+    pub fn new(edge_id: &str, boot_id: &str) -> EdgeLeases {
+        EdgeLeases {
+            edge_id: edge_id.into(),
+            boot_id: boot_id.into(),
+            seq: 0,
+            in_flight: BTreeMap::new(),
+            leases: BTreeMap::new(),
+            finished: BTreeMap::new(),
+            events: Vec::new(),
+            last_answer: None,
+            ttl_ms: 0,
+        }
+    }
+
+    /// Whether `n` units of `key` may be used at `now`.
+    pub fn check(&self, key: &LeaseKey, n: Decimal, now: Timestamp) -> Result<(), Refusal> {
+        let Some(lease) = self.leases.get(key) else { return Err(Refusal::Exhausted) };
+        if lease.expired(now) || lease.mode == Mode::Closed {
+            let answered_lately = self
+                .last_answer
+                .is_some_and(|t| now.0.saturating_sub(t.0) < i64::try_from(self.ttl_ms).unwrap_or(i64::MAX));
+            return Err(if answered_lately { Refusal::Expired } else { Refusal::Offline });
+        }
+        if lease.expires_at.is_none() || n > lease.unused() {
+            return Err(Refusal::Exhausted);
+        }
+        Ok(())
+    }
+
+    /// Records the use of `n` units of `key` (after [`EdgeLeases::check`] allowed it).
+    pub fn take(&mut self, key: &LeaseKey, n: Decimal) -> Result<(), Overflow> {
+        if let Some(lease) = self.leases.get_mut(key) {
+            lease.used = add(lease.used, n)?;
+        }
+        Ok(())
+    }
+
+    /// Records that `n` units of `key` were refused, so the next request asks for them.
+    pub fn refused(&mut self, key: &LeaseKey, n: Decimal) -> Result<(), Overflow> {
+        let lease = self.leases.entry(key.clone()).or_insert_with(|| EdgeLease::fresh(0, Decimal::ZERO));
+        lease.demand = add(lease.demand, n)?;
+        Ok(())
+    }
+
+    /// Queues a usage event for the hub.
+    pub fn push_event(&mut self, event: Value) {
+        self.events.push((0, event));
+    }
+
+    /// The key's usage as this edge knows it: everyone else's as of the last answer, plus its own.
+    pub fn usage(&self, key: &LeaseKey) -> Decimal {
+        self.leases.get(key).map_or(Decimal::ZERO, |l| l.others_usage.saturating_add(l.used))
+    }
+
+    /// True when a sync would help: events to send, demand to ask for, a lease about to expire
+    /// or running low, a final report to deliver.
+    pub fn needs_sync(&self, now: Timestamp) -> bool {
+        let ttl = i64::try_from(self.ttl_ms).unwrap_or(i64::MAX);
+        !self.events.is_empty()
+            || !self.finished.is_empty()
+            || self.leases.values().any(|l| {
+                !l.demand.is_zero()
+                    || l.expires_at.is_some_and(|t| t.0.saturating_sub(now.0) < ttl / 3)
+                    || l.unused().checked_mul(Decimal::from(4)).is_some_and(|x| x < l.granted)
+            })
+    }
+
+    /// Builds the next request at edge time `now`. Expired leases are reported final and their
+    /// keys continue under a new epoch. Call it as often as wanted: nothing is lost until a
+    /// response acknowledges it.
+    pub fn request(&mut self, now: Timestamp, catalog_version: u64) -> Result<SyncRequest, Overflow> {
+        self.seq += 1;
+        self.in_flight.insert(self.seq, now);
+        while self.in_flight.len() > IN_FLIGHT {
+            self.in_flight.pop_first();
+        }
+        let mut leases = Vec::new();
+        for (key, lease) in &mut self.leases {
+            if lease.expires_at.is_some() {
+                let done = lease.expired(now) || lease.mode == Mode::Closed;
+                let spent_and_idle = !lease.granted.is_zero()
+                    && lease.unused().is_zero()
+                    && lease.demand.is_zero()
+                    && lease.used == lease.used_at_request;
+                if done || spent_and_idle {
+                    let finished = Finished { granted: lease.granted, returned: lease.returned, used: lease.used };
+                    self.finished.insert((key.clone(), lease.epoch), finished);
+                    let demand = lease.demand;
+                    *lease = EdgeLease::fresh(lease.epoch + 1, lease.others_usage.saturating_add(lease.used));
+                    lease.demand = demand;
+                }
+            }
+            let recent = sub(lease.used, lease.used_at_request)?;
+            let want = if lease.mode == Mode::Precise || lease.expires_at.is_none() {
+                lease.demand.max(recent)
+            } else {
+                let target = add(lease.demand, recent)?.saturating_mul(Decimal::TWO);
+                sub(target, lease.unused())?.max(lease.demand)
+            };
+            lease.used_at_request = lease.used;
+            lease.demand = Decimal::ZERO;
+            leases.push(LeaseReport {
+                key: key.clone(),
+                epoch: lease.epoch,
+                used: lease.used,
+                returned: lease.returned,
+                granted_seen: lease.granted,
+                want,
+                is_final: false,
+            });
+        }
+        for ((key, epoch), f) in &self.finished {
+            leases.push(LeaseReport {
+                key: key.clone(),
+                epoch: *epoch,
+                used: f.used,
+                returned: f.returned,
+                granted_seen: f.granted,
+                want: Decimal::ZERO,
+                is_final: true,
+            });
+        }
+        let seq = self.seq;
+        let mut events = Vec::with_capacity(self.events.len());
+        for (first, event) in &mut self.events {
+            if *first == 0 {
+                *first = seq;
+            }
+            events.push(event.clone());
+        }
+        Ok(SyncRequest {
+            edge_id: self.edge_id.clone(),
+            boot_id: self.boot_id.clone(),
+            seq,
+            catalog_version,
+            leases,
+            events,
+        })
+    }
+
+    /// Merges a response received at edge time `now`. Grants merge by max; a lease's expiry is
+    /// renewed only from the send time of the request answered; events carried by that request
+    /// (or an earlier one) are acknowledged.
+    pub fn apply(&mut self, response: &SyncResponse, now: Timestamp) -> Result<(), Overflow> {
+        if response.ack_seq > self.seq {
+            return Ok(()); // not an answer to this boot's requests
+        }
+        let ack = response.ack_seq;
+        self.events.retain(|(first, _)| *first == 0 || *first > ack);
+        let sent = self.in_flight.get(&ack).copied();
+        self.last_answer = Some(self.last_answer.map_or(now, |t| t.max(now)));
+        for grant in &response.leases {
+            self.ttl_ms = self.ttl_ms.max(grant.ttl_ms);
+            if grant.mode == Mode::Closed && self.finished.remove(&(grant.key.clone(), grant.epoch)).is_some() {
+                continue;
+            }
+            let Some(lease) = self.leases.get_mut(&grant.key) else { continue };
+            if lease.epoch != grant.epoch {
+                continue;
+            }
+            lease.granted = lease.granted.max(grant.granted);
+            lease.others_usage = lease.others_usage.max(grant.others_usage);
+            if grant.mode == Mode::Closed {
+                lease.mode = Mode::Closed;
+                continue;
+            }
+            if lease.mode != Mode::Closed {
+                lease.mode = grant.mode;
+            }
+            if let (Some(sent), true) = (sent, grant.ttl_ms > 0) {
+                let ttl = i64::try_from(grant.ttl_ms).unwrap_or(i64::MAX);
+                let until = Timestamp(sent.0.saturating_add(ttl));
+                lease.expires_at = Some(lease.expires_at.map_or(until, |t| t.max(until)));
+            }
+            if let Some(keep) = grant.shrink_to {
+                // Give back until at most `keep` units are unused.
+                let give = sub(lease.unused(), keep)?;
+                if give > Decimal::ZERO {
+                    lease.returned = add(lease.returned, give)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,202 @@
+//! The hub's side of quota leases (SPEC §7): per key a budget B = limit + tolerance, shared out
+//! as leases with cumulative grow-only counters, keeping
+//! `direct + Σ over leases of their commitment ≤ B` at every step.
+//!
+//! A lease commits `granted − returned` while it may still be used, and exactly its final
+//! `used` once the edge reports it final. An expired lease is settled pessimistically: it keeps
+//! committing `granted − returned` (all of it counted as used) and is never renewed, so the
+//! edge, which times the lease from when it sent its request and so always sees it expire
+//! first, must report it final and open a new epoch; the final report credits back what it did
+//! not use. Every operation here is pure: the hub persists the changed leases before replying.
+
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use rust_decimal::Decimal;
+
+use super::message::{LeaseGrant, LeaseKey, LeaseReport, Mode};
+use crate::money::{add, mul, sub, Overflow};
+use crate::time::Timestamp;
+
+/// How the hub grants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Policy {
+    /// Lease lifetime the edge is told (ms).
+    pub ttl_ms: u64,
+    /// Bound on how much faster the hub's clock may run than an edge's, in parts per million;
+    /// the hub keeps a lease `ttl × (1 + margin)` from receipt so it never expires before the
+    /// edge's copy.
+    pub drift_ppm: u64,
+    /// Below this share of the budget left (in percent), the key is in precise mode.
+    pub precise_below_percent: u32,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy { ttl_ms: 30_000, drift_ppm: 10_000, precise_below_percent: 10 }
+    }
+}
+
+impl Policy {
+    /// How long the hub keeps a lease alive from receipt: ttl scaled by 2·drift/(1 − drift),
+    /// rounded up, plus one millisecond.
+    pub fn hub_ttl_ms(&self) -> i64 {
+        let ppm = u128::from(self.drift_ppm.min(500_000));
+        let ttl = u128::from(self.ttl_ms);
+        let margin = (ttl * 2 * ppm).div_ceil(1_000_000 - ppm);
+        i64::try_from(ttl + margin + 1).unwrap_or(i64::MAX)
+    }
+}
+
+/// Who holds a lease: an edge's boot and the lease's epoch.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Holder {
+    /// The edge.
+    pub edge_id: String,
+    /// The edge's boot.
+    pub boot_id: String,
+    /// Which lease of the key.
+    pub epoch: u32,
+}
+
+/// One lease as the hub keeps it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lease {
+    /// Units granted (raised only by the hub).
+    pub granted: Decimal,
+    /// Units given back (highest reported).
+    pub returned: Decimal,
+    /// Units used (highest reported).
+    pub used: Decimal,
+    /// Hub time after which the lease is not renewed.
+    pub expires_at: Timestamp,
+    /// The edge reported it final: `used` is exact and nothing more will be used.
+    pub closed: bool,
+}
+
+impl Lease {
+    /// What the lease holds of the budget.
+    pub fn commitment(&self) -> Decimal {
+        if self.closed {
+            self.used
+        } else {
+            // Both counters are non-negative and returned ≤ granted: no overflow.
+            (self.granted - self.returned.min(self.granted)).max(self.used)
+        }
+    }
+}
+
+/// One key's account: its leases and the units consumed at the hub itself.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Account {
+    /// Leases by holder.
+    pub leases: BTreeMap<Holder, Lease>,
+    /// Units consumed directly at the hub (server-side events), outside any lease.
+    pub direct: Decimal,
+}
+
+impl Account {
+    /// `direct + Σ commitments`: what the budget must cover.
+    pub fn committed(&self) -> Result<Decimal, Overflow> {
+        self.leases.values().try_fold(self.direct, |sum, l| add(sum, l.commitment()))
+    }
+
+    /// Units used as far as the hub knows: direct plus every lease's reported `used`.
+    pub fn usage(&self) -> Result<Decimal, Overflow> {
+        self.leases.values().try_fold(self.direct, |sum, l| add(sum, l.used))
+    }
+}
+
+/// Every key's account.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Escrow {
+    /// Accounts by key.
+    pub accounts: BTreeMap<LeaseKey, Account>,
+}
+
+impl Escrow {
+    /// Answers one lease report of `edge_id`/`boot_id` received at hub time `now`, against the
+    /// key's budget (`limit + tolerance`). Returns the grant and the lease as it now stands (to
+    /// persist).
+    pub fn report(
+        &mut self,
+        edge_id: &str,
+        boot_id: &str,
+        report: &LeaseReport,
+        budget: Decimal,
+        policy: &Policy,
+        now: Timestamp,
+    ) -> Result<(LeaseGrant, Lease), Overflow> {
+        let account = self.accounts.entry(report.key.clone()).or_default();
+        let holder = Holder { edge_id: edge_id.into(), boot_id: boot_id.into(), epoch: report.epoch };
+        let committed_before = account.committed()?;
+        let lease = account.leases.entry(holder.clone()).or_insert(Lease {
+            granted: Decimal::ZERO,
+            returned: Decimal::ZERO,
+            used: Decimal::ZERO,
+            expires_at: now,
+            closed: false,
+        });
+        let idle = report.used <= lease.used;
+        let old_commitment = lease.commitment();
+        lease.used = lease.used.max(report.used);
+        lease.returned = lease.returned.max(report.returned).min(lease.granted);
+        let expired = lease.granted > Decimal::ZERO && now >= lease.expires_at;
+        if report.is_final {
+            lease.closed = true;
+        }
+        let mut grant = LeaseGrant {
+            key: report.key.clone(),
+            epoch: report.epoch,
+            granted: lease.granted,
+            ttl_ms: 0,
+            mode: Mode::Closed,
+            shrink_to: None,
+            others_usage: Decimal::ZERO,
+        };
+        if !lease.closed && !expired {
+            // What the others hold, plus this lease after the report's returns.
+            let others = sub(committed_before, old_commitment)?;
+            let available = sub(sub(budget, others)?, lease.commitment())?.max(Decimal::ZERO);
+            let give = report.want.min(available);
+            lease.granted = add(lease.granted, give)?;
+            lease.expires_at = Timestamp(now.0.saturating_add(policy.hub_ttl_ms()));
+            let left = sub(available, give)?;
+            let percent = Decimal::from(policy.precise_below_percent);
+            let precise = mul(left, Decimal::ONE_HUNDRED)? < mul(budget.max(Decimal::ZERO), percent)?;
+            let unused = sub(sub(lease.granted, lease.returned)?, lease.used)?;
+            grant.granted = lease.granted;
+            grant.ttl_ms = policy.ttl_ms;
+            grant.mode = if precise { Mode::Precise } else { Mode::Normal };
+            // Near exhaustion, an edge that used nothing since its last report and asks for
+            // nothing gives its unused units back.
+            if precise && idle && report.want.is_zero() && unused > Decimal::ZERO {
+                grant.shrink_to = Some(Decimal::ZERO);
+            }
+        }
+        let own_used = lease.used;
+        let lease = lease.clone();
+        grant.others_usage = sub(account.usage()?, own_used)?;
+        Ok((grant, lease))
+    }
+
+    /// Consumes `n` units at the hub itself if the budget allows; false (nothing applied) if not.
+    pub fn consume_direct(&mut self, key: &LeaseKey, n: Decimal, budget: Decimal) -> Result<bool, Overflow> {
+        let account = self.accounts.entry(key.clone()).or_default();
+        let after = add(account.committed()?, n)?;
+        if after > budget {
+            return Ok(false);
+        }
+        account.direct = add(account.direct, n)?;
+        Ok(true)
+    }
+
+    /// Units used of `key` as far as the hub knows.
+    pub fn usage(&self, key: &LeaseKey) -> Result<Decimal, Overflow> {
+        self.accounts.get(key).map_or(Ok(Decimal::ZERO), Account::usage)
+    }
+
+    /// What the budget of `key` must cover.
+    pub fn committed(&self, key: &LeaseKey) -> Result<Decimal, Overflow> {
+        self.accounts.get(key).map_or(Ok(Decimal::ZERO), Account::committed)
+    }
+}

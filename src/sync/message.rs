@@ -1,0 +1,319 @@
+//! The `/v1/sync` messages of SPEC §7: an edge's request (its lease counters and the usage
+//! events the hub has not acknowledged) and the hub's response (grants, expiry, mode).
+//!
+//! Decoding reports every problem with its JSON pointer; encoding derives `Serialize`, with
+//! decimals as strings and periods as RFC 3339 timestamps.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use rust_decimal::Decimal;
+use serde::{Serialize, Serializer};
+use serde_json::Value;
+
+use crate::error::{Code, Error};
+use crate::json::{Fields, Problems};
+use crate::time::Timestamp;
+
+/// The lease key of a wallet (SPEC §7: "metered feature or wallet"); not a valid feature key.
+pub const WALLET_KEY: &str = "$wallet";
+
+/// What a lease is for: one customer's metered feature (or wallet) in one usage period.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LeaseKey {
+    /// The customer.
+    pub customer_id: String,
+    /// A metered feature key, or [`WALLET_KEY`].
+    pub key: String,
+    /// Start of the usage period (the epoch for one-time entitlements and wallets).
+    pub period: Timestamp,
+}
+
+/// One lease in an edge's request: its counters as the edge knows them.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LeaseReport {
+    /// The lease's key.
+    #[serde(flatten, serialize_with = "key_fields")]
+    pub key: LeaseKey,
+    /// Which lease of this key (an edge opens a new epoch after one expires). Absent = 0.
+    pub epoch: u32,
+    /// Units used so far under this lease (cumulative).
+    pub used: Decimal,
+    /// Units given back to the hub (cumulative).
+    pub returned: Decimal,
+    /// The highest `granted` the edge has seen.
+    pub granted_seen: Decimal,
+    /// More units the edge would like granted.
+    pub want: Decimal,
+    /// The edge will never use this lease again: `used` is final.
+    #[serde(rename = "final")]
+    pub is_final: bool,
+}
+
+/// An edge's sync request.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncRequest {
+    /// The edge.
+    pub edge_id: String,
+    /// This run of the edge; counters restart with a new boot.
+    pub boot_id: String,
+    /// Grows with every request of a boot.
+    pub seq: u64,
+    /// The snapshot version the edge holds.
+    pub catalog_version: u64,
+    /// Every lease the edge holds or has yet to report final.
+    pub leases: Vec<LeaseReport>,
+    /// Usage events accepted at the edge and not yet acknowledged.
+    pub events: Vec<Value>,
+}
+
+/// How the hub is granting a key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Plenty left: edges may ask for chunks ahead of need.
+    Normal,
+    /// Near exhaustion: the hub grants only what is asked; edges ask for exact needs.
+    Precise,
+    /// The lease is over (final report received, or expired): never use it again.
+    Closed,
+}
+
+/// The hub's answer for one lease.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LeaseGrant {
+    /// The lease's key.
+    #[serde(flatten, serialize_with = "key_fields")]
+    pub key: LeaseKey,
+    /// Which lease of this key.
+    pub epoch: u32,
+    /// Units granted so far (cumulative).
+    pub granted: Decimal,
+    /// How long the lease is valid, timed by the edge from when it sent the request; 0 = not
+    /// renewed.
+    pub ttl_ms: u64,
+    /// How the hub is granting.
+    pub mode: Mode,
+    /// When set, the edge should give back units until at most this many are unused.
+    pub shrink_to: Option<Decimal>,
+    /// Units of this key used by everyone but this lease, as far as the hub knows: the edge's
+    /// view of the key's usage is this plus its own `used` (an extension of SPEC §7).
+    pub others_usage: Decimal,
+}
+
+/// The hub's sync response.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncResponse {
+    /// The request answered (its `seq`); its events are in the hub's ledger.
+    pub ack_seq: u64,
+    /// One answer per lease of the request.
+    pub leases: Vec<LeaseGrant>,
+    /// A signed snapshot when the edge's `catalogVersion` is stale.
+    pub snapshot: Option<Value>,
+}
+
+fn key_fields<S: Serializer>(key: &LeaseKey, s: S) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Fields<'a> {
+        customer_id: &'a str,
+        key: &'a str,
+        period: String,
+    }
+    Fields { customer_id: &key.customer_id, key: &key.key, period: key.period.to_rfc3339() }.serialize(s)
+}
+
+fn decode_key(f: &mut Fields<'_, '_>) -> Option<LeaseKey> {
+    let customer_id = f.str("customerId");
+    let key = f.str("key");
+    let period = f.timestamp("period");
+    Some(LeaseKey { customer_id: customer_id?, key: key?, period: period? })
+}
+
+fn epoch(f: &mut Fields<'_, '_>) -> Option<u32> {
+    match f.opt_u64("epoch") {
+        None => Some(0),
+        Some(e) => match u32::try_from(e) {
+            Ok(e) => Some(e),
+            Err(_) => {
+                f.fail("epoch", Code::InvalidValue, "epoch is too large");
+                None
+            }
+        },
+    }
+}
+
+fn counter(f: &mut Fields<'_, '_>, key: &str, required: bool) -> Option<Decimal> {
+    let d = if required { f.decimal(key)? } else { f.opt_decimal(key).or(Some(Decimal::ZERO))? };
+    if d < Decimal::ZERO {
+        f.fail(key, Code::InvalidValue, "a lease counter must not be negative");
+        return None;
+    }
+    Some(d)
+}
+
+fn finish<T>(value: Option<T>, problems: Problems) -> Result<T, Vec<Error>> {
+    match value {
+        Some(v) if problems.is_empty() => Ok(v),
+        _ if problems.is_empty() => Err(alloc::vec![Error::new(Code::InvalidType, "", "expected an object")]),
+        _ => Err(problems),
+    }
+}
+
+impl LeaseReport {
+    fn decode(value: &Value, path: &str, problems: &mut Problems) -> Option<LeaseReport> {
+        let mut f = Fields::open(value, path, problems)?;
+        let key = decode_key(&mut f);
+        let epoch = epoch(&mut f);
+        let used = counter(&mut f, "used", true);
+        let returned = counter(&mut f, "returned", false);
+        let granted_seen = counter(&mut f, "grantedSeen", false);
+        let want = counter(&mut f, "want", false);
+        let is_final = f.opt_bool("final").unwrap_or(false);
+        f.finish();
+        Some(LeaseReport {
+            key: key?,
+            epoch: epoch?,
+            used: used?,
+            returned: returned?,
+            granted_seen: granted_seen?,
+            want: want?,
+            is_final,
+        })
+    }
+}
+
+impl SyncRequest {
+    /// Decodes a request, reporting every problem with its path.
+    pub fn from_value(value: &Value) -> Result<SyncRequest, Vec<Error>> {
+        let mut problems = Problems::new();
+        let request = Self::decode(value, &mut problems);
+        finish(request, problems)
+    }
+
+    fn decode(value: &Value, problems: &mut Problems) -> Option<SyncRequest> {
+        let mut f = Fields::open(value, "", problems)?;
+        let edge_id = f.str("edgeId");
+        let boot_id = f.str("bootId");
+        let seq = f.opt_u64("seq");
+        if f.raw("seq").is_none() {
+            f.fail("seq", Code::MissingField, "\"seq\" is required");
+        }
+        let catalog_version = f.opt_u64("catalogVersion").unwrap_or(0);
+        let mut leases = Vec::new();
+        for (v, path) in f.opt_array("leases").unwrap_or_default() {
+            let report = LeaseReport::decode(v, &path, f.problems());
+            leases.extend(report);
+        }
+        let events = f.opt_array("events").unwrap_or_default().into_iter().map(|(v, _)| v.clone()).collect();
+        f.finish();
+        if edge_id.as_deref() == Some("") {
+            problems.push(Error::new(Code::InvalidValue, "/edgeId", "edgeId must not be empty"));
+        }
+        Some(SyncRequest { edge_id: edge_id?, boot_id: boot_id?, seq: seq?, catalog_version, leases, events })
+    }
+}
+
+impl SyncResponse {
+    /// Decodes a response, reporting every problem with its path.
+    pub fn from_value(value: &Value) -> Result<SyncResponse, Vec<Error>> {
+        let mut problems = Problems::new();
+        let response = Self::decode(value, &mut problems);
+        finish(response, problems)
+    }
+
+    fn decode(value: &Value, problems: &mut Problems) -> Option<SyncResponse> {
+        let mut f = Fields::open(value, "", problems)?;
+        let ack_seq = f.opt_u64("ackSeq");
+        if f.raw("ackSeq").is_none() {
+            f.fail("ackSeq", Code::MissingField, "\"ackSeq\" is required");
+        }
+        let mut leases = Vec::new();
+        for (v, path) in f.opt_array("leases").unwrap_or_default() {
+            leases.extend(LeaseGrant::decode(v, &path, f.problems()));
+        }
+        let snapshot = f.opt("snapshot").map(|(v, _)| v.clone());
+        f.finish();
+        Some(SyncResponse { ack_seq: ack_seq?, leases, snapshot })
+    }
+}
+
+impl LeaseGrant {
+    fn decode(value: &Value, path: &str, problems: &mut Problems) -> Option<LeaseGrant> {
+        let mut f = Fields::open(value, path, problems)?;
+        let key = decode_key(&mut f);
+        let epoch = epoch(&mut f);
+        let granted = counter(&mut f, "granted", true);
+        let ttl_ms = f.opt_u64("ttlMs").unwrap_or(0);
+        let mode = f
+            .opt_choice("mode", &["normal", "precise", "closed"])
+            .map_or(Mode::Normal, |i| [Mode::Normal, Mode::Precise, Mode::Closed][i]);
+        let shrink_to = match f.opt_decimal("shrinkTo") {
+            Some(d) if d < Decimal::ZERO => {
+                f.fail("shrinkTo", Code::InvalidValue, "shrinkTo must not be negative");
+                None
+            }
+            other => other,
+        };
+        let others_usage = counter(&mut f, "othersUsage", false);
+        f.finish();
+        Some(LeaseGrant {
+            key: key?,
+            epoch: epoch?,
+            granted: granted?,
+            ttl_ms,
+            mode,
+            shrink_to,
+            others_usage: others_usage?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_request_and_response_round_trip() {
+        let request: Value = serde_json::from_str(
+            r#"{ "edgeId": "fra-1", "bootId": "b7c1", "seq": 42, "catalogVersion": 7,
+                 "leases": [{ "customerId": "cus_acme", "key": "tokens", "period": "2026-11-01T00:00:00Z",
+                              "used": "1660", "returned": "0", "grantedSeen": "2000", "want": "2000", "final": false }],
+                 "events": [] }"#,
+        )
+        .unwrap();
+        let r = SyncRequest::from_value(&request).unwrap();
+        assert_eq!(r.seq, 42);
+        assert_eq!(r.leases[0].used, Decimal::from(1660));
+        assert_eq!(r.leases[0].epoch, 0);
+        let again = SyncRequest::from_value(&serde_json::to_value(&r).unwrap()).unwrap();
+        assert_eq!(again, r);
+
+        let response: Value = serde_json::from_str(
+            r#"{ "ackSeq": 42, "leases": [{ "customerId": "cus_acme", "key": "tokens", "period": "2026-11-01T00:00:00Z",
+                 "granted": "4000", "ttlMs": 30000, "mode": "normal", "shrinkTo": null }], "snapshot": null }"#,
+        )
+        .unwrap();
+        let s = SyncResponse::from_value(&response).unwrap();
+        assert_eq!(s.leases[0].granted, Decimal::from(4000));
+        assert_eq!(s.leases[0].ttl_ms, 30000);
+        assert_eq!(SyncResponse::from_value(&serde_json::to_value(&s).unwrap()).unwrap(), s);
+    }
+
+    #[test]
+    fn every_problem_has_a_path() {
+        let bad: Value = serde_json::from_str(
+            r#"{ "edgeId": "", "bootId": 3, "leases": [{ "customerId": "c", "key": "k", "period": "soon",
+                 "used": "-1", "extra": true }] }"#,
+        )
+        .unwrap();
+        let errors = SyncRequest::from_value(&bad).unwrap_err();
+        let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+        for p in ["/bootId", "/seq", "/leases/0/period", "/leases/0/used", "/leases/0/extra", "/edgeId"] {
+            assert!(paths.contains(&p), "{p} missing from {paths:?}");
+        }
+    }
+}
