@@ -19,7 +19,7 @@ setup:
 	@scripts/setup.sh
 
 ## test: every test, from a fresh machine.
-test: setup lint test-rust test-nostd test-docs test-js
+test: setup lint test-rust test-nostd test-docs test-js test-www
 
 lint:
 	$(CARGO) fmt --check
@@ -58,3 +58,9 @@ test-js:
 ## bench-js: check and consume from Node against Flipt's evaluateBoolean and a Map (not a test).
 bench-js: pkg
 	node bench/bench.mjs
+
+.PHONY: test-www
+
+## test-www: the pricing calculator (www/) in headless Chromium, checked against the CLI.
+test-www:
+	@tests/browser/run.sh

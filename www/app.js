@@ -209,7 +209,7 @@ function preferredChartMetric() {
 function updateCatalogInfo() {
   const products = (state.catalog.products ?? []).map((p) => p.name).filter(Boolean);
   const n = state.view.plans.length;
-  $("catalog-info").textContent = `${state.label}${products.length ? ` — ${products.join(", ")}` : ""}: ${n} plan${n === 1 ? "" : "s"}, ${state.view.metrics.length} billable metric${state.view.metrics.length === 1 ? "" : "s"}.`;
+  $("catalog-info").textContent = `Showing ${state.label}${products.length ? ` — ${products.join(", ")}` : ""}: ${n} plan${n === 1 ? "" : "s"}, ${state.view.metrics.length} billable metric${state.view.metrics.length === 1 ? "" : "s"}.`;
 }
 
 // ------------------------------------------------------------------------------------------

@@ -28,6 +28,19 @@ export function compact(q) {
   return text + SUFFIXES[k];
 }
 
+/**
+ * A money axis label from an exact decimal string, shortened by moving the point in the text:
+ * "2500000" → "$2.5M", "0.05" → "$0.05". No float is involved.
+ */
+export function compactMoney(text, currency) {
+  const m = /^(\d+)$/.exec(text);
+  if (!m || text.length < 4) return money(text, currency);
+  const k = Math.min(Math.floor((text.length - 1) / 3), SUFFIXES.length - 1);
+  const head = text.slice(0, text.length - 3 * k);
+  const tail = text.slice(text.length - 3 * k).replace(/0+$/, "");
+  return money(tail ? `${head}.${tail}` : head, currency) + SUFFIXES[k];
+}
+
 /** A round step (1, 2 or 5 × 10^e) as an exact decimal string, and its size for pixels. */
 function niceStep(rough) {
   const e = Math.floor(Math.log10(rough));
@@ -50,7 +63,7 @@ export function drawChart(svg, { width, height, xs, series, log, ylog, xMax, cur
   svg.setAttribute("width", width);
   svg.setAttribute("height", height);
   const narrow = width < 520;
-  const pad = { top: 30, right: narrow ? 14 : 24, bottom: 52, left: narrow ? 64 : 84 };
+  const pad = { top: 30, right: narrow ? 14 : 24, bottom: 52, left: narrow ? 52 : 64 };
   const W = width - pad.left - pad.right;
   const H = height - pad.top - pad.bottom;
 
@@ -85,7 +98,7 @@ export function drawChart(svg, { width, height, xs, series, log, ylog, xMax, cur
   for (const t of yTicks) {
     const y = Y(t.size);
     grid.append(el("line", { x1: pad.left, x2: pad.left + W, y1: y, y2: y }));
-    axes.append(el("text", { x: pad.left - 8, y: y + 4, "text-anchor": "end" }, money(t.text, currency)));
+    axes.append(el("text", { x: pad.left - 8, y: y + 4, "text-anchor": "end" }, compactMoney(t.text, currency)));
   }
   const xTicks = [];
   if (log) {
@@ -143,15 +156,32 @@ export function drawChart(svg, { width, height, xs, series, log, ylog, xMax, cur
     svg.append(g);
   }
 
+  // Each crossover: a dot where the lines meet and a numbered badge above it, lifted clear of
+  // the badges to its left when crossovers sit close together (joined to its dot by a stalk).
   const dots = el("g", { class: "crossovers" });
-  for (const m of marks) {
+  const placed = [];
+  for (const m of [...marks].sort((p, q) => p.x - q.x)) {
     if (m.total === null) continue;
     const x = X(m.x);
     const y = Y(Number(m.total));
+    let by = Math.max(pad.top + 10, y - 20);
+    for (let moved = true; moved; ) {
+      moved = false;
+      for (const p of placed) {
+        if (Math.abs(p.x - x) < 20 && Math.abs(p.y - by) < 20) {
+          by = p.y - 20;
+          moved = true;
+        }
+      }
+    }
+    if (by < pad.top + 10) by = y + 20;
+    placed.push({ x, y: by });
     const g = el("g", { class: "crossover", "data-n": m.n });
     g.append(el("title", {}, m.label));
-    g.append(el("circle", { cx: x, cy: y, r: 9 }));
-    g.append(el("text", { x, y: y + 4, "text-anchor": "middle" }, String(m.n)));
+    g.append(el("line", { class: "stalk", x1: x, y1: y, x2: x, y2: by }));
+    g.append(el("circle", { class: "dot", cx: x, cy: y, r: 3.5 }));
+    g.append(el("circle", { class: "badge", cx: x, cy: by, r: 9 }));
+    g.append(el("text", { x, y: by + 3.8, "text-anchor": "middle" }, String(m.n)));
     dots.append(g);
   }
   svg.append(dots);
