@@ -364,7 +364,7 @@ function planCard(plan, i, q, error, cheapest) {
       { class: "plan", dataset: { planId: plan.id }, "aria-labelledby": `plan-${i}-h` },
       head,
       meta,
-      h("p", { class: "plan-error", role: "status" }, h("strong", { text: "No quote: " }), `${error.message}`, h("code", { text: ` ${error.code ?? ""} ${error.path ?? ""}` })),
+      h("p", { class: "plan-error" }, h("strong", { text: "No quote for this usage. " }), String(error.message ?? error)),
     );
   }
   const exp = decimalsOf(q.total);

@@ -105,7 +105,8 @@ export function describeCatalog(catalog, initialUsage = {}) {
       aggregation: m.aggregation,
       max,
       log: max > 1000,
-      decimals: max > 1000 ? 0 : 2,
+      // Counts are whole; other small ranges (hours, GB) are bisected to a hundredth.
+      decimals: max > 1000 || m.aggregation === "COUNT" || m.aggregation === "UNIQUE_COUNT" ? 0 : 2,
     });
   }
   return { plans, metrics };

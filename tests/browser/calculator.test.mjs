@@ -195,6 +195,56 @@ async function compareWithCli(page, key, label) {
 
 // ---------------------------------------------------------------------------------------------
 
+// The page's pure modules in Node: exact decimals, axis labels, periods, the bisection.
+await step("modules", async () => {
+  const d = await import("../../www/decimal.js");
+  const { compactMoney } = await import("../../www/chart.js");
+  const p = await import("../../www/pricing.js");
+  const cases = [
+    [d.compare("10.125", "10.13"), -1],
+    [d.compare("1e3", "1000.000"), 0],
+    [d.add("0.1", "0.2"), "0.3"],
+    [d.sub("1447.30", "1557.30"), "-110"],
+    [d.timesInteger("1447.30", 12), "17367.6"],
+    [d.group("1234567.5", 2), "1,234,567.50"],
+    [d.money("-3.00", "USD"), "−$3.00"],
+    [d.money("1024", "JPY"), "¥1,024"],
+    [d.money("0.000002", "USD"), "$0.000002"],
+    [compactMoney("2500000", "USD"), "$2.5M"],
+    [compactMoney("1000", "USD"), "$1K"],
+    [compactMoney("0.05", "USD"), "$0.05"],
+    [p.plural("GB-month") + p.plural("GB") + p.plural("token"), "GB-monthsGBtokens"],
+  ];
+  const bad = cases.filter(([got, want]) => got !== want);
+  check(`decimal strings: compare, add, subtract, group, money (${cases.length} cases)`, bad.length === 0, JSON.stringify(bad));
+  const periods = p.comparisonPeriods([
+    { id: "m", cadence: "P1M" },
+    { id: "y", cadence: "P1Y" },
+  ]);
+  check(
+    "a monthly and a yearly plan are compared per year, usage per month",
+    periods?.base === "month" && periods.target === "year" && periods.factors.get("m").bills === 12 && periods.factors.get("y").usage === 12 &&
+      p.comparisonPeriods([{ id: "w", cadence: "P1W" }, { id: "m", cadence: "P1M" }]) === null,
+    JSON.stringify(periods && [...periods.factors]),
+  );
+  // A: 10 + 0.002 q; B: 0.003 q, each rounded to cents. Exactly equal at 10,000; the rounded
+  // totals stay equal up to 10,004 (30.008 and 30.012 are both 30.01); A is cheaper from 10,005.
+  const cents = (x) => {
+    const v = d.parse(x);
+    const n = v.n * 100n;
+    const s = 10n ** BigInt(v.scale);
+    return d.toPlain({ n: (n + s / 2n) / s, scale: 2 });
+  };
+  const total = (plan, usage) => cents(plan === "a" ? d.add("10", d.timesInteger("0.002", BigInt(usage.q))) : d.timesInteger("0.003", BigInt(usage.q)));
+  const plans = [{ id: "a", currency: "USD" }, { id: "b", currency: "USD" }];
+  const metric = { id: "q", log: true, max: 1e6, decimals: 0 };
+  const xs = p.samplePoints(metric, metric.max);
+  const found = p.crossovers(total, plans, metric, {}, xs, p.sweep(total, plans, metric, {}, xs));
+  check("bisection finds where one plan starts to beat another", found.length === 1 && found[0].winner === "a" && found[0].threshold === "10004" && found[0].at === "10005", JSON.stringify(found, (k, v) => (typeof v === "bigint" ? String(v) : v)));
+  const m = { max: 1e11, log: true };
+  check("log slider: positions and quantities round-trip", p.positionOf(m, p.quantityAt(m, 500)) === 500 && p.quantityAt(m, 0) === "0" && p.quantityAt(m, 1000) === "100000000000");
+});
+
 const { server, origin } = await serve(0);
 const profile = mkdtempSync(join(tmpdir(), "tollgate-chromium-"));
 let context;
