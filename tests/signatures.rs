@@ -348,6 +348,10 @@ fn base64_refuses_what_is_not_strict_standard_base64() {
         ("Zm9 ", Base64Error::Character(3)),
         ("Zm9-", Base64Error::Character(3)),
         ("Zm_v", Base64Error::Character(2)),
+        ("Zm9vZm-vZm9v", Base64Error::Character(6)),
+        ("Zm9v=m9vZm9v", Base64Error::Padding),
+        ("Zm9vZ\u{e9}9vZm9v", Base64Error::Length(13)),
+        ("Zm9vZ\u{e9}vZm9v", Base64Error::Character(5)),
         ("Zm9\u{e9}", Base64Error::Length(5)),
         ("Z\u{e9}=", Base64Error::Character(1)),
         // Non-canonical: unused bits set ("Zg==" and "Zm8=" are the encodings).

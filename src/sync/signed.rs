@@ -82,16 +82,29 @@ pub fn encode_base64(bytes: &[u8]) -> String {
     out
 }
 
-fn sextet(c: u8) -> Option<u32> {
-    let v = match c {
-        b'A'..=b'Z' => c - b'A',
-        b'a'..=b'z' => c - b'a' + 26,
-        b'0'..=b'9' => c - b'0' + 52,
-        b'+' => 62,
-        b'/' => 63,
-        _ => return None,
-    };
-    Some(u32::from(v))
+/// The value of each byte as a base64 character, or [`NOT_BASE64`].
+const SEXTETS: [u8; 256] = {
+    let mut table = [NOT_BASE64; 256];
+    let mut i = 0;
+    while i < ALPHABET.len() {
+        table[ALPHABET[i] as usize] = i as u8;
+        i += 1;
+    }
+    table
+};
+const NOT_BASE64: u8 = 0xff;
+
+fn sextet(c: u8) -> u8 {
+    SEXTETS[usize::from(c)]
+}
+
+/// The error for a quad that holds a byte outside the alphabet, starting at offset `at`.
+fn bad_quad(quad: &[u8], at: usize) -> Base64Error {
+    match quad.iter().position(|&c| sextet(c) == NOT_BASE64) {
+        Some(i) if quad.get(i) == Some(&b'=') => Base64Error::Padding,
+        Some(i) => Base64Error::Character(at + i),
+        None => Base64Error::Padding,
+    }
 }
 
 /// Decodes standard base64 (RFC 4648 §4) strictly: padding required, no white space, no
@@ -102,30 +115,41 @@ pub fn decode_base64(text: &str) -> Result<Vec<u8>, Base64Error> {
     if bytes.len() % 4 != 0 {
         return Err(Base64Error::Length(bytes.len()));
     }
-    let quads = bytes.len() / 4;
-    let mut out = Vec::with_capacity(quads * 3);
-    for (q, quad) in bytes.chunks_exact(4).enumerate() {
-        let pad = quad.iter().rev().take_while(|&&c| c == b'=').count();
-        if pad > 2 || (pad > 0 && q + 1 != quads) {
-            return Err(Base64Error::Padding);
+    let Some(body_len) = bytes.len().checked_sub(4) else { return Ok(Vec::new()) };
+    let (body, last) = bytes.split_at(body_len);
+    let mut out = Vec::with_capacity(bytes.len() / 4 * 3);
+    // Every quad but the last: four alphabet characters, three bytes (a snapshot's payload is
+    // megabytes, so this loop is kept tight: one table look-up per character, one check per quad).
+    for (q, quad) in body.chunks_exact(4).enumerate() {
+        let &[a, b, c, d] = quad else { continue };
+        let [a, b, c, d] = [sextet(a), sextet(b), sextet(c), sextet(d)];
+        if (a | b | c | d) & 0xc0 != 0 {
+            return Err(bad_quad(quad, q * 4));
         }
-        let mut n = 0u32;
-        for (i, &c) in quad.iter().take(4 - pad).enumerate() {
-            let v = match sextet(c) {
-                Some(v) => v,
-                None if c == b'=' => return Err(Base64Error::Padding),
-                None => return Err(Base64Error::Character(q * 4 + i)),
-            };
-            n = (n << 6) | v;
+        let n = (u32::from(a) << 18) | (u32::from(b) << 12) | (u32::from(c) << 6) | u32::from(d);
+        let [_, x, y, z] = n.to_be_bytes();
+        out.extend_from_slice(&[x, y, z]);
+    }
+    // The last quad: up to two `=`, and zero bits after the last byte.
+    let pad = last.iter().rev().take_while(|&&c| c == b'=').count();
+    if pad > 2 {
+        return Err(Base64Error::Padding);
+    }
+    let mut n = 0u32;
+    for &c in last.iter().take(4 - pad) {
+        let v = sextet(c);
+        if v == NOT_BASE64 {
+            return Err(bad_quad(last, body_len));
         }
-        n <<= 6 * pad;
-        let [_, a, b, c] = n.to_be_bytes();
-        match pad {
-            0 => out.extend_from_slice(&[a, b, c]),
-            1 if c == 0 => out.extend_from_slice(&[a, b]),
-            2 if b == 0 && c == 0 => out.push(a),
-            _ => return Err(Base64Error::TrailingBits),
-        }
+        n = (n << 6) | u32::from(v);
+    }
+    n <<= 6 * pad;
+    let [_, a, b, c] = n.to_be_bytes();
+    match pad {
+        0 => out.extend_from_slice(&[a, b, c]),
+        1 if c == 0 => out.extend_from_slice(&[a, b]),
+        2 if b == 0 && c == 0 => out.push(a),
+        _ => return Err(Base64Error::TrailingBits),
     }
     Ok(out)
 }
