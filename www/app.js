@@ -192,8 +192,8 @@ function defaultQuantity(m) {
   return quantityAt(m, Math.round(STEPS / 2));
 }
 
-/** The metric whose price differs most between plans is the interesting x axis: pick the first
- *  metric that more than one plan prices with a non-zero price, else the first. */
+/** The chart's first x axis: the first metric that more than one plan charges for (a non-zero
+ *  price), where plans can cross; else the first metric. */
 function preferredChartMetric() {
   const metrics = state.view.metrics;
   for (const m of metrics) {
