@@ -4,7 +4,7 @@
 CARGO ?= cargo
 BIN := target/release/tollgate
 
-.PHONY: demo test setup build lint test-rust test-nostd test-docs clean
+.PHONY: demo test setup build lint test-rust test-sim sim-long test-nostd test-docs clean
 
 ## demo: build the npm package and the CLI, validate both example catalogs, quote every plan of
 ## each, invoice a month of events.
@@ -19,14 +19,24 @@ setup:
 	@scripts/setup.sh
 
 ## test: every test, from a fresh machine.
-test: setup lint test-rust test-nostd test-docs test-js test-www
+test: setup lint test-rust test-sim test-nostd test-docs test-js test-www
 
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
+## test-rust: every Rust test; the lease simulation runs a few hundred schedules here and its
+## full 10,000 in test-sim (optimised build).
 test-rust:
-	$(CARGO) test --all-targets
+	TOLLGATE_SIM_SCHEDULES=200 $(CARGO) test --all-targets
+
+## test-sim: the seeded simulation of one hub and many edges over a faulty network, 10,000
+## schedules (`make sim-long` runs 200,000).
+test-sim:
+	$(CARGO) test --release --test sync_simulation -- --nocapture
+
+sim-long:
+	TOLLGATE_SIM_SCHEDULES=200000 $(CARGO) test --release --test sync_simulation -- --nocapture
 
 ## test-nostd: the core builds for a target that has no `std` at all.
 test-nostd:

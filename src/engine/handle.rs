@@ -41,7 +41,8 @@ impl Engine {
         if !self.customers[c].access[a].entitled(now) {
             return Ok(self.not_entitled_at(c, now));
         }
-        judge(&mut self.customers[c].access[a], Decimal::ZERO, now)
+        let verdict = judge(&mut self.customers[c].access[a], Decimal::ZERO, now)?;
+        self.gate(c, a, Decimal::ZERO, verdict, now)
     }
 
     /// `consume` (without an idempotency id) through a handle.
@@ -54,7 +55,7 @@ impl Engine {
             return Ok(self.not_entitled_at(c, now));
         }
         let seq = self.next_seq();
-        self.use_access(c, a, n, seq, now)
+        self.use_access(c, a, n, None, seq, now)
     }
 
     /// The full decision of a verdict obtained through `h`.
@@ -73,19 +74,57 @@ impl Engine {
         Verdict::denied(if self.customers[c].subscribed(now) { Reason::NoEntitlement } else { Reason::NotSubscribed })
     }
 
-    /// Applies `n` units of the access at `(c, a)` when its limit allows, recording them on the
-    /// metric that consumes it.
-    pub(super) fn use_access(&mut self, c: usize, a: usize, n: Decimal, seq: u64, now: Timestamp) -> Result<Verdict> {
+    /// Applies `n` units of the access at `(c, a)` when its limit (and, with leases on, its
+    /// lease) allows, recording them on the metric that consumes it.
+    pub(super) fn use_access(
+        &mut self,
+        c: usize,
+        a: usize,
+        n: Decimal,
+        id: Option<&str>,
+        seq: u64,
+        now: Timestamp,
+    ) -> Result<Verdict> {
+        let before = judge(&mut self.customers[c].access[a], n, now)?;
+        if !before.allowed || self.customers[c].access[a].meter.is_none() {
+            return Ok(before);
+        }
+        let before = self.gate(c, a, n, before, now)?;
+        if !before.allowed {
+            return Ok(before);
+        }
+        let after = self.apply_use(c, a, n, before, seq, now, false)?;
+        self.take_lease(c, a, n)?;
+        self.queue_consume(c, a, n, id, seq, now);
+        Ok(after)
+    }
+
+    /// Applies `n` units of `(c, a)` whatever its limit says (usage an edge already allowed).
+    pub(super) fn force_use(&mut self, c: usize, a: usize, n: Decimal, seq: u64, now: Timestamp) -> Result<Verdict> {
+        let before = judge(&mut self.customers[c].access[a], n, now)?;
+        if self.customers[c].access[a].meter.is_none() {
+            return Ok(before);
+        }
+        self.apply_use(c, a, n, Verdict { allowed: true, reason: Reason::Ok, ..before }, seq, now, true)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn apply_use(
+        &mut self,
+        c: usize,
+        a: usize,
+        n: Decimal,
+        before: Verdict,
+        seq: u64,
+        now: Timestamp,
+        force: bool,
+    ) -> Result<Verdict> {
         let catalog = &self.catalog;
         let state = &mut self.customers[c];
         let access = &mut state.access[a];
-        let before = judge(access, n, now)?;
-        if !before.allowed || access.meter.is_none() {
-            return Ok(before);
-        }
         let metric = access.consuming_metric(now);
-        let covered = before.figures.map_or(Decimal::ZERO, |f| f.balance.min(n));
-        let after = use_units(access, before, n, now)?;
+        let covered = before.figures.map_or(Decimal::ZERO, |f| f.balance.max(Decimal::ZERO).min(n));
+        let after = use_units(access, before, n, now, force)?;
         if let Some(metric) = metric {
             super::usage::record_units(catalog, state, metric, n, covered, seq, now)?;
         }

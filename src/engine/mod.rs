@@ -5,6 +5,7 @@ mod billing;
 mod dedupe;
 mod handle;
 mod hash;
+mod leased;
 mod snapshot;
 mod state;
 mod usage;
@@ -13,6 +14,7 @@ mod verdict;
 pub use billing::{Charge, InstantRun, WalletState};
 pub use dedupe::{Dedupe, DEFAULT_WINDOW_MS};
 pub use handle::Handle;
+pub use leased::CONSUME_EVENT;
 pub use snapshot::Snapshot;
 pub use state::CustomerState;
 pub use usage::{metering_period, IngestOutcome};
@@ -57,6 +59,8 @@ pub struct Engine {
     seq: u64,
     snapshot_version: u64,
     generations: u32,
+    /// The edge's leases and unacknowledged usage, when hard limits are shared through a hub.
+    leases: Option<crate::sync::EdgeLeases>,
 }
 
 impl Engine {
@@ -76,6 +80,7 @@ impl Engine {
             seq: 0,
             snapshot_version: 0,
             generations: 0,
+            leases: None,
         }
     }
 
@@ -205,8 +210,9 @@ impl Engine {
             Ok(found) => found,
             Err(refusal) => return Ok(refusal),
         };
-        let access = &mut self.customers[c].access[a];
-        Ok(verdict::judge(access, Decimal::ZERO, now)?.decision(access, now))
+        let verdict = verdict::judge(&mut self.customers[c].access[a], Decimal::ZERO, now)?;
+        let verdict = self.gate(c, a, Decimal::ZERO, verdict, now)?;
+        Ok(verdict.decision(&self.customers[c].access[a], now))
     }
 
     /// The quote of SPEC §6.1 for a request `{ planId, usage, eventCount? }` on this catalog.

@@ -40,7 +40,7 @@ pub struct IngestOutcome {
     pub unmatched: bool,
 }
 
-fn outcome(allowed: bool, reason: Reason, decisions: Vec<Decision>, unmatched: bool) -> IngestOutcome {
+pub(super) fn outcome(allowed: bool, reason: Reason, decisions: Vec<Decision>, unmatched: bool) -> IngestOutcome {
     IngestOutcome { allowed, reason, decisions, charges: Vec::new(), wallet_denied: false, duplicate: false, unmatched }
 }
 
@@ -78,7 +78,7 @@ impl Engine {
             Err(refusal) => return Ok(refusal),
         };
         let seq = self.next_seq();
-        let verdict = self.use_access(c, a, n, seq, now)?;
+        let verdict = self.use_access(c, a, n, id, seq, now)?;
         let decision = verdict.decision(&self.customers[c].access[a], now);
         if let (true, Some(k)) = (verdict.allowed, dedupe_key) {
             self.consumed.insert(k, now, decision.clone(), now);
@@ -95,6 +95,11 @@ impl Engine {
 
     /// [`Engine::ingest`] for a decoded event.
     pub fn ingest_event(&mut self, event: &Event, now: Timestamp) -> Result<IngestOutcome> {
+        self.ingest_with(event, now, false)
+    }
+
+    /// Ingests an event; `force` records it past any limit (usage an edge already allowed).
+    pub(super) fn ingest_with(&mut self, event: &Event, now: Timestamp, force: bool) -> Result<IngestOutcome> {
         let key = Dedupe::<IngestOutcome>::key(&event.source, &event.id);
         if let Some(first) = self.events.get(&key) {
             let mut again = first.clone();
@@ -108,7 +113,9 @@ impl Engine {
         let Some(&c) = self.by_id.get(&event.subject) else {
             return Ok(outcome(false, Reason::UnknownCustomer, Vec::new(), false));
         };
-        let catalog = &self.catalog;
+        // The catalog is shared, so the folds may borrow it while the engine changes.
+        let shared = self.catalog.clone();
+        let catalog = &*shared;
         let state = &mut self.customers[c];
         // 1. Observe every matching metric (any bad value rejects the whole event).
         let mut folds = Vec::new();
@@ -157,20 +164,29 @@ impl Engine {
         }
         let mut verdicts: Vec<Verdict> = Vec::with_capacity(wants.len());
         for (a, n, _) in &wants {
-            verdicts.push(judge(&mut state.access[*a], *n, now)?);
+            let v = judge(&mut state.access[*a], *n, now)?;
+            verdicts.push(if force { Verdict { allowed: true, reason: Reason::Ok, ..v } } else { v });
         }
+        if !force && self.leases.is_some() && verdicts.iter().all(|v| v.allowed) {
+            // With leases on, every hard limit also needs its lease to cover the use.
+            for ((a, n, _), v) in wants.iter().zip(verdicts.iter_mut()) {
+                *v = self.gate(c, *a, *n, *v, now)?;
+            }
+        }
+        let state = &mut self.customers[c];
         if verdicts.iter().any(|v| !v.allowed) {
+            let reason = verdicts.iter().find(|v| !v.allowed).map_or(Reason::LimitReached, |v| v.reason);
             let denied = wants
                 .iter()
                 .zip(&verdicts)
                 .filter(|(_, v)| !v.allowed)
                 .map(|((a, ..), v)| v.decision(&state.access[*a], now))
                 .collect();
-            return Ok(outcome(false, Reason::LimitReached, denied, false));
+            return Ok(outcome(false, reason, denied, false));
         }
         // 3. Real-time charges of instant prices must fit the wallet.
         let pending = super::billing::instant_charges(catalog, state, event, &folds)?;
-        if !super::billing::fits_wallet(state, &pending)? {
+        if !force && !super::billing::fits_wallet(state, &pending)? {
             let mut denied = outcome(false, Reason::LimitReached, Vec::new(), false);
             denied.wallet_denied = true;
             return Ok(denied);
@@ -193,10 +209,16 @@ impl Engine {
         let mut decisions = Vec::with_capacity(wants.len());
         for ((a, n, _), before) in wants.iter().zip(verdicts) {
             let access = &mut state.access[*a];
-            let after = use_units(access, before, *n, now)?;
+            let after = use_units(access, before, *n, now, force)?;
             decisions.push(after.decision(access, now));
         }
         let charges = super::billing::apply_charges(state, pending)?;
+        if !force {
+            for (a, n, _) in &wants {
+                self.take_lease(c, *a, *n)?;
+            }
+            self.queue_event(event);
+        }
         let mut result = outcome(true, Reason::Ok, decisions, false);
         result.charges = charges;
         self.events.insert(key, event.time, result.clone(), now);

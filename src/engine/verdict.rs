@@ -58,8 +58,9 @@ pub fn judge(access: &mut Access, n: Decimal, now: Timestamp) -> Result<Verdict>
 
 /// Applies an allowed use of `n` and returns the verdict with the figures after it (the meter's
 /// running totals make that a read, not a sum).
-pub fn use_units(access: &mut Access, before: Verdict, n: Decimal, now: Timestamp) -> Result<Verdict> {
+/// `force` records usage past a hard limit as overage (usage an edge already allowed).
+pub fn use_units(access: &mut Access, before: Verdict, n: Decimal, now: Timestamp, force: bool) -> Result<Verdict> {
     let Some(meter) = &mut access.meter else { return Ok(before) };
-    meter.apply(n, now, false)?;
+    meter.apply(n, now, force)?;
     Ok(Verdict { figures: Some(meter.balance(now)?), ..before })
 }

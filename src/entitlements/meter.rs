@@ -112,6 +112,8 @@ pub struct Meter {
     pub usage: Decimal,
     /// Units used past the balance this period.
     pub overage: Decimal,
+    /// Extra units the hub may lease out across all edges (SPEC §3.3 `tolerance`).
+    pub tolerance: Decimal,
     /// Σ remaining and Σ issued of the active buckets, valid while no bucket starts or stops
     /// and no reset happens (the hot path reads it instead of summing).
     totals: Option<Totals>,
@@ -137,6 +139,7 @@ impl Meter {
             buckets,
             usage: Decimal::ZERO,
             overage: Decimal::ZERO,
+            tolerance: Decimal::ZERO,
             totals: None,
         }
     }

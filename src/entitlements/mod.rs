@@ -10,6 +10,7 @@ pub use meter::{Bucket, Cadence, Meter, Window};
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use rust_decimal::Decimal;
 use serde_json::Value;
 
 use crate::catalog::{Catalog, EntitlementTemplate, FeatureType, PriceTarget};
@@ -117,6 +118,7 @@ pub fn resolve(catalog: &Catalog, customer: &Customer) -> BTreeMap<Arc<str>, Acc
                         t.preserve_overage_at_reset,
                         t.usage_period.map(|p| (p.interval, anchor)),
                     ));
+                    parts.tolerance = t.tolerance;
                 }
                 let order = parts.buckets.len();
                 parts.buckets.push(Bucket {
@@ -160,7 +162,9 @@ pub fn resolve(catalog: &Catalog, customer: &Customer) -> BTreeMap<Arc<str>, Acc
     for (key, parts) in meters {
         if let Some(access) = out.get_mut(&key) {
             let (soft, preserve, cadence) = parts.template.unwrap_or((false, false, None));
-            access.meter = Some(Meter::new(soft, preserve, cadence, parts.buckets));
+            let mut meter = Meter::new(soft, preserve, cadence, parts.buckets);
+            meter.tolerance = parts.tolerance;
+            access.meter = Some(meter);
         }
     }
     out
@@ -172,6 +176,7 @@ type MeterSettings = (bool, bool, Option<Cadence>);
 #[derive(Default)]
 struct MeterParts {
     template: Option<MeterSettings>,
+    tolerance: Decimal,
     buckets: Vec<Bucket>,
 }
 

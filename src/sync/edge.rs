@@ -151,7 +151,7 @@ impl EdgeLeases {
                 .is_some_and(|t| now.0.saturating_sub(t.0) < i64::try_from(self.ttl_ms).unwrap_or(i64::MAX));
             return Err(if answered_lately { Refusal::Expired } else { Refusal::Offline });
         }
-        if lease.expires_at.is_none() || n > lease.unused() {
+        if lease.expires_at.is_none() || n > lease.unused() || lease.unused().is_zero() {
             return Err(Refusal::Exhausted);
         }
         Ok(())
