@@ -139,3 +139,26 @@ fn the_hub_records_edge_usage_past_its_own_view_of_the_limit() {
     };
     assert_eq!(hub.engine.lease_budget(&key, now).unwrap(), Some(Decimal::from(1000)));
 }
+
+#[test]
+fn with_the_hubs_key_only_signed_snapshots_are_taken_and_a_bad_one_changes_nothing() {
+    let keys: Value = serde_json::from_str(include_str!("../examples/keys/demo-hub.json")).unwrap();
+    let key = tollgate::sync::signed::PublicKey::parse(keys["publicKey"].as_str().unwrap()).unwrap();
+    let options = Options { hub_public_key: Some(key), ..Options::default() };
+    let signed: Value = serde_json::from_str(include_str!("../examples/llm-snapshot.signed.json")).unwrap();
+    let plain: Value = serde_json::from_str(include_str!("../examples/llm-snapshot.json")).unwrap();
+    let unsigned = Engine::from_snapshot(&plain, options).unwrap_err();
+    assert_eq!(unsigned[0].code, tollgate::error::Code::UnsignedSnapshot);
+    let mut engine = Engine::from_snapshot(&signed, options).unwrap();
+    assert_eq!(engine.customer_count(), 3);
+    // An altered payload: one character of the base64 changed.
+    let mut altered = signed.clone();
+    let payload = altered["payload"].as_str().unwrap().to_string();
+    let flipped = if payload.starts_with('e') { "f" } else { "e" };
+    altered["payload"] = Value::String(format!("{flipped}{}", &payload[1..]));
+    let errors = engine.apply_snapshot(&altered).unwrap_err();
+    assert!(errors.iter().all(|e| e.code == tollgate::error::Code::BadSignature), "{errors:?}");
+    assert!(engine.apply_snapshot(&plain).is_err());
+    assert_eq!(engine.customer_count(), 3, "the previous snapshot stays");
+    assert!(engine.apply_snapshot(&signed).is_ok());
+}

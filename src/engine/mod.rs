@@ -39,11 +39,13 @@ use hash::Map;
 pub struct Options {
     /// How long (ms of event time before `now`) idempotency keys are remembered.
     pub dedupe_window_ms: i64,
+    /// The hub's public key: when set, only snapshots signed with it are accepted.
+    pub hub_public_key: Option<crate::sync::signed::PublicKey>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { dedupe_window_ms: DEFAULT_WINDOW_MS }
+        Options { dedupe_window_ms: DEFAULT_WINDOW_MS, hub_public_key: None }
     }
 }
 
@@ -61,6 +63,8 @@ pub struct Engine {
     generations: u32,
     /// The edge's leases and unacknowledged usage, when hard limits are shared through a hub.
     leases: Option<crate::sync::EdgeLeases>,
+    /// Only snapshots signed with this key are accepted.
+    hub_public_key: Option<crate::sync::signed::PublicKey>,
 }
 
 impl Engine {
@@ -81,12 +85,14 @@ impl Engine {
             snapshot_version: 0,
             generations: 0,
             leases: None,
+            hub_public_key: options.hub_public_key,
         }
     }
 
-    /// An engine from a snapshot (`{ catalog, customers, ... }`), validated whole.
+    /// An engine from a snapshot (`{ catalog, customers, ... }`, or its signed envelope),
+    /// validated whole.
     pub fn from_snapshot(value: &Value, options: Options) -> Result<Engine, Vec<Error>> {
-        let snap = Snapshot::from_value(value)?;
+        let snap = Snapshot::open(value, options.hub_public_key.as_ref())?;
         let mut engine = Engine::new(snap.catalog, options);
         engine.snapshot_version = snap.snapshot_version;
         for c in snap.customers {
@@ -142,7 +148,7 @@ impl Engine {
     /// usage, balances already used, wallet debits, closed invoices and the idempotency memory.
     /// A snapshot with any problem changes nothing. Handles made before become stale.
     pub fn apply_snapshot(&mut self, value: &Value) -> Result<(), Vec<Error>> {
-        let snap = Snapshot::from_value(value)?;
+        let snap = Snapshot::open(value, self.hub_public_key.as_ref())?;
         let old_catalog = core::mem::replace(&mut self.catalog, Arc::new(snap.catalog));
         self.feature_types = Map::default();
         for f in &self.catalog.features {

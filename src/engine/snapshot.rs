@@ -8,6 +8,7 @@ use crate::catalog::Catalog;
 use crate::customer::Customer;
 use crate::error::{Code, Error};
 use crate::json::{Fields, Problems};
+use crate::sync::signed::{self, Opened, PublicKey};
 use crate::time::Timestamp;
 
 /// A decoded, valid snapshot.
@@ -26,6 +27,18 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// Decodes a snapshot received in either form, plain or signed (SPEC §7). With the hub's
+    /// `key`, only a signed envelope whose signature matches is accepted.
+    pub fn open(value: &Value, key: Option<&PublicKey>) -> Result<Snapshot, Vec<Error>> {
+        match signed::open(value, key).map_err(|e| alloc::vec![e])? {
+            Opened::Plain(v) => Snapshot::from_value(v),
+            Opened::Signed { envelope, .. } => {
+                let v = signed::parse_payload(&envelope.payload).map_err(|e| alloc::vec![e])?;
+                Snapshot::from_value(&v).map_err(|errs| errs.into_iter().map(|e| e.under("/payload")).collect())
+            }
+        }
+    }
+
     /// Decodes and validates; every problem has its path (`/customers/3/grants/0/amount`).
     pub fn from_value(value: &Value) -> Result<Snapshot, Vec<Error>> {
         let mut problems: Problems = Vec::new();
@@ -48,10 +61,11 @@ impl Snapshot {
             }
         });
         let mut customers = Vec::new();
+        let mut ids = alloc::collections::BTreeSet::new();
         if let (Some(items), Some(catalog)) = (f.opt_array("customers"), catalog.as_ref()) {
             for (v, path) in items {
                 if let Some(c) = Customer::decode(v, &path, catalog, f.problems()) {
-                    if customers.iter().any(|o: &Customer| o.id == c.id) {
+                    if !ids.insert(c.id.clone()) {
                         f.push(Error::new(Code::DuplicateId, alloc::format!("{path}/id"), "customer id is used twice"));
                     }
                     customers.push(c);
