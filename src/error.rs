@@ -95,6 +95,20 @@ pub enum Code {
     UnsignedSnapshot,
     /// A snapshot signature that does not match its payload under the configured key.
     BadSignature,
+    // ---- the hub's HTTP API
+    /// A request without a valid token (HTTP 401).
+    Unauthorized,
+    /// A token that may not use this route: an edge token on an admin route (HTTP 403).
+    Forbidden,
+    /// No such resource: a customer, a route, a file (HTTP 404).
+    NotFound,
+    /// The request contradicts the hub's state: a duplicate grant id, an idempotency key reused
+    /// for another request, no catalog yet (HTTP 409).
+    Conflict,
+    /// A request body over the hub's limit (HTTP 413).
+    PayloadTooLarge,
+    /// The hub's database failed; nothing of the request was acknowledged (HTTP 500).
+    Storage,
 }
 
 impl Code {
@@ -142,6 +156,12 @@ impl Code {
             Code::StaleHandle => "stale_handle",
             Code::UnsignedSnapshot => "unsigned_snapshot",
             Code::BadSignature => "bad_signature",
+            Code::Unauthorized => "unauthorized",
+            Code::Forbidden => "forbidden",
+            Code::NotFound => "not_found",
+            Code::Conflict => "conflict",
+            Code::PayloadTooLarge => "payload_too_large",
+            Code::Storage => "storage",
         }
     }
 }

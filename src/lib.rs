@@ -15,6 +15,8 @@ pub mod customer;
 pub mod engine;
 pub mod entitlements;
 pub mod error;
+#[cfg(feature = "hub")]
+pub mod hub;
 pub mod json;
 pub mod metering;
 pub mod money;

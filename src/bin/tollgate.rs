@@ -22,7 +22,8 @@ const USAGE: &str = "usage:
   tollgate keygen [--out KEY.json] [--key-id ID]
   tollgate sign --key KEY.json SNAPSHOT.json
   tollgate verify --public-key BASE64 SIGNED.json [--json]
-  tollgate hub --db FILE --listen ADDR        (builds with --features hub)";
+  tollgate hub [--db tollgate.db] [--listen 127.0.0.1:8787] [--www www] [--key KEY.json]
+               [--seed SNAPSHOT.json] [--ttl-ms 30000]      (builds with --features hub)";
 
 /// A failure to report: one line, and the exit code.
 struct Fail(String, u8);
@@ -55,7 +56,9 @@ fn run(args: &[String]) -> Result<u8, Fail> {
         "keygen" => keygen(&opts.allow(&["out", "key-id"], 0)?),
         "sign" => sign_cmd(&opts.allow(&["key"], 1)?),
         "verify" => verify_cmd(&opts.allow(&["public-key"], 1)?),
-        "hub" if cfg!(feature = "hub") => Err(Fail("the hub is not implemented in this version yet".into(), 2)),
+        #[cfg(feature = "hub")]
+        "hub" => hub_cmd(&opts.allow(&["db", "listen", "www", "key", "seed", "ttl-ms"], 0)?),
+        #[cfg(not(feature = "hub"))]
         "hub" => Err(Fail("this build has no hub: rebuild with `cargo build --release --features hub`".into(), 2)),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
@@ -297,6 +300,37 @@ fn verify_cmd(opts: &Opts) -> Result<u8, Fail> {
         let by = envelope.key_id.map(|id| format!(" by key {id}")).unwrap_or_default();
         println!("{path}: valid signature{by}, snapshotVersion {}", snapshot.snapshot_version);
     }
+    Ok(0)
+}
+
+/// `hub`: the HTTP hub over its SQLite database (docs/hub.md). Runs until stopped.
+#[cfg(feature = "hub")]
+fn hub_cmd(opts: &Opts) -> Result<u8, Fail> {
+    let mut config = tollgate::hub::Config::new();
+    if let Some(db) = opts.get("db") {
+        config.db = db.into();
+    }
+    if let Some(listen) = opts.get("listen") {
+        config.listen = listen.into();
+    }
+    if let Some(www) = opts.get("www") {
+        config.www = www.into();
+    }
+    if let Some(path) = opts.get("key") {
+        let pair = KeyPair::from_value(&read_json(path)?).map_err(|e| Fail(format!("{path}: {e}"), 1))?;
+        config.key = Some(pair);
+    }
+    if let Some(path) = opts.get("seed") {
+        config.seed = Some(read_json(path)?);
+    }
+    if let Some(ttl) = opts.get("ttl-ms") {
+        config.ttl_ms = ttl
+            .parse::<u64>()
+            .ok()
+            .filter(|t| *t > 0)
+            .ok_or_else(|| Fail(format!("--ttl-ms: {ttl:?} is not a positive whole number of milliseconds"), 2))?;
+    }
+    tollgate::hub::run(config).map_err(|e| Fail(e, 1))?;
     Ok(0)
 }
 

@@ -1,0 +1,2 @@
+//! Load benchmark of the hub's `/v1/sync` (written next).
+fn main() {}

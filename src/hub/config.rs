@@ -1,0 +1,146 @@
+//! How the hub is configured and who may call it: the command-line settings, the bearer tokens
+//! (admin and edge, from the environment or generated), and the random bytes it needs.
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use axum::http::HeaderMap;
+
+use crate::sync::signed::KeyPair;
+
+/// Settings of `tollgate hub`.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The SQLite database file (`--db`).
+    pub db: PathBuf,
+    /// Address to listen on (`--listen`; port 0 picks a free one).
+    pub listen: String,
+    /// The static site (`--www`); `pkg/` and `examples/` are its siblings.
+    pub www: PathBuf,
+    /// The signing key (`--key`, a `tollgate keygen` file); else the one stored in the database.
+    pub key: Option<KeyPair>,
+    /// A snapshot to load into an empty database (`--seed`).
+    pub seed: Option<serde_json::Value>,
+    /// Lease lifetime told to edges, in ms (`--ttl-ms`).
+    pub ttl_ms: u64,
+}
+
+impl Config {
+    /// The defaults: `tollgate.db`, `127.0.0.1:8787`, `www`, 30 s leases.
+    pub fn new() -> Config {
+        Config {
+            db: PathBuf::from("tollgate.db"),
+            listen: "127.0.0.1:8787".into(),
+            www: PathBuf::from("www"),
+            key: None,
+            seed: None,
+            ttl_ms: 30_000,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::new()
+    }
+}
+
+/// `n` bytes from `/dev/urandom`.
+pub fn random_bytes<const N: usize>() -> Result<[u8; N], String> {
+    let mut buf = [0u8; N];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .map_err(|e| format!("cannot read random bytes from /dev/urandom: {e}"))?;
+    Ok(buf)
+}
+
+/// Lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What a token lets its bearer do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Everything: catalog, customers, events, invoices.
+    Admin,
+    /// Sync, and the reads an edge needs (snapshot, entitlements, invoice preview).
+    Edge,
+}
+
+/// The bearer tokens the hub accepts.
+#[derive(Clone)]
+pub struct Tokens {
+    admin: String,
+    edges: Vec<String>,
+}
+
+impl std::fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Tokens(1 admin, {} edge)", self.edges.len())
+    }
+}
+
+/// Shortest accepted token, so a typo'd empty or trivial variable is refused.
+const MIN_TOKEN_LEN: usize = 16;
+
+/// Equality that takes the same time wherever the texts differ.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = u8::from(a.len() != b.len());
+    for (i, x) in a.iter().enumerate() {
+        diff |= x ^ b.get(i).copied().unwrap_or(0);
+    }
+    diff == 0
+}
+
+impl Tokens {
+    /// The tokens of `TOLLGATE_ADMIN_TOKEN` and `TOLLGATE_EDGE_TOKENS` (comma-separated). An
+    /// unset (or empty) variable gets a generated token; the second value lists what was
+    /// generated, to print once.
+    pub fn from_env(admin: Option<String>, edges: Option<String>) -> Result<(Tokens, Vec<(Role, String)>), String> {
+        let mut generated = Vec::new();
+        let admin = match admin.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()) {
+            Some(t) => t,
+            None => {
+                let t = format!("tga_{}", hex(&random_bytes::<24>()?));
+                generated.push((Role::Admin, t.clone()));
+                t
+            }
+        };
+        let mut edge_list: Vec<String> =
+            edges.unwrap_or_default().split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+        if edge_list.is_empty() {
+            let t = format!("tge_{}", hex(&random_bytes::<24>()?));
+            generated.push((Role::Edge, t.clone()));
+            edge_list.push(t);
+        }
+        for t in std::iter::once(&admin).chain(&edge_list) {
+            if t.len() < MIN_TOKEN_LEN || !t.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(format!("a token must have at least {MIN_TOKEN_LEN} printable characters and no spaces"));
+            }
+        }
+        if edge_list.iter().any(|e| e == &admin) {
+            return Err("TOLLGATE_ADMIN_TOKEN must differ from every TOLLGATE_EDGE_TOKENS entry".into());
+        }
+        Ok((Tokens { admin, edges: edge_list }, generated))
+    }
+
+    /// The role of the request's `Authorization: Bearer <token>`, if it carries a known token.
+    pub fn role(&self, headers: &HeaderMap) -> Option<Role> {
+        let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+        let (scheme, token) = value.trim().split_once(' ')?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return None;
+        }
+        let token = token.trim().as_bytes();
+        if same(token, self.admin.as_bytes()) {
+            return Some(Role::Admin);
+        }
+        // Every edge token is compared, so timing does not tell which one matched.
+        let mut edge = false;
+        for t in &self.edges {
+            edge |= same(token, t.as_bytes());
+        }
+        edge.then_some(Role::Edge)
+    }
+}

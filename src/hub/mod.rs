@@ -1,0 +1,111 @@
+//! The hub (SPEC §7, §9; feature `hub`): the source of truth the edges sync with. It stores the
+//! catalog, the customers and the usage ledger in SQLite, shares hard limits out as quota leases
+//! (the [`crate::sync::Escrow`]), meters and bills every event with its own
+//! [`crate::engine::Engine`] — the same core the edges run — and serves the `www/` calculator.
+//!
+//! - [`config`]: settings, bearer tokens, random bytes.
+//! - [`store`]: the narrow [`store::Store`] trait (load everything at start, apply batches of
+//!   changes in one transaction) and [`store::SqliteStore`]; [`schema`]: its migrations.
+//! - [`state`]: the state in memory and every API operation, as pure functions of
+//!   `(state, input, now)` returning the reply and the changes to persist.
+//! - [`writer`]: group commit — the thread that makes changes durable before replies go out.
+//! - [`http`]: the routes (axum), authorisation, limits, errors, the static site.
+//!
+//! The hub reads the wall clock (the core never does) and passes it as `now` to the core.
+
+pub mod config;
+pub mod http;
+pub mod schema;
+pub mod state;
+pub mod store;
+pub mod writer;
+
+use std::io::Write;
+use std::sync::Arc;
+
+pub use config::Config;
+
+use config::{hex, random_bytes, Role, Tokens};
+use state::{HubState, Setup};
+use store::{SqliteStore, Store};
+use writer::Writer;
+
+use crate::sync::Policy;
+
+/// Runs the hub until the process is stopped. Prints the generated tokens (once), the public
+/// key, and then the line `tollgate hub listening on http://<addr>`.
+pub fn run(config: Config) -> Result<(), String> {
+    if config.ttl_ms == 0 {
+        return Err("--ttl-ms must be positive".into());
+    }
+    let (tokens, generated) =
+        Tokens::from_env(std::env::var("TOLLGATE_ADMIN_TOKEN").ok(), std::env::var("TOLLGATE_EDGE_TOKENS").ok())?;
+    let mut store = SqliteStore::open(&config.db).map_err(|e| e.to_string())?;
+    let setup = Setup {
+        key: config.key.clone(),
+        policy: Policy { ttl_ms: config.ttl_ms, ..Policy::default() },
+        boot_id: hex(&random_bytes::<8>()?),
+        seed: config.seed.clone(),
+        key_seed: random_bytes::<32>()?,
+    };
+    let (state, changes, report) = HubState::load(&mut store, setup, state::now())?;
+    store.apply(&[&changes]).map_err(|e| format!("cannot write the database: {e}"))?;
+    let reader = SqliteStore::open(&config.db).map_err(|e| e.to_string())?;
+
+    let mut out = std::io::stdout().lock();
+    let db = config.db.display();
+    let print = |out: &mut std::io::StdoutLock<'_>, line: String| {
+        let _ = writeln!(out, "{line}");
+    };
+    for (role, token) in &generated {
+        let (name, var) = match role {
+            Role::Admin => ("admin", "TOLLGATE_ADMIN_TOKEN"),
+            Role::Edge => ("edge", "TOLLGATE_EDGE_TOKENS"),
+        };
+        print(&mut out, format!("tollgate hub: {name} token (generated, shown once; set {var} to choose): {token}"));
+    }
+    let key = state.key();
+    let public = key.public_key().to_base64();
+    let generated_key = if report.key_generated { ", generated and kept in the database" } else { "" };
+    print(&mut out, format!("tollgate hub: public key {public} (keyId {}{generated_key})", key.key_id));
+    if report.seeded {
+        print(&mut out, format!("tollgate hub: seeded {db} from --seed"));
+    } else if config.seed.is_some() {
+        print(&mut out, format!("tollgate hub: {db} is not empty, --seed ignored"));
+    }
+    print(
+        &mut out,
+        format!(
+            "tollgate hub: {db}: snapshot version {}, {} event(s) replayed{}",
+            state.snapshot_version(),
+            report.events,
+            if report.skipped_events > 0 { format!(", {} skipped", report.skipped_events) } else { String::new() }
+        ),
+    );
+
+    let writer = Writer::start(Box::new(store)).map_err(|e| e.to_string())?;
+    let hub = Arc::new(http::Hub::new(state, writer, Box::new(reader), tokens, config.www.clone()));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("tollgate-hub")
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let tick_every = std::time::Duration::from_millis((config.ttl_ms / 4).clamp(250, 10_000));
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&config.listen)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        print(&mut out, format!("tollgate hub listening on http://{addr}"));
+        let _ = out.flush();
+        drop(out);
+        let ticker = hub.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(tick_every).await;
+                ticker.tick().await;
+            }
+        });
+        axum::serve(listener, http::router(hub)).await.map_err(|e| format!("the server stopped: {e}"))
+    })
+}
