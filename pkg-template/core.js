@@ -70,6 +70,13 @@ function lastError() {
   return problemError(JSON.parse(raw.take_errors()));
 }
 
+/** A fresh id for this run of an edge (`bootId`). */
+function newBootId() {
+  const c = globalThis.crypto;
+  if (c && typeof c.randomUUID === "function") return c.randomUUID();
+  return `boot-${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+}
+
 // bigint quantities become decimal strings, which the core reads exactly.
 const bigints = (_key, v) => (typeof v === "bigint" ? v.toString() : v);
 
@@ -242,7 +249,12 @@ export class Engine {
   static fromSnapshot(snapshot, options) {
     needInit();
     const snap = text(snapshot, "");
-    const opts = text(options ?? {}, "/options");
+    let given = options ?? {};
+    if (typeof given === "object" && given.leases === true && given.bootId === undefined) {
+      // A new run of this edge: lease counters restart under a new boot id.
+      given = { ...given, bootId: newBootId() };
+    }
+    const opts = text(given, "/options");
     let r;
     try {
       r = raw.RawEngine.from_snapshot(snap, opts);
@@ -411,6 +423,69 @@ export class Engine {
     this.#run((r) => r.apply_snapshot(body));
   }
 
+  /**
+   * The next sync request for the hub (SPEC §7), or `null` when leases are off. Call it as
+   * often as you like: nothing is dropped until a response acknowledges it.
+   */
+  pendingSync(options) {
+    const t = this.pendingSyncText(options);
+    return t === null ? null : JSON.parse(t);
+  }
+
+  /** `pendingSync` as JSON text (event numbers keep their exact digits). */
+  pendingSyncText(options) {
+    const now = timeOf(options);
+    const r = this.#live();
+    let out;
+    try {
+      out = r.sync_request(now);
+    } catch (e) {
+      throw this.#trap(e);
+    }
+    if (out === undefined) {
+      const problems = raw.take_errors();
+      if (problems !== "[]") throw problemError(JSON.parse(problems));
+      return null;
+    }
+    return out;
+  }
+
+  /** Merges the hub's sync response (object or JSON text), with a snapshot if it carries one. */
+  applySync(response, options) {
+    const body = text(response, "");
+    const now = timeOf(options);
+    this.#run((r) => r.apply_sync(body, now));
+  }
+
+  /** True when this edge should sync soon (usage to send, a lease running low or expiring). */
+  needsSync(options) {
+    const now = timeOf(options);
+    return this.#run((r) => (r.needs_sync(now) ? 1 : 2)) === 1;
+  }
+
+  /** The edge's sync state (leases, unacknowledged usage) as JSON text for durable storage. */
+  exportState() {
+    const r = this.#live();
+    let out;
+    try {
+      out = r.export_state();
+    } catch (e) {
+      throw this.#trap(e);
+    }
+    if (out === undefined) {
+      const problems = raw.take_errors();
+      if (problems !== "[]") throw problemError(JSON.parse(problems));
+      return null;
+    }
+    return out;
+  }
+
+  /** Restores a state from `exportState` (turns leases on). */
+  importState(state) {
+    const body = text(state, "");
+    this.#run((r) => r.import_state(body));
+  }
+
   /** Adds or replaces a customer (SPEC §4); usage recorded so far is kept. */
   upsertCustomer(customer) {
     const body = text(customer, "");
@@ -456,4 +531,86 @@ export function validateCatalog(catalog) {
     throw trapped(e);
   }
   return JSON.parse(out);
+}
+
+// HubClient: one sync round trip per call (SPEC §7), safe to hand to `ctx.waitUntil`.
+// Calls on one client are serialised, so two overlapping `sync` calls never race; failures are
+// retried with exponential backoff, and nothing is lost when all attempts fail: the engine keeps
+// every unacknowledged event and lease report for the next call.
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export class HubClient {
+  #url;
+  #token;
+  #fetch;
+  #retries;
+  #backoffMs;
+  #queue = Promise.resolve();
+
+  /**
+   * @param {{ url: string, token: string, fetch?: typeof fetch, retries?: number, backoffMs?: number }} options
+   */
+  constructor(options) {
+    if (options == null || typeof options.url !== "string") {
+      throw new TollgateError("invalid_type", "/url", "/url: expected the hub's base URL");
+    }
+    if (typeof options.token !== "string") {
+      throw new TollgateError("invalid_type", "/token", "/token: expected the edge token");
+    }
+    this.#url = options.url.replace(/\/+$/, "");
+    this.#token = options.token;
+    this.#fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
+    this.#retries = options.retries ?? 3;
+    this.#backoffMs = options.backoffMs ?? 100;
+  }
+
+  /**
+   * Sends the engine's pending usage and lease counters, merges the answer (grants, a newer
+   * snapshot). Resolves to the hub's response, or `null` when the engine does not use leases.
+   */
+  sync(engine, options) {
+    const run = this.#queue.then(() => this.#syncOnce(engine, options));
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  async #syncOnce(engine, options) {
+    let lastError;
+    for (let attempt = 0; attempt <= this.#retries; attempt++) {
+      if (attempt > 0) await sleep(this.#backoffMs * 2 ** (attempt - 1));
+      // A new request each attempt: lease expiry is timed from when it is sent.
+      const body = engine.pendingSyncText(options?.now === undefined ? undefined : { now: options.now });
+      if (body === null) return null;
+      let response;
+      try {
+        response = await this.#fetch(`${this.#url}/v1/sync`, {
+          method: "POST",
+          headers: { "content-type": "application/json", authorization: `Bearer ${this.#token}` },
+          body,
+        });
+      } catch (e) {
+        lastError = e;
+        continue; // the network failed: retry
+      }
+      const text = await response.text();
+      if (response.status >= 500 || response.status === 429) {
+        lastError = new Error(`hub answered ${response.status}`);
+        continue;
+      }
+      if (!response.ok) {
+        let problem = { code: "sync_refused", path: "", message: `hub answered ${response.status}` };
+        try {
+          const parsed = JSON.parse(text);
+          problem = parsed.error ?? (parsed.errors && parsed.errors[0]) ?? problem;
+        } catch {
+          // not JSON: keep the status line
+        }
+        throw new TollgateError(problem.code, problem.path ?? "", problem.message ?? "", undefined, {});
+      }
+      engine.applySync(text);
+      return JSON.parse(text);
+    }
+    throw lastError ?? new Error("sync failed");
+  }
 }

@@ -384,10 +384,65 @@ export declare class TollgateError extends Error {
 export interface EngineOptions {
   /** How long (ms of event time before `now`) idempotency keys are remembered (default 35 days). */
   dedupeWindowMs?: number;
-  /** This edge's name in sync messages; no effect on local answers. */
+  /** This edge's name in sync messages. */
   edgeId?: string;
-  /** Enforce hub leases (§7). Only `false` (the default) in this version: `true` throws. */
-  leases?: false;
+  /** This run of the edge (default: a fresh random id when `leases` is on). */
+  bootId?: string;
+  /**
+   * Enforce hub leases (§7): hard-limit metered features also need this edge's lease, and
+   * every use is queued for the hub (`HubClient.sync`). Default `false`: the snapshot's own
+   * balances are enforced locally.
+   */
+  leases?: boolean;
+  /** The hub's Ed25519 public key (base64 of 32 bytes): only signed snapshots are accepted. */
+  hubPublicKey?: string;
+}
+
+/** A lease's counters in a sync request (§7). Decimals are strings. */
+export interface LeaseReport {
+  customerId: string;
+  key: string;
+  period: string;
+  epoch: number;
+  used: string;
+  returned: string;
+  grantedSeen: string;
+  want: string;
+  final: boolean;
+}
+
+/** The body of `POST /v1/sync`. */
+export interface SyncRequest {
+  edgeId: string;
+  bootId: string;
+  seq: number;
+  catalogVersion: number;
+  leases: LeaseReport[];
+  events: unknown[];
+}
+
+/** The hub's answer to a sync request. */
+export interface SyncResponse {
+  ackSeq: number;
+  leases: {
+    customerId: string;
+    key: string;
+    period: string;
+    epoch: number;
+    granted: string;
+    ttlMs: number;
+    mode: "normal" | "precise" | "closed";
+    shrinkTo: string | null;
+    othersUsage: string;
+  }[];
+  snapshot: unknown | null;
+}
+
+/** Syncs an engine with the hub: one round trip per call, retried with backoff. */
+export declare class HubClient {
+  constructor(options: { url: string; token: string; fetch?: typeof fetch; retries?: number; backoffMs?: number });
+  /** Sends pending usage and lease counters, merges the answer; `null` when leases are off. */
+  sync(engine: Engine, options?: At): Promise<SyncResponse | null>;
 }
 
 /** When it is, for a call: ms since the Unix epoch or a Date; defaults to `Date.now()`. */
@@ -435,6 +490,18 @@ export declare class Engine {
    * before become stale.
    */
   applySnapshot(snapshot: Snapshot | string): void;
+  /** The next sync request (`null` when leases are off); nothing is dropped until acknowledged. */
+  pendingSync(options?: At): SyncRequest | null;
+  /** `pendingSync` as JSON text. */
+  pendingSyncText(options?: At): string | null;
+  /** Merges the hub's response (grants, a newer snapshot). */
+  applySync(response: SyncResponse | string, options?: At): void;
+  /** True when this edge should sync soon. */
+  needsSync(options?: At): boolean;
+  /** The sync state (leases, unacknowledged usage) as JSON text, for durable storage. */
+  exportState(): string | null;
+  /** Restores a state from `exportState`. */
+  importState(state: string): void;
   /** The version of the snapshot loaded. */
   readonly snapshotVersion: number;
   /** Releases the engine's memory now (otherwise when it is garbage-collected). */

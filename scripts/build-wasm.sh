@@ -54,7 +54,7 @@ cp "$WORK/web/tollgate_raw.js" "$OUT/tollgate_raw.js"
   cat "$WORK/script/tollgate_raw.js"
   echo "const raw = Object.assign({}, wasm_bindgen, { default: wasm_bindgen });"
   sed -e '/^import \* as raw from "\.\/tollgate_raw\.js";$/d' -e 's/^export //' pkg-template/core.js
-  echo "globalThis.tollgate = { Engine, Decision, Handle, TollgateError, validateCatalog, init, initSync, isInitialized };"
+  echo "globalThis.tollgate = { Engine, Decision, Handle, HubClient, TollgateError, validateCatalog, init, initSync, isInitialized };"
   echo "})();"
 } >"$OUT/script.js"
 if grep -qE '^\s*(import|export)\b' "$OUT/script.js"; then

@@ -219,10 +219,18 @@ pub struct RawEngine {
     handle_numbers: HashMap<Handle, u32, FixedHasher>,
 }
 
-fn options(text: &str) -> Result<Options, Vec<Error>> {
+fn tollgate_key(text: &str) -> Result<crate::sync::signed::PublicKey, Error> {
+    crate::sync::signed::PublicKey::parse(text)
+}
+
+/// Engine options, and the (edge, boot) ids when leases are on.
+type Lease = Option<(String, String)>;
+
+fn options(text: &str) -> Result<(Options, Lease), Vec<Error>> {
     let value = json(text, "/options")?;
     let mut problems = Vec::new();
     let mut opts = Options::default();
+    let mut lease = None;
     if let Some(mut f) = Fields::open(&value, "/options", &mut problems) {
         if let Some(ms) = f.opt_decimal("dedupeWindowMs") {
             match i64::try_from(ms) {
@@ -230,25 +238,24 @@ fn options(text: &str) -> Result<Options, Vec<Error>> {
                 _ => f.fail("dedupeWindowMs", Code::InvalidValue, "dedupeWindowMs must be a whole number ≥ 0"),
             }
         }
-        // SPEC §8 options of the sync layer. `edgeId` names this edge in sync messages and has
-        // no effect on local answers; `leases: false` is the default. What needs the hub's sync
-        // (lease enforcement, signature checks) is refused rather than silently ignored.
-        f.opt_str("edgeId");
+        // SPEC §8 options of the sync layer: with `leases: true` hard limits also need the
+        // edge's lease (`edgeId`, `bootId` name this edge and run); `hubPublicKey` makes the
+        // engine take only snapshots the hub signed.
+        let edge_id = f.opt_str("edgeId");
+        let boot_id = f.opt_str("bootId");
         if f.opt_bool("leases") == Some(true) {
-            f.fail(
-                "leases",
-                Code::NotAllowedHere,
-                "lease enforcement comes with the hub sync layer, not in this version",
-            );
+            lease = Some((edge_id.unwrap_or_else(|| "edge".into()), boot_id.unwrap_or_else(|| "boot".into())));
         }
-        if f.opt("hubPublicKey").is_some() {
-            let why = "signed snapshots come with the hub sync layer, not in this version";
-            f.fail("hubPublicKey", Code::NotAllowedHere, why);
+        if let Some(text) = f.opt_str("hubPublicKey") {
+            match tollgate_key(&text) {
+                Ok(k) => opts.hub_public_key = Some(k),
+                Err(e) => f.push(e.under("/options/hubPublicKey")),
+            }
         }
         f.finish();
     }
     if problems.is_empty() {
-        Ok(opts)
+        Ok((opts, lease))
     } else {
         Err(problems)
     }
@@ -260,7 +267,13 @@ impl RawEngine {
     /// `None` with the problems kept for [`take_errors`].
     pub fn from_snapshot(snapshot: &str, options_json: &str) -> Option<RawEngine> {
         install_panic_hook();
-        let built = options(options_json).and_then(|o| json(snapshot, "").and_then(|v| Engine::from_snapshot(&v, o)));
+        let built = options(options_json).and_then(|(o, lease)| {
+            let mut engine = json(snapshot, "").and_then(|v| Engine::from_snapshot(&v, o))?;
+            if let Some((edge, boot)) = lease {
+                engine.enable_leases(&edge, &boot);
+            }
+            Ok(engine)
+        });
         match built {
             Ok(inner) => Some(RawEngine {
                 inner,
@@ -409,6 +422,62 @@ impl RawEngine {
     pub fn invoice_preview(&self, customer: &str, now: JsNumber) -> Option<String> {
         let result = timestamp(now).and_then(|now| self.inner.invoice_preview(customer, now)).map_err(|e| vec![e]);
         text_or_fail(result.and_then(|i| to_json(&i)))
+    }
+
+    /// The next sync request as JSON text (`None`: leases are off, or an error for
+    /// [`take_errors`]).
+    pub fn sync_request(&mut self, now: JsNumber) -> Option<String> {
+        let result = timestamp(now).and_then(|now| self.inner.sync_request(now)).map_err(|e| vec![e]);
+        match result {
+            Ok(Some(request)) => text_or_fail(to_json(&request)),
+            Ok(None) => None,
+            Err(errors) => {
+                fail(errors);
+                None
+            }
+        }
+    }
+
+    /// Merges the hub's response (JSON text); false with the problems for [`take_errors`].
+    /// A snapshot in it makes earlier handles stale, as [`RawEngine::apply_snapshot`] does.
+    pub fn apply_sync(&mut self, response: &str, now: JsNumber) -> bool {
+        let done = timestamp(now)
+            .map_err(|e| vec![e])
+            .and_then(|now| json(response, "").and_then(|v| self.inner.apply_sync(&v, now)));
+        match done {
+            Ok(()) => true,
+            Err(errors) => {
+                fail(errors);
+                false
+            }
+        }
+    }
+
+    /// True when this edge should sync soon.
+    pub fn needs_sync(&self, now: JsNumber) -> bool {
+        timestamp(now).is_ok_and(|now| self.inner.needs_sync(now))
+    }
+
+    /// The edge's sync state as JSON text (`None` when leases are off).
+    pub fn export_state(&self) -> Option<String> {
+        match self.inner.export_sync_state() {
+            Ok(state) => state,
+            Err(e) => {
+                fail(vec![e]);
+                None
+            }
+        }
+    }
+
+    /// Restores an exported sync state; false with the problems for [`take_errors`].
+    pub fn import_state(&mut self, state: &str) -> bool {
+        match json(state, "").and_then(|v| self.inner.import_sync_state(&v)) {
+            Ok(()) => true,
+            Err(errors) => {
+                fail(errors);
+                false
+            }
+        }
     }
 
     /// The quote of a request given as JSON text, as JSON text, or `None` on bad input.

@@ -83,7 +83,7 @@ impl EdgeLease {
 
     /// Units still usable (ignoring expiry).
     pub fn unused(&self) -> Decimal {
-        (self.granted - self.returned.min(self.granted) - self.used.min(self.granted)).max(Decimal::ZERO)
+        self.granted.saturating_sub(self.returned).saturating_sub(self.used).max(Decimal::ZERO)
     }
 
     fn expired(&self, now: Timestamp) -> bool {
@@ -216,7 +216,8 @@ impl EdgeLeases {
                     let finished = Finished { granted: lease.granted, returned: lease.returned, used: lease.used };
                     self.finished.insert((key.clone(), lease.epoch), finished);
                     let demand = lease.demand;
-                    *lease = EdgeLease::fresh(lease.epoch + 1, lease.others_usage.saturating_add(lease.used));
+                    *lease =
+                        EdgeLease::fresh(lease.epoch.saturating_add(1), lease.others_usage.saturating_add(lease.used));
                     lease.demand = demand;
                 }
             }

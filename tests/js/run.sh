@@ -30,6 +30,8 @@ run "deno" "$bin/deno" run --no-prompt cli.mjs
 run "bun" "$bin/bun" cli.mjs
 run "vercel edge-runtime" node run-edge.mjs
 run "chromium (playwright-core)" node run-browser.mjs
+run "hub + two workerd edges (real hub binary, HubClient)" bash -c "
+  cargo build --quiet --manifest-path '$root/Cargo.toml' --features hub --bin tollgate && node e2e-hub.mjs"
 run "tsc --noEmit (declarations + typed example)" "$bin/tsc" -p tsconfig.json
 run "tsc --noEmit (main entry without DOM types)" "$bin/tsc" -p tsconfig.nodom.json
 run "wasm-bindgen-test (bindings, in node)" env -C "$root" CARGO_TARGET_DIR=target/wasm-bindings-tests \

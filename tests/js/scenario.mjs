@@ -164,10 +164,21 @@ export async function scenario(tollgate, snapshot) {
     throwsTollgate(() => engine.check("cus_dev", "input-tokens", { now: 1.5 }), "invalid_value", "/now");
     throwsTollgate(() => engine.check(42, "input-tokens", at), "invalid_type", "/customer");
     throwsTollgate(() => engine.ingest({ id: "e", source: "s", type: "llm.completion" }, at), "missing_field", "/subject");
-    throwsTollgate(() => Engine.fromSnapshot(snapshot, { hubPublicKey: "k" }), "not_allowed_here", "/options/hubPublicKey");
-    throwsTollgate(() => Engine.fromSnapshot(snapshot, { leases: true }), "not_allowed_here", "/options/leases");
+    throwsTollgate(() => Engine.fromSnapshot(snapshot, { hubPublicKey: "k" }), "invalid_value", "/options/hubPublicKey");
+    // A 32-byte key that did not sign this plain snapshot: refused, as any unsigned one.
+    const key = "6RRKGBteqhMQm41FnCH0SWElx2GAMfUo0mbM4aUYBxw=";
+    throwsTollgate(() => Engine.fromSnapshot(snapshot, { hubPublicKey: key }), "unsigned_snapshot", "");
     throwsTollgate(() => Engine.fromSnapshot(snapshot, { edgeld: "typo" }), "unknown_field", "/options/edgeld");
     Engine.fromSnapshot(snapshot, { edgeId: "fra-1", leases: false }).free();
+    const edge = Engine.fromSnapshot(snapshot, { edgeId: "fra-1", leases: true });
+    const request = edge.pendingSync(at);
+    eq([request.edgeId, request.seq, typeof request.bootId], ["fra-1", 1, "string"], "a sync request");
+    const copy = Engine.fromSnapshot(snapshot);
+    copy.importState(edge.exportState());
+    eq(copy.exportState(), edge.exportState(), "the exported sync state comes back whole");
+    eq(Engine.fromSnapshot(snapshot).pendingSync(at), null, "no sync without leases");
+    edge.free();
+    copy.free();
     throwsTollgate(() => Engine.fromSnapshot("{"), "invalid_json", "");
   });
 

@@ -1,0 +1,138 @@
+// End to end (SPEC §7, issue #6): the real hub binary on loopback, two workerd workers (through
+// Miniflare) importing the npm package and syncing through HubClient, both hammering one hard
+// limit of 1,000 units. At most 1,000 uses are allowed in all, every allowed use reaches the
+// hub's ledger, and the hub's invoice preview bills exactly those.
+import { spawn } from "node:child_process";
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Miniflare } from "miniflare";
+import { report } from "./report.mjs";
+
+const here = fileURLToPath(new URL(".", import.meta.url));
+const root = join(here, "../..");
+const bin = process.env.TOLLGATE_HUB_BIN ?? join(root, "target/debug/tollgate");
+const pkgDir = join(here, "node_modules", "tollgate");
+const entry = JSON.parse(readFileSync(join(pkgDir, "package.json"), "utf8")).exports["."].workerd;
+const dir = mkdtempSync(join(tmpdir(), "tollgate-e2e-"));
+const ADMIN = "admin-e2e-token-0123456789";
+const EDGES = ["edge-token-fra-0123456789", "edge-token-iad-0123456789"];
+const results = [];
+const check = (name, ok, detail) => results.push({ name, ok: Boolean(ok), detail: ok ? undefined : detail });
+
+function startHub() {
+  const child = spawn(
+    bin,
+    ["hub", "--db", join(dir, "hub.db"), "--listen", "127.0.0.1:0", "--seed", join(root, "tests/data/leased-snapshot.json"), "--www", join(root, "www")],
+    { env: { ...process.env, TOLLGATE_ADMIN_TOKEN: ADMIN, TOLLGATE_EDGE_TOKENS: EDGES.join(",") }, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  return new Promise((resolve, reject) => {
+    let out = "";
+    const timer = setTimeout(() => reject(new Error(`the hub did not start: ${out}`)), 20000);
+    const onData = (chunk) => {
+      out += chunk;
+      const url = out.match(/listening on (http:\/\/[0-9.:]+)/);
+      if (url) {
+        clearTimeout(timer);
+        const key = out.match(/public key[^A-Za-z0-9+/]*([A-Za-z0-9+/]{43}=)/i);
+        resolve({ child, url: url[1], publicKey: key ? key[1] : undefined });
+      }
+    };
+    child.stdout.on("data", onData);
+    child.stderr.on("data", onData);
+    child.on("exit", (code) => reject(new Error(`the hub exited (${code}): ${out}`)));
+  });
+}
+
+const worker = `import { Engine, HubClient } from ${JSON.stringify(`./tollgate/${entry.replace(/^\.\//, "")}`)};
+let engine;
+let hub;
+const LEASE = new Set(["lease_exhausted", "lease_expired", "offline"]);
+export default {
+  async fetch(request, env) {
+    const n = Number(new URL(request.url).searchParams.get("n"));
+    if (!engine) {
+      const options = { edgeId: env.EDGE_ID, leases: true };
+      if (env.HUB_KEY) options.hubPublicKey = env.HUB_KEY;
+      engine = Engine.fromSnapshot(env.SNAPSHOT, options);
+      hub = new HubClient({ url: env.HUB_URL, token: env.TOKEN, backoffMs: 20 });
+    }
+    let allowed = 0, denied = 0, syncs = 0;
+    for (let i = 0; i < n; i++) {
+      let d = engine.consume("cus_acme", "api-calls", 1);
+      if (!d.allowed && LEASE.has(d.reason)) {
+        await hub.sync(engine);
+        syncs++;
+        d = engine.consume("cus_acme", "api-calls", 1);
+      }
+      if (d.allowed) allowed++; else denied++;
+    }
+    await hub.sync(engine); // hand in the last uses
+    return Response.json({ allowed, denied, syncs, pending: engine.pendingSync().events.length });
+  },
+};
+`;
+
+let hubProcess;
+const workers = [];
+try {
+  const hub = await startHub();
+  hubProcess = hub.child;
+  check("the hub prints its public key", hub.publicKey, "no base64 key in the start-up output");
+  const snapshotResponse = await fetch(`${hub.url}/v1/snapshot`, { headers: { authorization: `Bearer ${EDGES[0]}` } });
+  const snapshot = await snapshotResponse.text();
+  check("GET /v1/snapshot answers 200", snapshotResponse.status === 200, `${snapshotResponse.status} ${snapshot}`);
+
+  cpSync(pkgDir, join(dir, "tollgate"), { recursive: true });
+  writeFileSync(join(dir, "worker.mjs"), worker);
+  for (const [i, token] of EDGES.entries()) {
+    workers.push(
+      new Miniflare({
+        name: `edge-${i}`,
+        modules: true,
+        scriptPath: join(dir, "worker.mjs"),
+        modulesRoot: dir,
+        modulesRules: [
+          { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },
+          { type: "CompiledWasm", include: ["**/*.wasm"] },
+        ],
+        compatibilityDate: "2026-04-26",
+        bindings: { SNAPSHOT: snapshot, HUB_URL: hub.url, TOKEN: token, EDGE_ID: `edge-${i}`, HUB_KEY: hub.publicKey ?? "" },
+      }),
+    );
+  }
+  // Both edges hammer the same limit at once, in rounds, 1,600 attempts for 1,000 units.
+  const totals = [
+    { allowed: 0, denied: 0, syncs: 0, pending: 0 },
+    { allowed: 0, denied: 0, syncs: 0, pending: 0 },
+  ];
+  for (let round = 0; round < 4; round++) {
+    const answers = await Promise.all(workers.map((mf) => mf.dispatchFetch("http://edge/hammer?n=200")));
+    for (const [i, a] of answers.entries()) {
+      if (!a.ok) throw new Error(`worker ${i} answered ${a.status}: ${await a.text()}`);
+      const r = await a.json();
+      for (const k of Object.keys(r)) totals[i][k] = k === "pending" ? r[k] : totals[i][k] + r[k];
+    }
+  }
+  const allowed = totals[0].allowed + totals[1].allowed;
+  console.log(`edges: ${JSON.stringify(totals)}; allowed in all ${allowed} of 1600 attempts`);
+  check("at most 1,000 uses are allowed across both edges", allowed <= 1000, `${allowed} allowed`);
+  check("the limit is used (≥ 950 of 1,000 allowed)", allowed >= 950, `${allowed} allowed`);
+  check("both edges got some of it", totals[0].allowed > 0 && totals[1].allowed > 0, JSON.stringify(totals));
+  check("no usage is left unsent", totals[0].pending === 0 && totals[1].pending === 0, JSON.stringify(totals));
+
+  const invoice = await (await fetch(`${hub.url}/v1/customers/cus_acme/invoice`, { headers: { authorization: `Bearer ${ADMIN}` } })).json();
+  const line = (invoice.lines ?? []).find((l) => l.priceId === "price_calls");
+  check("every allowed use is in the hub's ledger", line && String(line.quantity) === String(allowed), JSON.stringify(invoice));
+  const cents = allowed; // 0.01 per call
+  const expected = `${Math.floor(cents / 100)}.${String(cents % 100).padStart(2, "0")}`;
+  check(`the invoice preview bills them (${expected} USD)`, String(invoice.total) === expected, JSON.stringify(invoice));
+} catch (e) {
+  results.push({ name: "run the hub and two workers", ok: false, detail: String(e.stack || e) });
+} finally {
+  await Promise.all(workers.map((mf) => mf.dispose()));
+  hubProcess?.kill("SIGKILL");
+  rmSync(dir, { recursive: true, force: true });
+}
+process.exit(report("hub + two workerd edges", results) ? 1 : 0);
