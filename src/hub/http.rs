@@ -198,24 +198,35 @@ fn authorise(hub: &Hub, headers: &HeaderMap, allowed: &[Role]) -> Result<(), Box
     Err(Box::new(error_response(&refusal)))
 }
 
+/// The guards run before the body is read: a token, then a declared length within the limit
+/// (a body without a declared length is cut at the limit as it is read).
+fn admit(hub: &Hub, parts: &Parts, allowed: &[Role]) -> Result<(), Box<Response>> {
+    authorise(hub, &parts.headers, allowed)?;
+    let declared = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(Box::new(error(Code::PayloadTooLarge, "", format!("the request body is over {MAX_BODY} bytes"))));
+    }
+    Ok(())
+}
+
 impl FromRequestParts<Arc<Hub>> for Admin {
     type Rejection = Response;
     async fn from_request_parts(parts: &mut Parts, hub: &Arc<Hub>) -> Result<Self, Response> {
-        authorise(hub, &parts.headers, &[Role::Admin]).map(|()| Admin).map_err(|r| *r)
+        admit(hub, parts, &[Role::Admin]).map(|()| Admin).map_err(|r| *r)
     }
 }
 
 impl FromRequestParts<Arc<Hub>> for EdgeOnly {
     type Rejection = Response;
     async fn from_request_parts(parts: &mut Parts, hub: &Arc<Hub>) -> Result<Self, Response> {
-        authorise(hub, &parts.headers, &[Role::Edge]).map(|()| EdgeOnly).map_err(|r| *r)
+        admit(hub, parts, &[Role::Edge]).map(|()| EdgeOnly).map_err(|r| *r)
     }
 }
 
 impl FromRequestParts<Arc<Hub>> for Anyone {
     type Rejection = Response;
     async fn from_request_parts(parts: &mut Parts, hub: &Arc<Hub>) -> Result<Self, Response> {
-        authorise(hub, &parts.headers, &[Role::Admin, Role::Edge]).map(|()| Anyone).map_err(|r| *r)
+        admit(hub, parts, &[Role::Admin, Role::Edge]).map(|()| Anyone).map_err(|r| *r)
     }
 }
 
