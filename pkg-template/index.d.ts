@@ -440,7 +440,14 @@ export interface SyncResponse {
 
 /** Syncs an engine with the hub: one round trip per call, retried with backoff. */
 export declare class HubClient {
-  constructor(options: { url: string; token: string; fetch?: typeof fetch; retries?: number; backoffMs?: number });
+  constructor(options: {
+    url: string;
+    token: string;
+    /** The fetch to use (default: the global one). */
+    fetch?: (url: string, init: { method: string; headers: Record<string, string>; body: string }) => Promise<{ status: number; ok: boolean; text(): Promise<string> }>;
+    retries?: number;
+    backoffMs?: number;
+  });
   /** Sends pending usage and lease counters, merges the answer; `null` when leases are off. */
   sync(engine: Engine, options?: At): Promise<SyncResponse | null>;
 }

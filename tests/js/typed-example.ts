@@ -1,6 +1,8 @@
 // A typed usage example, checked by `tsc --noEmit` (never run): what a TypeScript user writes.
 import {
   Engine,
+  HubClient,
+  type SyncRequest,
   TollgateError,
   validateCatalog,
   type Decision,
@@ -58,6 +60,13 @@ try {
   if (e instanceof TollgateError) log(e.code, e.path, e.problems.length);
 }
 
+// An edge that shares hard limits through the hub.
+const edge = Engine.fromSnapshot(snapshot, { edgeId: "fra-1", leases: true });
+const hubClient = new HubClient({ url: "http://127.0.0.1:8787", token: "edge-token-0123456789" });
+const pending: SyncRequest | null = edge.pendingSync({ now: 0 });
+const saved: string | null = edge.exportState();
+void hubClient.sync(edge).then((answer) => answer?.leases.map((l) => l.granted));
+
 // Mistakes the types catch.
 // @ts-expect-error customer ids are strings
 engine.check(42, "priority-queue");
@@ -67,9 +76,9 @@ engine.consume("cus_acme", "input-tokens", true);
 const wrong: number = used.balance;
 // @ts-expect-error unknown reasons do not type-check
 const notAReason: Reason = "maybe";
-// @ts-expect-error the sync surface is not part of this version
-engine.pendingSync();
+// @ts-expect-error sync responses are objects or JSON text
+engine.applySync(42);
 // @ts-expect-error engines come from Engine.fromSnapshot
 new Engine();
 
-export { left, json, charged, total, wrong, notAReason };
+export { left, json, charged, total, wrong, notAReason, pending, saved };
