@@ -4,7 +4,7 @@
 CARGO ?= cargo
 BIN := target/release/tollgate
 
-.PHONY: demo test setup build lint test-rust test-sim sim-long test-nostd test-docs clean
+.PHONY: demo test setup build lint test-rust test-sim test-hub test-fuzz sim-long test-nostd test-docs clean
 
 ## demo: build the npm package and the CLI, validate both example catalogs, quote every plan of
 ## each, invoice a month of events.
@@ -19,11 +19,12 @@ setup:
 	@scripts/setup.sh
 
 ## test: every test, from a fresh machine.
-test: setup lint test-rust test-sim test-nostd test-docs test-js test-www
+test: setup lint test-rust test-sim test-hub test-nostd test-docs test-js test-www test-fuzz
 
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --all-targets --features hub -- -D warnings
 
 ## test-rust: every Rust test; the lease simulation runs a few hundred schedules here and its
 ## full 10,000 in test-sim (optimised build).
@@ -34,6 +35,14 @@ test-rust:
 ## schedules (`make sim-long` runs 200,000).
 test-sim:
 	$(CARGO) test --release --test sync_simulation -- --nocapture
+
+## test-hub: the real hub binary on loopback (HTTP API, SQLite on disk, kill -9 mid-burst).
+test-hub:
+	$(CARGO) test --features hub --test hub
+
+## test-fuzz: a short run of every fuzz target (`scripts/fuzz.sh long` for the long mode).
+test-fuzz:
+	@scripts/fuzz.sh smoke
 
 sim-long:
 	TOLLGATE_SIM_SCHEDULES=200000 $(CARGO) test --release --test sync_simulation -- --nocapture
