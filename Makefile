@@ -6,13 +6,21 @@ BIN := target/release/tollgate
 
 .PHONY: demo test setup build lint test-rust test-sim test-hub test-fuzz sim-long test-nostd test-docs clean
 
-## demo: build the npm package and the CLI, validate both example catalogs, quote every plan of
-## each, invoice a month of events.
-demo: pkg build
+## demo: the main job. Builds the npm package (if needed) and the CLI with the hub, shows the
+## CLI on both example catalogs, then starts the hub on an embedded SQLite database seeded with
+## the LLM fixture, serving the pricing calculator, and prints its URL (Ctrl-C stops it).
+## DEMO_LISTEN=127.0.0.1:8787 by default.
+DEMO_LISTEN ?= 127.0.0.1:8787
+demo: build
+	@test -f pkg/tollgate.wasm || $(MAKE) pkg
 	@scripts/demo.sh $(BIN)
+	@mkdir -p target/demo
+	@echo; echo "Starting the hub: the calculator is at http://$(DEMO_LISTEN)/ (Ctrl-C stops it)"
+	@$(BIN) hub --db target/demo/tollgate.db --listen $(DEMO_LISTEN) --www www --seed examples/llm-snapshot.json
 
+## build: the CLI with every command, the hub included.
 build:
-	$(CARGO) build --release --bin tollgate
+	$(CARGO) build --release --features hub --bin tollgate
 
 ## setup: toolchain pieces the tests need (idempotent, quick when already there).
 setup:
