@@ -56,11 +56,12 @@ build() {
 # to $SUMMARY.
 run_target() {
   local t="$1" secs="$2"
-  local corpus="$FUZZ/corpus/$t" seeds="$FUZZ/seeds/$t" artifacts="$FUZZ/artifacts/$t" logs="$FUZZ/logs/$t"
+  local corpus="$FUZZ/corpus/$t" seeds="$FUZZ/seeds/$t" artifacts="$FUZZ/artifacts/$t"
+  # A log directory per run, so that two runs at once never share a log file.
+  local logs="$FUZZ/logs/$t/$(date -u +%Y%m%dT%H%M%SZ)-$$"
   mkdir -p "$corpus" "$artifacts" "$logs"
   [ -d "$seeds" ] || mkdir -p "$seeds"
   local log="$logs/fuzz-0.log" status=ok
-  rm -f "$log"
   echo "fuzz: $t for ${secs}s (sanitizer $SANITIZER)" >&2
   # With -jobs=1 libFuzzer runs the fuzzing in one child process and writes its output to
   # fuzz-0.log in the working directory.
@@ -96,7 +97,7 @@ report() {
     [ "$st" = ok ] || failed=1
   done <"$SUMMARY"
   echo
-  echo "corpus: fuzz/corpus/TARGET; crashes: fuzz/artifacts/TARGET; logs: fuzz/logs/TARGET/fuzz-0.log"
+  echo "corpus: fuzz/corpus/TARGET; crashes: fuzz/artifacts/TARGET; logs: fuzz/logs/TARGET/<run>/fuzz-0.log"
   return "$failed"
 }
 
