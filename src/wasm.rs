@@ -24,8 +24,6 @@
 //! same on the Rust side.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
-use std::hash::BuildHasherDefault;
 use std::string::String;
 use std::vec::Vec;
 
@@ -201,8 +199,6 @@ fn json(text: &str, path: &str) -> Result<Value, Vec<Error>> {
     parse(text).map_err(|e| vec![e.under(path)])
 }
 
-type FixedHasher = BuildHasherDefault<std::hash::DefaultHasher>;
-
 /// An [`Engine`] as seen from JS (the package's `Engine` class wraps it).
 #[wasm_bindgen]
 pub struct RawEngine {
@@ -216,7 +212,7 @@ pub struct RawEngine {
     scratch: Vec<u8>,
     /// Handles given out, by number; the same handle always gets the same number.
     handles: Vec<Handle>,
-    handle_numbers: HashMap<Handle, u32, FixedHasher>,
+    handle_numbers: crate::engine::FxMap<Handle, u32>,
 }
 
 fn tollgate_key(text: &str) -> Result<crate::sync::signed::PublicKey, Error> {
@@ -281,7 +277,7 @@ impl RawEngine {
                 config: None,
                 scratch: vec![0; 256],
                 handles: Vec::new(),
-                handle_numbers: HashMap::default(),
+                handle_numbers: crate::engine::FxMap::default(),
             }),
             Err(errors) => {
                 fail(errors);

@@ -14,6 +14,8 @@ mod verdict;
 pub use billing::{Charge, InstantRun, WalletState};
 pub use dedupe::{Dedupe, DEFAULT_WINDOW_MS};
 pub use handle::Handle;
+/// The engine's seedless hash map, for bindings that keep maps of their own (one hash table in the module).
+pub use hash::Map as FxMap;
 pub use leased::CONSUME_EVENT;
 pub use snapshot::Snapshot;
 pub use state::CustomerState;
