@@ -480,6 +480,24 @@ fn bad_input_is_a_400_with_code_and_path_never_a_500() {
         "invalid_value",
         "/edgeId",
     );
+    // A report that overflows puts back the whole request's leases.
+    let half = "50000000000000000000000000000";
+    let two = json!([
+        { "customerId": "cus_a", "key": "tokens", "period": month_start(), "used": half, "want": "1", "epoch": 0 },
+        { "customerId": "cus_a", "key": "tokens", "period": month_start(), "used": half, "want": "1", "epoch": 1 }
+    ]);
+    assert_error(
+        &hub.post("/v1/sync", Some(EDGE_A), &sync_body("e2", "b", 1, 0, two, json!([]))),
+        400,
+        "overflow",
+        "/leases/1",
+    );
+    let after = hub.post(
+        "/v1/sync",
+        Some(EDGE_A),
+        &sync_body("e3", "b", 1, 0, json!([report("cus_a", "0", "100", false)]), json!([])),
+    );
+    assert_eq!(granted(&after), tollgate::Decimal::from(100), "{}", after.body);
     let huge = json!([{ "customerId": "cus_a", "key": "tokens", "period": month_start(), "used": "79228162514264337593543950335", "want": "79228162514264337593543950335" }]);
     let r = hub.post("/v1/sync", Some(EDGE_A), &sync_body("e", "b", 1, 0, huge, json!([])));
     assert!(r.status == 200 || r.status == 400, "{}", r.body);

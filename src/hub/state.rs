@@ -8,7 +8,7 @@
 //! versions, customer versions and events — in the order it happened, so it ends exactly as it
 //! was when the last acknowledged change was made.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -500,13 +500,15 @@ impl HubState {
         }
         let Some(engine) = self.engine.as_mut() else { return Err(no_catalog()) };
         let mut changes = Changes::default();
-        // Leases first, all or nothing: a report that fails puts back every account touched.
-        let keys: BTreeSet<&LeaseKey> = req.leases.iter().map(|r| &r.key).collect();
-        let backup: Vec<(LeaseKey, Option<_>)> =
-            keys.into_iter().map(|k| (k.clone(), self.escrow.accounts.get(k).cloned())).collect();
+        // Leases first, all or nothing: a report that fails puts back every lease touched (a
+        // report changes only its own lease of the account).
+        let mut backup: Vec<(LeaseKey, Holder, Option<Option<Lease>>)> = Vec::with_capacity(req.leases.len());
         let mut grants = Vec::with_capacity(req.leases.len());
         for (i, report) in req.leases.iter().enumerate() {
             let at = format!("/leases/{i}");
+            let holder = Holder { edge_id: req.edge_id.clone(), boot_id: req.boot_id.clone(), epoch: report.epoch };
+            let before = self.escrow.accounts.get(&report.key).map(|a| a.leases.get(&holder).cloned());
+            backup.push((report.key.clone(), holder, before));
             let result = match engine.lease_budget(&report.key, now) {
                 Ok(budget) => self
                     .escrow
@@ -520,11 +522,21 @@ impl HubState {
                     grants.push(grant);
                 }
                 Err(e) => {
-                    for (key, account) in backup {
-                        match account {
-                            Some(a) => self.escrow.accounts.insert(key, a),
-                            None => self.escrow.accounts.remove(&key),
-                        };
+                    // Newest first, so a key reported twice ends as it began.
+                    for (key, holder, before) in backup.into_iter().rev() {
+                        match before {
+                            None => {
+                                self.escrow.accounts.remove(&key);
+                            }
+                            Some(lease) => {
+                                if let Some(account) = self.escrow.accounts.get_mut(&key) {
+                                    match lease {
+                                        Some(l) => account.leases.insert(holder, l),
+                                        None => account.leases.remove(&holder),
+                                    };
+                                }
+                            }
+                        }
                     }
                     return Err(ApiError::one(e));
                 }
