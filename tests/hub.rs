@@ -943,45 +943,52 @@ fn kill_9_during_a_burst_loses_no_acknowledged_event_or_grant() {
     );
     assert_eq!(granted(&a), tollgate::Decimal::from(600));
 
+    // Three clients post events one by one (so writes of several requests share commits), each
+    // recording what was acknowledged, until the hub is killed.
     let acked = Arc::new(Mutex::new(Vec::<String>::new()));
-    let base = hub.base.clone();
-    let poster = {
-        let acked = acked.clone();
-        std::thread::spawn(move || {
-            let agent: ureq::Agent = ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .timeout_global(Some(Duration::from_secs(10)))
-                .build()
-                .into();
-            for i in 0..100_000 {
-                let id = format!("burst-{i}");
-                let body = json!([{ "id": id, "source": "burst", "type": "api.call", "subject": "cus_a" }]).to_string();
-                let sent = agent
-                    .post(&format!("{base}/v1/events"))
-                    .header("Authorization", &format!("Bearer {ADMIN}"))
-                    .send(&body)
-                    .and_then(|mut r| Ok((r.status().as_u16(), r.body_mut().read_to_string()?)));
-                match sent {
-                    Ok((200, text)) => {
-                        let v: Value = serde_json::from_str(&text).unwrap();
-                        assert_eq!(v["outcomes"][0]["allowed"], true, "{v}");
-                        acked.lock().unwrap().push(id);
+    let posters: Vec<_> = (0..3)
+        .map(|client| {
+            let acked = acked.clone();
+            let base = hub.base.clone();
+            std::thread::spawn(move || {
+                let agent: ureq::Agent = ureq::Agent::config_builder()
+                    .http_status_as_error(false)
+                    .timeout_global(Some(Duration::from_secs(10)))
+                    .build()
+                    .into();
+                for i in 0..100_000 {
+                    let id = format!("burst-{client}-{i}");
+                    let body =
+                        json!([{ "id": id, "source": "burst", "type": "api.call", "subject": "cus_a" }]).to_string();
+                    let sent = agent
+                        .post(&format!("{base}/v1/events"))
+                        .header("Authorization", &format!("Bearer {ADMIN}"))
+                        .send(&body)
+                        .and_then(|mut r| Ok((r.status().as_u16(), r.body_mut().read_to_string()?)));
+                    match sent {
+                        Ok((200, text)) => {
+                            let v: Value = serde_json::from_str(&text).unwrap();
+                            assert_eq!(v["outcomes"][0]["allowed"], true, "{v}");
+                            acked.lock().unwrap().push(id);
+                        }
+                        Ok((status, text)) => panic!("{status}: {text}"),
+                        Err(_) => return, // the hub is gone
                     }
-                    Ok((status, text)) => panic!("{status}: {text}"),
-                    Err(_) => return, // the hub is gone
                 }
-            }
+            })
         })
-    };
+        .collect();
     let deadline = Instant::now() + Duration::from_secs(60);
-    while acked.lock().unwrap().len() < 150 && Instant::now() < deadline {
+    while acked.lock().unwrap().len() < 300 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
     }
     hub.child.kill().unwrap(); // SIGKILL
     let _ = hub.child.wait();
-    poster.join().unwrap();
+    for poster in posters {
+        poster.join().unwrap();
+    }
     let acked = acked.lock().unwrap().clone();
-    assert!(acked.len() >= 150, "only {} acknowledged before the deadline", acked.len());
+    assert!(acked.len() >= 300, "only {} acknowledged before the deadline", acked.len());
 
     let hub = Hub::start(&dir.db(), &[]);
     let stored = hub.stored_ids("burst");
@@ -1002,4 +1009,31 @@ fn kill_9_during_a_burst_loses_no_acknowledged_event_or_grant() {
         &sync_body("edge-b", "bb", 1, 2, json!([report("cus_a", "0", "1000", false)]), json!([])),
     );
     assert_eq!(granted(&b), tollgate::Decimal::from(400), "{}", b.body);
+}
+
+#[test]
+fn the_hubs_own_unused_lease_comes_back_at_restart() {
+    let dir = TempDir::new("hub-lease");
+    let hub = Hub::start(&dir.db(), &[]);
+    hub.setup(&[customer("cus_a", "plan_pro")]);
+    // Server-side use of a hard limit takes a lease for the hub (and a little ahead).
+    let r = hub.post("/v1/events", Some(ADMIN), &json!([event("api", "s1", "cus_a", 10)]).to_string());
+    assert_eq!(r.body["outcomes"][0]["allowed"], true, "{}", r.body);
+    let a = hub.post(
+        "/v1/sync",
+        Some(EDGE_A),
+        &sync_body("edge-a", "ba", 1, 2, json!([report("cus_a", "0", "1000", false)]), json!([])),
+    );
+    let before = granted(&a);
+    assert!(before < tollgate::Decimal::from(990), "the hub holds more than it used: {}", a.body);
+    drop(hub);
+    // Restarted, the hub closes its earlier run's lease at what it used: only 10 stay committed.
+    let hub = Hub::start(&dir.db(), &[]);
+    let b = hub.post(
+        "/v1/sync",
+        Some(EDGE_B),
+        &sync_body("edge-b", "bb", 1, 2, json!([report("cus_a", "0", "1000", false)]), json!([])),
+    );
+    assert_eq!(granted(&b), tollgate::Decimal::from(990) - before, "{}", b.body);
+    assert_eq!(decimal(&b.body["leases"][0]["othersUsage"]), tollgate::Decimal::from(10));
 }
