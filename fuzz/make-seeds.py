@@ -122,6 +122,20 @@ short = {"payload": "e30=", "signature": "AAAA", "keyId": "demo-hub"}
 write("signed", [signed, dumps(tampered), dumps(short), (EX / "keys" / "demo-hub.json").read_text(),
                  "6RRKGBteqhMQm41FnCH0SWElx2GAMfUo0mbM4aUYBxw=", dumps(json.loads(lines[0]))])
 
+# ---- hub_requests: one request of each kind (letter + JSON body), and a session of several.
+customer = {"id": "cus_fuzz", "subscriptions": [{"id": "sub_f", "planId": "plan_developer", "startedAt": "2026-11-01T00:00:00Z"}],
+            "wallet": {"currency": "USD", "balance": "5"}}
+grant = {"id": "grt_promo", "featureKey": "input-tokens", "amount": "50000"}
+topup = {"amount": "25.00", "idempotencyKey": "topup-1", "currency": "USD"}
+close = {"customerId": "cus_dev", "at": "2026-10-15T00:00:00Z"}
+hub_sync = dict(request, edgeId="fra-1", leases=[dict(key, customerId="cus_dev", used="0", want="100")])
+batch = {"events": [json.loads(l) for l in lines[:3]]}
+hub = ["C" + dumps(llm), "U" + dumps(customer), "G" + dumps(grant), "W" + dumps(topup), "X" + dumps(close),
+       "Y" + dumps(hub_sync), "E" + dumps(batch), "E" + dumps([json.loads(lines[0])])]
+hub.append("\0".join(["U" + dumps(customer), "G" + dumps(grant), "W" + dumps(topup), "W" + dumps(topup),
+                       "E" + dumps(batch), "Y" + dumps(hub_sync), "X" + dumps(dict(close, customerId="cus_fuzz"))]))
+write("hub_requests", hub)
+
 # ---- the dictionary libFuzzer splices into inputs: every key and short string of the examples,
 # and the words of the formats (SPEC §3-§7).
 words = set()
@@ -139,7 +153,8 @@ def walk(v):
         words.add(v)
 
 
-for doc in (llm, cloud, snapshot, request, response, state, *[json.loads(l) for l in lines]):
+for doc in (llm, cloud, snapshot, request, response, state, customer, grant, topup, close,
+            *[json.loads(l) for l in lines]):
     walk(doc)
 words |= {"flat", "per_unit", "package", "graduated", "volume", "percentage", "graduated_percentage", "dynamic",
           "matrix", "SUM", "COUNT", "AVG", "MIN", "MAX", "UNIQUE_COUNT", "LATEST", "WEIGHTED_SUM", "P0D", "P1D",

@@ -40,12 +40,13 @@ ensure_cargo_fuzz() {
 build() {
   ensure_cargo_fuzz
   cd "$ROOT"
-  # -O: optimised; -a: debug assertions on (overflow checks included), so a silent wrap panics.
-  if ! nice -n "$NICE" cargo fuzz build -O -a --sanitizer "$SANITIZER"; then
+  # -O: optimised; -a: debug assertions on (overflow checks included), so a silent wrap panics;
+  # --features hub: the hub_requests target (the hub's SQLite is compiled in, as for `make test`).
+  if ! nice -n "$NICE" cargo fuzz build -O -a --features hub --sanitizer "$SANITIZER"; then
     if [ "$SANITIZER" != none ]; then
       echo "fuzz: the $SANITIZER build failed; building without a sanitizer" >&2
       SANITIZER=none
-      nice -n "$NICE" cargo fuzz build -O -a --sanitizer none
+      nice -n "$NICE" cargo fuzz build -O -a --features hub --sanitizer none
     else
       exit 1
     fi
@@ -133,7 +134,7 @@ case "${1:-}" in
     [ -n "${3:-}" ] || { echo "usage: scripts/fuzz.sh tmin TARGET FILE" >&2; exit 2; }
     ensure_cargo_fuzz
     cd "$ROOT"
-    nice -n "$NICE" cargo fuzz tmin -O -a --sanitizer "$SANITIZER" "$2" "$3"
+    nice -n "$NICE" cargo fuzz tmin -O -a --features hub --sanitizer "$SANITIZER" "$2" "$3"
     ;;
   list) targets ;;
   *)

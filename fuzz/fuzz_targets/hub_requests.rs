@@ -1,0 +1,106 @@
+//! The hub's request bodies (SPEC §7 hub API, §10 "HTTP body"), applied to the hub's state the way
+//! its HTTP handlers apply them, on a hub seeded with examples/llm-snapshot.json and a store that
+//! keeps nothing (the state under test is the in-memory one; SQLite is not what is fuzzed here).
+//!
+//! Input: up to 8 requests separated by NUL, each one letter then its JSON body:
+//! `C` PUT /v1/catalog, `U` PUT /v1/customers/cus_fuzz, `G` POST /v1/customers/cus_dev/grants,
+//! `W` POST /v1/customers/cus_dev/wallet, `X` POST /v1/invoices/close, `Y` POST /v1/sync,
+//! `E` POST /v1/events. After them: entitlements, invoice previews and the signed snapshot.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use serde_json::Value;
+use tollgate::hub::state::{HubState, Setup};
+use tollgate::hub::store::{Changes, Loaded, Record, Store, StoreError, StoredEvent};
+use tollgate::metering::Event;
+use tollgate::sync::{Policy, SyncRequest};
+
+/// A store with nothing in it that accepts every write.
+struct NullStore;
+
+impl Store for NullStore {
+    fn load(&mut self, _visit: &mut dyn FnMut(Record) -> Result<(), String>) -> Result<Loaded, StoreError> {
+        Ok(Loaded::default())
+    }
+    fn apply(&mut self, _batches: &[&Changes]) -> Result<(), StoreError> {
+        Ok(())
+    }
+    fn events(&mut self, _source: &str, _after: i64, _limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
+        Ok(Vec::new())
+    }
+}
+
+fn hub() -> Option<HubState> {
+    let seed = tollgate_fuzz::json(tollgate_fuzz::LLM_SNAPSHOT)?;
+    let setup = Setup {
+        key: None,
+        policy: Policy::default(),
+        boot_id: "boot-fuzz".into(),
+        seed: Some(seed),
+        key_seed: [7; 32],
+    };
+    HubState::load(&mut NullStore, setup, tollgate_fuzz::now()).ok().map(|(state, _, _)| state)
+}
+
+/// `POST /v1/events`: a bare array or `{ "events": [...] }`, every event's shape checked first.
+fn events(hub: &mut HubState, value: &Value) {
+    let now = tollgate_fuzz::now();
+    let (list, prefix) = match value {
+        Value::Array(items) => (items, ""),
+        Value::Object(map) if map.len() == 1 => match map.get("events") {
+            Some(Value::Array(items)) => (items, "/events"),
+            _ => return,
+        },
+        _ => return,
+    };
+    let mut items = Vec::new();
+    for (i, e) in list.iter().take(16).enumerate() {
+        if Event::decode(e, now).is_err() {
+            return;
+        }
+        items.push((e.clone(), format!("{prefix}/{i}")));
+    }
+    let _ = hub.ingest(&items, now);
+}
+
+/// `POST /v1/sync`: the request decoded, its events' shapes checked first.
+fn sync(hub: &mut HubState, value: &Value) {
+    let now = tollgate_fuzz::now();
+    let Ok(request) = SyncRequest::from_value(value) else { return };
+    let mut decoded = Vec::new();
+    for e in request.events.iter().take(16) {
+        match Event::decode(e, now) {
+            Ok(event) => decoded.push(event),
+            Err(_) => return,
+        }
+    }
+    if decoded.len() == request.events.len() {
+        let _ = hub.sync(&request, &decoded, now);
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some(text) = tollgate_fuzz::text(data) else { return };
+    let Some(mut hub) = hub() else { return };
+    let now = tollgate_fuzz::now();
+    for part in text.split('\0').take(8) {
+        let mut chars = part.chars();
+        let Some(op) = chars.next() else { continue };
+        let Some(body) = tollgate_fuzz::json(chars.as_str()) else { continue };
+        let _ = match op {
+            'C' => hub.put_catalog(body, now).map(|_| ()),
+            'U' => hub.put_customer("cus_fuzz", body, now).map(|_| ()),
+            'G' => hub.add_grant("cus_dev", body, now).map(|_| ()),
+            'W' => hub.top_up("cus_dev", &body, now).map(|_| ()),
+            'X' => hub.close_invoice(&body, now).map(|_| ()),
+            'Y' => Ok(sync(&mut hub, &body)),
+            'E' => Ok(events(&mut hub, &body)),
+            _ => Ok(()),
+        };
+    }
+    for id in ["cus_dev", "cus_acme", "cus_fuzz"] {
+        let _ = hub.entitlements(id, now);
+        let _ = hub.invoice_preview(id, now);
+    }
+    let _ = hub.signed();
+});
