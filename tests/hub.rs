@@ -122,9 +122,17 @@ impl Hub {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("start the hub");
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start the hub");
         let stdout = child.stdout.take().unwrap();
         let output = Arc::new(Mutex::new(Vec::new()));
+        // What the hub logs (dropped events, say) is kept with its output, not printed.
+        let stderr = child.stderr.take().unwrap();
+        let logged = output.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                logged.lock().unwrap().push(line);
+            }
+        });
         let (tx, rx) = mpsc::channel();
         let lines = output.clone();
         std::thread::spawn(move || {
@@ -760,6 +768,12 @@ fn events_are_idempotent_by_source_and_id() {
     assert_eq!(hub.post("/v1/sync", Some(EDGE_A), &body).status, 200);
     assert_eq!(hub.post("/v1/sync", Some(EDGE_A), &body).status, 200);
     assert_eq!(hub.stored_ids("api"), ["e1", "e2"]);
+    assert_eq!(hub.stored_ids("fra-1"), ["x1"]);
+    // One the hub cannot meter (no such customer, a missing property) is acknowledged, not stored.
+    let unmeterable = json!([event("fra-1", "x2", "cus_nobody", 5),
+                             { "id": "x3", "source": "fra-1", "type": "llm.completion", "subject": "cus_a", "data": {} }]);
+    let r = hub.post("/v1/sync", Some(EDGE_A), &sync_body("fra-1", "b1", 2, 2, json!([]), unmeterable));
+    assert_eq!((r.status, &r.body["ackSeq"]), (200, &json!(2)), "{}", r.body);
     assert_eq!(hub.stored_ids("fra-1"), ["x1"]);
 
     // And after a restart.

@@ -545,6 +545,12 @@ impl HubState {
         // Then the events: each recorded once, whatever the limits say (the edge allowed it).
         for (value, event) in req.events.iter().zip(events) {
             match engine.record(value, now) {
+                // An event of an unknown customer is not remembered by the engine either: it is
+                // dropped like one the engine refuses, so the ledger and the engine agree.
+                Ok(outcome) if outcome.reason == Reason::UnknownCustomer => eprintln!(
+                    "tollgate hub: event {}/{} from edge {} is for unknown customer {:?} (dropped)",
+                    event.source, event.id, req.edge_id, event.subject
+                ),
                 Ok(outcome) if !outcome.duplicate => {
                     let seq = self.seq + 1;
                     self.seq = seq;
