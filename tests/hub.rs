@@ -45,6 +45,11 @@ const CATALOG: &str = r#"{
           "model": { "type": "flat", "amount": "10" },
           "feature": { "featureId": "feat_priority", "entitlement": { "type": "boolean" } } }
       ] },
+    { "id": "plan_payg", "productId": "prod", "name": "Pay as you go", "currency": "USD", "billingCadence": "P1M",
+      "prices": [
+        { "id": "price_payg_calls", "metricId": "bm_calls", "paymentTerm": "instant",
+          "model": { "type": "per_unit", "unitPrice": "0.10" } }
+      ] },
     { "id": "plan_daily", "productId": "prod", "name": "Daily", "currency": "USD", "billingCadence": "P1D",
       "prices": [
         { "id": "price_daily_calls", "metricId": "bm_calls", "paymentTerm": "in_arrears",
@@ -1050,4 +1055,41 @@ fn the_hubs_own_unused_lease_comes_back_at_restart() {
     );
     assert_eq!(granted(&b), tollgate::Decimal::from(990) - before, "{}", b.body);
     assert_eq!(decimal(&b.body["leases"][0]["othersUsage"]), tollgate::Decimal::from(10));
+}
+
+#[test]
+fn a_restart_replays_definitions_and_events_in_their_order() {
+    let dir = TempDir::new("replay");
+    let hub = Hub::start(&dir.db(), &[]);
+    let mut payg = customer("cus_p", "plan_payg");
+    payg["wallet"] = json!({ "currency": "USD", "balance": "1.00" });
+    hub.setup(&[payg]);
+    let calls = |ids: std::ops::Range<u32>| {
+        let list: Vec<Value> = ids
+            .map(|i| json!({ "id": format!("c{i}"), "source": "api", "type": "api.call", "subject": "cus_p" }))
+            .collect();
+        json!(list).to_string()
+    };
+    // Three real-time charges of 0.10, then a top-up of the running balance (0.70 + 1 = 1.70).
+    let r = hub.post("/v1/events", Some(ADMIN), &calls(0..3));
+    assert_eq!(decimal(&r.body["outcomes"][2]["charges"][0]["walletBalance"]), "0.70".parse().unwrap(), "{}", r.body);
+    let t = hub.post("/v1/customers/cus_p/wallet", Some(ADMIN), r#"{"amount": "1", "idempotencyKey": "t1"}"#);
+    assert_eq!(decimal(&t.body["balance"]), "1.70".parse().unwrap(), "{}", t.body);
+    let r = hub.post("/v1/events", Some(ADMIN), &calls(3..4));
+    assert_eq!(decimal(&r.body["outcomes"][0]["charges"][0]["walletBalance"]), "1.60".parse().unwrap(), "{}", r.body);
+    // A new catalog version between events.
+    let changed = CATALOG.replace("\"unitPrice\": \"0.10\"", "\"unitPrice\": \"0.20\"");
+    assert_eq!(hub.put("/v1/catalog", Some(ADMIN), &changed).status, 200);
+    let r = hub.post("/v1/events", Some(ADMIN), &calls(4..5));
+    assert_eq!(decimal(&r.body["outcomes"][0]["charges"][0]["walletBalance"]), "1.40".parse().unwrap(), "{}", r.body);
+
+    // Replayed in order, the engine ends where it was: 1.40 + 0.60 = 2.00.
+    drop(hub);
+    let hub = Hub::start(&dir.db(), &[]);
+    let t = hub.post("/v1/customers/cus_p/wallet", Some(ADMIN), r#"{"amount": "0.60", "idempotencyKey": "t2"}"#);
+    assert_eq!(decimal(&t.body["balance"]), "2.00".parse().unwrap(), "{}", t.body);
+    let r = hub.post("/v1/events", Some(ADMIN), &calls(0..6));
+    let outcomes = r.body["outcomes"].as_array().unwrap();
+    assert!(outcomes[..5].iter().all(|o| o["duplicate"] == true), "{}", r.body);
+    assert_eq!(decimal(&outcomes[5]["charges"][0]["walletBalance"]), "1.80".parse().unwrap(), "{}", r.body);
 }
