@@ -968,14 +968,8 @@ impl HubState {
         if let Some(done) = self.invoices.get(&key) {
             return Ok((Reply { status: 200, body: done.clone(), etag: None }, Changes::default()));
         }
-        let end = Timestamp::parse(&draft.period_end).unwrap_or(Timestamp(i64::MAX));
-        if end > now {
-            return Err(ApiError::new(
-                Code::Conflict,
-                "/at",
-                format!("the billing period {} → {} has not ended yet", draft.period_start, draft.period_end),
-            ));
-        }
+        // A period still open is closed as it stands (docs/decisions.md 46), like a draft
+        // finalised early; usage arriving later stays out of the stored invoice.
         let invoice = engine.close_invoice(&customer, at).map_err(ApiError::one)?;
         let reply = Reply::json(200, &invoice)?;
         self.invoices.insert(key.clone(), reply.body.clone());
