@@ -115,8 +115,12 @@ impl Tokens {
             edge_list.push(t);
         }
         for t in std::iter::once(&admin).chain(&edge_list) {
-            if t.len() < MIN_TOKEN_LEN || !t.bytes().all(|b| b.is_ascii_graphic()) {
-                return Err(format!("a token must have at least {MIN_TOKEN_LEN} printable characters and no spaces"));
+            if !t.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err("a token must be printable ASCII without spaces".into());
+            }
+            if t.len() < MIN_TOKEN_LEN {
+                // Accepted (a test setup may use short ones), but said out loud.
+                eprintln!("tollgate hub: warning: a token shorter than {MIN_TOKEN_LEN} characters is easy to guess");
             }
         }
         if edge_list.iter().any(|e| e == &admin) {
