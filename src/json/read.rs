@@ -146,55 +146,29 @@ impl<'v, 'p> Fields<'v, 'p> {
         f(v, &path).map_err(|e| self.problems.push(e)).ok()
     }
 
-    /// Like [`Fields::typed`] for a scalar: the field's path is built only when it is wrong
-    /// (decoding a snapshot reads hundreds of thousands of fields).
-    fn scalar<T>(&mut self, key: &str, required: bool, f: impl FnOnce(&'v Value, &str) -> Result<T>) -> Option<T> {
-        let found = match self.map.get_key_value(key) {
-            Some((k, v)) => {
-                self.read.push(k.as_str());
-                (!v.is_null()).then_some(v)
-            }
-            None => None,
-        };
-        let Some(v) = found else {
-            if required {
-                self.fail(key, Code::MissingField, format!("{key:?} is required"));
-            }
-            return None;
-        };
-        match f(v, "") {
-            Ok(t) => Some(t),
-            Err(mut e) => {
-                e.path = format!("{}{}", child(&self.path, key), e.path);
-                self.problems.push(e);
-                None
-            }
-        }
-    }
-
     /// A required string.
     pub fn str(&mut self, key: &str) -> Option<String> {
-        self.scalar(key, true, string)
+        self.typed(key, true, string)
     }
 
     /// An optional string.
     pub fn opt_str(&mut self, key: &str) -> Option<String> {
-        self.scalar(key, false, string)
+        self.typed(key, false, string)
     }
 
     /// A required decimal (string or number).
     pub fn decimal(&mut self, key: &str) -> Option<Decimal> {
-        self.scalar(key, true, decimal)
+        self.typed(key, true, decimal)
     }
 
     /// An optional decimal.
     pub fn opt_decimal(&mut self, key: &str) -> Option<Decimal> {
-        self.scalar(key, false, decimal)
+        self.typed(key, false, decimal)
     }
 
     /// An optional boolean.
     pub fn opt_bool(&mut self, key: &str) -> Option<bool> {
-        self.scalar(key, false, |v, p| {
+        self.typed(key, false, |v, p| {
             v.as_bool()
                 .ok_or_else(|| Error::new(Code::InvalidType, p, format!("expected a boolean, got {}", type_name(v))))
         })
@@ -202,17 +176,17 @@ impl<'v, 'p> Fields<'v, 'p> {
 
     /// A required RFC 3339 timestamp.
     pub fn timestamp(&mut self, key: &str) -> Option<Timestamp> {
-        self.scalar(key, true, timestamp)
+        self.typed(key, true, timestamp)
     }
 
     /// An optional RFC 3339 timestamp.
     pub fn opt_timestamp(&mut self, key: &str) -> Option<Timestamp> {
-        self.scalar(key, false, timestamp)
+        self.typed(key, false, timestamp)
     }
 
     /// An optional non-negative integer (a JSON number without fraction or exponent).
     pub fn opt_u64(&mut self, key: &str) -> Option<u64> {
-        self.scalar(key, false, |v, p| {
+        self.typed(key, false, |v, p| {
             v.as_u64().ok_or_else(|| {
                 Error::new(Code::InvalidType, p, format!("expected a non-negative integer, got {}", type_name(v)))
             })
@@ -221,7 +195,7 @@ impl<'v, 'p> Fields<'v, 'p> {
 
     /// An optional dotted JSONPath.
     pub fn opt_json_path(&mut self, key: &str) -> Option<JsonPath> {
-        self.scalar(key, false, json_path)
+        self.typed(key, false, json_path)
     }
 
     /// A required array: its items with their paths.
@@ -241,12 +215,12 @@ impl<'v, 'p> Fields<'v, 'p> {
 
     /// An optional string that must be one of `allowed`; returns its index in `allowed`.
     pub fn opt_choice(&mut self, key: &str, allowed: &[&str]) -> Option<usize> {
-        self.scalar(key, false, |v, p| choice(v, p, allowed))
+        self.typed(key, false, |v, p| choice(v, p, allowed))
     }
 
     /// A required string that must be one of `allowed`.
     pub fn choice(&mut self, key: &str, allowed: &[&str]) -> Option<usize> {
-        self.scalar(key, true, |v, p| choice(v, p, allowed))
+        self.typed(key, true, |v, p| choice(v, p, allowed))
     }
 
     /// Ends reading: every field never asked for is an `unknown_field`.
