@@ -435,10 +435,15 @@ export class Engine {
   /** `pendingSync` as JSON text (event numbers keep their exact digits). */
   pendingSyncText(options) {
     const now = timeOf(options);
+    return this.#textOrNull((r) => r.sync_request(now));
+  }
+
+  // Runs `call`, whose `undefined` means "nothing" unless the call kept problems (then thrown).
+  #textOrNull(call) {
     const r = this.#live();
     let out;
     try {
-      out = r.sync_request(now);
+      out = call(r);
     } catch (e) {
       throw this.#trap(e);
     }
@@ -465,19 +470,7 @@ export class Engine {
 
   /** The edge's sync state (leases, unacknowledged usage) as JSON text for durable storage. */
   exportState() {
-    const r = this.#live();
-    let out;
-    try {
-      out = r.export_state();
-    } catch (e) {
-      throw this.#trap(e);
-    }
-    if (out === undefined) {
-      const problems = raw.take_errors();
-      if (problems !== "[]") throw problemError(JSON.parse(problems));
-      return null;
-    }
-    return out;
+    return this.#textOrNull((r) => r.export_state());
   }
 
   /** Restores a state from `exportState` (turns leases on). */
