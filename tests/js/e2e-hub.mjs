@@ -2,50 +2,22 @@
 // Miniflare) importing the npm package and syncing through HubClient, both hammering one hard
 // limit of 1,000 units. At most 1,000 uses are allowed in all, every allowed use reaches the
 // hub's ledger, and the hub's invoice preview bills exactly those.
-import { spawn } from "node:child_process";
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { Miniflare } from "miniflare";
 import { report } from "./report.mjs";
+import { root, startHub as startHubAt, startWorkers, workerdEntry } from "./hub-harness.mjs";
 
-const here = fileURLToPath(new URL(".", import.meta.url));
-const root = join(here, "../..");
-const bin = process.env.TOLLGATE_HUB_BIN ?? join(root, "target/debug/tollgate");
-const pkgDir = join(here, "node_modules", "tollgate");
-const entry = JSON.parse(readFileSync(join(pkgDir, "package.json"), "utf8")).exports["."].workerd;
 const dir = mkdtempSync(join(tmpdir(), "tollgate-e2e-"));
 const ADMIN = "admin-e2e-token-0123456789";
 const EDGES = ["edge-token-fra-0123456789", "edge-token-iad-0123456789"];
 const results = [];
 const check = (name, ok, detail) => results.push({ name, ok: Boolean(ok), detail: ok ? undefined : detail });
 
-function startHub() {
-  const child = spawn(
-    bin,
-    ["hub", "--db", join(dir, "hub.db"), "--listen", "127.0.0.1:0", "--seed", join(root, "tests/data/leased-snapshot.json"), "--www", join(root, "www")],
-    { env: { ...process.env, TOLLGATE_ADMIN_TOKEN: ADMIN, TOLLGATE_EDGE_TOKENS: EDGES.join(",") }, stdio: ["ignore", "pipe", "pipe"] },
-  );
-  return new Promise((resolve, reject) => {
-    let out = "";
-    const timer = setTimeout(() => reject(new Error(`the hub did not start: ${out}`)), 20000);
-    const onData = (chunk) => {
-      out += chunk;
-      const url = out.match(/listening on (http:\/\/[0-9.:]+)/);
-      if (url) {
-        clearTimeout(timer);
-        const key = out.match(/public key[^A-Za-z0-9+/]*([A-Za-z0-9+/]{43}=)/i);
-        resolve({ child, url: url[1], publicKey: key ? key[1] : undefined });
-      }
-    };
-    child.stdout.on("data", onData);
-    child.stderr.on("data", onData);
-    child.on("exit", (code) => reject(new Error(`the hub exited (${code}): ${out}`)));
-  });
-}
+const startHub = () =>
+  startHubAt({ db: join(dir, "hub.db"), seed: join(root, "tests/data/leased-snapshot.json"), adminToken: ADMIN, edgeTokens: EDGES });
 
-const worker = `import { Engine, HubClient } from ${JSON.stringify(`./tollgate/${entry.replace(/^\.\//, "")}`)};
+const worker = `import { Engine, HubClient } from ${JSON.stringify(workerdEntry)};
 let engine;
 let hub;
 const LEASE = new Set(["lease_exhausted", "lease_expired", "offline"]);
@@ -84,24 +56,16 @@ try {
   const snapshot = await snapshotResponse.text();
   check("GET /v1/snapshot answers 200", snapshotResponse.status === 200, `${snapshotResponse.status} ${snapshot}`);
 
-  cpSync(pkgDir, join(dir, "tollgate"), { recursive: true });
-  writeFileSync(join(dir, "worker.mjs"), worker);
-  for (const [i, token] of EDGES.entries()) {
-    workers.push(
-      new Miniflare({
+  workers.push(
+    ...startWorkers(
+      dir,
+      worker,
+      EDGES.map((token, i) => ({
         name: `edge-${i}`,
-        modules: true,
-        scriptPath: join(dir, "worker.mjs"),
-        modulesRoot: dir,
-        modulesRules: [
-          { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },
-          { type: "CompiledWasm", include: ["**/*.wasm"] },
-        ],
-        compatibilityDate: "2026-04-26",
         bindings: { SNAPSHOT: snapshot, HUB_URL: hub.url, TOKEN: token, EDGE_ID: `edge-${i}`, HUB_KEY: hub.publicKey ?? "" },
-      }),
-    );
-  }
+      })),
+    ),
+  );
   // Both edges hammer the same limit at once, in rounds, 1,600 attempts for 1,000 units.
   const totals = [
     { allowed: 0, denied: 0, syncs: 0, pending: 0 },

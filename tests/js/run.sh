@@ -32,6 +32,8 @@ run "vercel edge-runtime" node run-edge.mjs
 run "chromium (playwright-core)" node run-browser.mjs
 run "hub + two workerd edges (real hub binary, HubClient)" bash -c "
   cargo build --quiet --manifest-path '$root/Cargo.toml' --features hub --bin tollgate && node e2e-hub.mjs"
+run "hub wallet leases + two workerd edges (top-up, outage with allowance)" bash -c "
+  cargo build --quiet --manifest-path '$root/Cargo.toml' --features hub --bin tollgate && node e2e-wallet.mjs"
 run "tsc --noEmit (declarations + typed example)" "$bin/tsc" -p tsconfig.json
 run "tsc --noEmit (main entry without DOM types)" "$bin/tsc" -p tsconfig.nodom.json
 run "wasm-bindgen-test (bindings, in node)" env -C "$root" CARGO_TARGET_DIR=target/wasm-bindings-tests \
