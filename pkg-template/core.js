@@ -250,9 +250,11 @@ export class Engine {
     needInit();
     const snap = text(snapshot, "");
     let given = options ?? {};
-    if (typeof given === "object" && given.leases === true && given.bootId === undefined) {
-      // A new run of this edge: lease counters restart under a new boot id.
-      given = { ...given, bootId: newBootId() };
+    if (typeof given === "object" && given !== null && given.leases === true) {
+      // A new run of this edge: lease counters restart under a new boot id. An engine given no
+      // edge id gets a unique one, so two engines never share ids by default.
+      if (given.bootId === undefined) given = { ...given, bootId: newBootId() };
+      if (given.edgeId === undefined) given = { ...given, edgeId: `edge-${newBootId()}` };
     }
     const opts = text(given, "/options");
     let r;

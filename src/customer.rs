@@ -97,6 +97,11 @@ pub struct Wallet {
     pub currency: Currency,
     /// What is left, at full precision.
     pub balance: Decimal,
+    /// How far below zero real-time charges may take the balance (default 0).
+    pub credit_limit: Decimal,
+    /// Offline mode of the wallet lease (SPEC §7): 0 = `deny`; above 0 = `allowance`, the money
+    /// of each edge's wallet lease reserved for use while the hub is unreachable.
+    pub offline_allowance: Decimal,
 }
 
 fn timestamp(f: &mut Fields<'_, '_>, key: &str, required: bool) -> Option<Timestamp> {
@@ -247,6 +252,11 @@ fn wallet(v: &Value, path: &str, problems: &mut Problems) -> Option<Wallet> {
         found
     });
     let balance = f.decimal("balance");
+    let credit_limit = f.opt_decimal("creditLimit").unwrap_or_default();
+    if credit_limit < Decimal::ZERO {
+        f.fail("creditLimit", Code::InvalidValue, "creditLimit must not be negative");
+    }
+    let offline_allowance = crate::catalog::offline(&mut f);
     f.finish();
-    Some(Wallet { currency: currency?, balance: balance? })
+    Some(Wallet { currency: currency?, balance: balance?, credit_limit, offline_allowance })
 }

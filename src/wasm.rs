@@ -240,7 +240,12 @@ fn options(text: &str) -> Result<(Options, Lease), Vec<Error>> {
         let edge_id = f.opt_str("edgeId");
         let boot_id = f.opt_str("bootId");
         if f.opt_bool("leases") == Some(true) {
-            lease = Some((edge_id.unwrap_or_else(|| "edge".into()), boot_id.unwrap_or_else(|| "boot".into())));
+            // No default: two engines on one default would share ids (the JS layer generates
+            // unique ones when the caller gives none).
+            match (edge_id, boot_id) {
+                (Some(edge), Some(boot)) if !edge.is_empty() && !boot.is_empty() => lease = Some((edge, boot)),
+                _ => f.fail("edgeId", Code::MissingField, "leases need a non-empty edgeId and bootId"),
+            }
         }
         if let Some(text) = f.opt_str("hubPublicKey") {
             match tollgate_key(&text) {

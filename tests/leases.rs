@@ -40,9 +40,9 @@ impl Hub {
         }
         let mut grants = Vec::new();
         for report in &request.leases {
-            let budget = self.engine.lease_budget(&report.key, now).unwrap().unwrap_or_default();
+            let terms = self.engine.lease_terms(&report.key, now).unwrap().unwrap_or_default();
             let (grant, _) =
-                self.escrow.report(&request.edge_id, &request.boot_id, report, budget, &self.policy, now).unwrap();
+                self.escrow.report(&request.edge_id, &request.boot_id, report, terms, &self.policy, now).unwrap();
             grants.push(grant);
         }
         let response = SyncResponse { ack_seq: request.seq, leases: grants, snapshot: None };
@@ -137,7 +137,7 @@ fn the_hub_records_edge_usage_past_its_own_view_of_the_limit() {
         key: "api-calls".into(),
         period: at("2026-11-01T00:00:00Z"),
     };
-    assert_eq!(hub.engine.lease_budget(&key, now).unwrap(), Some(Decimal::from(1000)));
+    assert_eq!(hub.engine.lease_terms(&key, now).unwrap().map(|t| t.budget), Some(Decimal::from(1000)));
 }
 
 #[test]

@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use tollgate::sync::escrow::Policy;
-use tollgate::sync::{EdgeLeases, Escrow, LeaseKey, SyncRequest, SyncResponse};
+use tollgate::sync::{EdgeLeases, Escrow, LeaseKey, SyncRequest, SyncResponse, Terms};
 use tollgate::time::Timestamp;
 
 /// splitmix64: small, seedable, good enough for schedules.
@@ -196,8 +196,16 @@ impl World {
         }
         let mut grants = Vec::new();
         for report in &request.leases {
-            let (grant, _) =
-                escrow.report(&request.edge_id, &request.boot_id, report, self.budget, &self.hub.policy, now).unwrap();
+            let (grant, _) = escrow
+                .report(
+                    &request.edge_id,
+                    &request.boot_id,
+                    report,
+                    Terms { budget: self.budget, allowance: Decimal::ZERO },
+                    &self.hub.policy,
+                    now,
+                )
+                .unwrap();
             grants.push(grant);
             let committed = escrow.committed(&report.key).unwrap();
             assert!(committed <= self.budget, "hub invariant broken: {committed} > {}", self.budget);

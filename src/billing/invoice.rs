@@ -70,8 +70,21 @@ pub trait UsageSource {
     fn events(&self, metric: usize, period: Period) -> Decimal;
     /// Units of the metric in the period that grants covered (free under `grantDiscount`).
     fn covered(&self, metric: usize, period: Period) -> Decimal;
-    /// Real-time charges of an instant price in the period: (quantity, exact amount).
-    fn instant(&self, subscription: &str, price_id: &str, period: Period) -> (Decimal, Decimal);
+    /// Real-time charges of an instant price in the period.
+    fn instant(&self, subscription: &str, price_id: &str, period: Period) -> InstantUsage;
+}
+
+/// What an instant price charged in one period.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InstantUsage {
+    /// Units charged.
+    pub quantity: Decimal,
+    /// Exact amount debited from the wallet.
+    pub charged: Decimal,
+    /// Exact amount the price gives for the period's events in the order they were recorded;
+    /// differs from `charged` only where edges rated with the usage they knew (SPEC §6.3 across
+    /// edges), and the difference is settled on a line of its own.
+    pub rated: Decimal,
 }
 
 /// The billing period of `sub` that contains `t`.
@@ -117,7 +130,24 @@ pub fn invoice(
                 let m = catalog.metric_index(metric_id).ok_or_else(|| no_metric(metric_id))?;
                 let name = catalog.billable_metrics[m].name.as_str();
                 if price.payment_term == PaymentTerm::Instant {
-                    let (quantity, amount) = usage.instant(&sub.id, &price.id, period);
+                    let InstantUsage { quantity, charged: amount, rated: exact } =
+                        usage.instant(&sub.id, &price.id, period);
+                    let settlement = sub_amounts(exact, amount)?;
+                    if !settlement.is_zero() {
+                        let rating = Rating { amount: settlement, unit_price: None, tiers: Vec::new() };
+                        let what = alloc::format!("{} (settlement of real-time charges)", description(price, name));
+                        let line = priced_line(
+                            LineType::Usage,
+                            price,
+                            what,
+                            Decimal::ZERO,
+                            Decimal::ZERO,
+                            rating,
+                            plan.currency,
+                        )?;
+                        instant_total = add(instant_total, line.amount)?;
+                        lines.push(line);
+                    }
                     let rated = Rating { amount, unit_price: None, tiers: Vec::new() };
                     let line = priced_line(
                         LineType::Usage,
@@ -159,6 +189,10 @@ pub fn invoice(
         discount: totals.discount,
         total: totals.total,
     })
+}
+
+fn sub_amounts(a: Decimal, b: Decimal) -> Result<Decimal> {
+    Ok(crate::money::sub(a, b)?)
 }
 
 fn no_metric(id: &str) -> Error {

@@ -447,6 +447,7 @@ fn metered(f: &mut Fields<'_, '_>) -> Option<MeteredTemplate> {
         }
     }
     let tolerance = non_negative(f, "tolerance").unwrap_or_default();
+    let offline_allowance = offline(f);
     Some(MeteredTemplate {
         usage_period,
         issue_after_reset,
@@ -456,5 +457,29 @@ fn metered(f: &mut Fields<'_, '_>) -> Option<MeteredTemplate> {
         reset_max_rollover,
         reset_min_rollover,
         tolerance,
+        offline_allowance,
     })
+}
+
+/// `offlineMode` (`deny`, the default, or `allowance`) and `offlineAllowance` (required and
+/// positive with `allowance`, refused without it): the offline allowance, 0 for `deny`.
+pub(crate) fn offline(f: &mut Fields<'_, '_>) -> Decimal {
+    let allowance_mode = f.opt_choice("offlineMode", &["deny", "allowance"]) == Some(1);
+    let amount = f.opt_decimal("offlineAllowance");
+    match (allowance_mode, amount) {
+        (true, Some(a)) if a > Decimal::ZERO => a,
+        (true, _) => {
+            f.fail(
+                "offlineAllowance",
+                Code::InvalidValue,
+                "offlineMode \"allowance\" needs a positive offlineAllowance",
+            );
+            Decimal::ZERO
+        }
+        (false, Some(_)) => {
+            f.fail("offlineAllowance", Code::InvalidValue, "offlineAllowance needs offlineMode \"allowance\"");
+            Decimal::ZERO
+        }
+        (false, None) => Decimal::ZERO,
+    }
 }

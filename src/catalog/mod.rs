@@ -6,6 +6,7 @@ mod model;
 mod validate;
 
 pub use decode::is_kebab;
+pub(crate) use decode::offline;
 pub use model::*;
 
 use alloc::vec::Vec;

@@ -260,6 +260,9 @@ pub struct MeteredTemplate {
     pub reset_min_rollover: Decimal,
     /// Extra units the hub may grant across all edges.
     pub tolerance: Decimal,
+    /// Offline mode (SPEC §7): 0 = `deny`; above 0 = `allowance`, the units of each edge's lease
+    /// reserved for use while the hub is unreachable.
+    pub offline_allowance: Decimal,
 }
 
 /// What subscribing to a price grants (SPEC §3.3).

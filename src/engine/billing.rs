@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::state::CustomerState;
 use super::Engine;
-use crate::billing::{billing_period, invoice, Invoice, InvoiceStatus, UsageSource};
+use crate::billing::{billing_period, invoice, InstantUsage, Invoice, InvoiceStatus, UsageSource};
 use crate::catalog::{Catalog, PaymentTerm, PriceTarget};
 use crate::error::{Code, Error, Result};
 use crate::metering::{scalar_text, Event, Fold, Observation};
@@ -27,8 +27,12 @@ pub struct InstantRun {
     pub quantity: BTreeMap<String, Decimal>,
     /// Per-event allowance state of `percentage` models, per dimension value.
     pub percentage: BTreeMap<String, PercentageState>,
-    /// Exact amount charged so far.
+    /// Exact amount debited from the wallet so far.
     pub charged: Decimal,
+    /// Exact amount the prices give for the events in the order this engine saw them. Equal to
+    /// `charged` except at a hub, where edges debit what they rated with the usage they knew;
+    /// the invoice settles the difference on a line of its own.
+    pub rated: Decimal,
 }
 
 /// The prepaid wallet as the engine runs it.
@@ -40,6 +44,26 @@ pub struct WalletState {
     pub balance: Decimal,
     /// The balance the customer definition gave (a redefinition with another figure resets it).
     pub defined: Decimal,
+    /// Everything real-time charges have debited so far (survives redefinitions): with the
+    /// balance, what was ever funded.
+    pub debited: Decimal,
+    /// How far below zero charges may take the balance.
+    pub credit_limit: Decimal,
+    /// Money of each edge's wallet lease usable only while the hub is unreachable.
+    pub offline_allowance: Decimal,
+}
+
+impl WalletState {
+    /// Money charges may still take here, ignoring leases: balance + credit limit.
+    pub fn spendable(&self) -> Decimal {
+        self.balance.saturating_add(self.credit_limit)
+    }
+
+    /// The wallet's budget as a lease key (SPEC §7): everything funded plus the credit limit,
+    /// of which every debit so far is part.
+    pub fn budget(&self) -> Decimal {
+        self.balance.saturating_add(self.debited).saturating_add(self.credit_limit)
+    }
 }
 
 /// A real-time charge reported by `ingest`.
@@ -63,8 +87,62 @@ pub struct Charge {
 pub(super) struct PendingCharge {
     key: (String, String, Timestamp),
     run: InstantRun,
-    amount: Decimal,
-    currency: Currency,
+    /// What the wallet is debited: `rated`, or what the edge that allowed the event debited.
+    pub(super) amount: Decimal,
+    pub(super) currency: Currency,
+}
+
+/// The charges an edge debited for one event (its `tollgatecharges` attribute), by
+/// (subscription, price).
+pub type Declared = BTreeMap<(String, String), Decimal>;
+
+/// The CloudEvents extension attribute in which an edge tells the hub what it debited.
+pub const CHARGES_ATTRIBUTE: &str = "tollgatecharges";
+
+/// Reads the charges an edge declared on an event it sends to the hub (absent: none).
+pub fn declared_charges(event: &Value) -> Result<Declared> {
+    let mut out = Declared::new();
+    let Some(list) = event.get(CHARGES_ATTRIBUTE) else { return Ok(out) };
+    let bad = |i: usize| {
+        Error::new(
+            Code::InvalidValue,
+            alloc::format!("/{CHARGES_ATTRIBUTE}/{i}"),
+            "expected { subscriptionId, priceId, amount ≥ 0 }",
+        )
+    };
+    let Value::Array(items) = list else {
+        return Err(Error::new(Code::InvalidType, alloc::format!("/{CHARGES_ATTRIBUTE}"), "expected an array"));
+    };
+    for (i, item) in items.iter().enumerate() {
+        let text = |k: &str| item.get(k).and_then(Value::as_str);
+        let (Some(sub), Some(price), Some(amount)) = (text("subscriptionId"), text("priceId"), text("amount")) else {
+            return Err(bad(i));
+        };
+        match crate::money::parse_decimal(amount) {
+            Some(a) if a >= Decimal::ZERO => {
+                out.insert((String::from(sub), String::from(price)), a);
+            }
+            _ => return Err(bad(i)),
+        }
+    }
+    Ok(out)
+}
+
+/// The `tollgatecharges` attribute for the charges applied to an event.
+pub(super) fn charges_attribute(charges: &[Charge]) -> Value {
+    Value::Array(
+        charges
+            .iter()
+            .map(|c| {
+                serde_json::json!({ "subscriptionId": c.subscription_id, "priceId": c.price_id, "amount": c.amount })
+            })
+            .collect(),
+    )
+}
+
+/// The total of pending charges.
+pub(super) fn total(charges: &[PendingCharge]) -> Result<Decimal> {
+    Ok(charges.iter().try_fold(Decimal::ZERO, |acc, c| add(acc, c.amount))?)
 }
 
 /// An event seen by a price: its value for the metric and its data.
@@ -92,27 +170,59 @@ pub(super) fn instant_charges(
     state: &CustomerState,
     event: &Event,
     folds: &[(usize, Fold<'_>)],
+    declared: Option<&Declared>,
+) -> Result<Vec<PendingCharge>> {
+    let values: Vec<(usize, Decimal)> = folds
+        .iter()
+        .filter_map(|(m, f)| match f.obs {
+            Observation::Number(v) => Some((*m, v)),
+            _ => None,
+        })
+        .collect();
+    charges_for(catalog, state, Use { time: event.time, data: &event.data, values: &values }, declared)
+}
+
+/// One use of metrics that instant prices may charge: when, the event's data (what `dynamic`
+/// and `matrix` read), and each metric's value.
+pub(super) struct Use<'a> {
+    pub(super) time: Timestamp,
+    pub(super) data: &'a Value,
+    pub(super) values: &'a [(usize, Decimal)],
+}
+
+/// True when some plan charges `metric` by an instant price.
+pub(super) fn instant_priced(catalog: &Catalog, metric: usize) -> bool {
+    let Some(m) = catalog.billable_metrics.get(metric) else { return false };
+    catalog.plans.iter().flat_map(|p| &p.prices).any(|price| {
+        price.payment_term == PaymentTerm::Instant && matches!(&price.target, PriceTarget::Metric(id) if *id == m.id)
+    })
+}
+
+/// The charges of every instant price of the customer's active subscriptions on the metrics of
+/// `u`, without applying them. With `declared`, the wallet is debited what the edge declared
+/// for a price instead of this engine's rating.
+pub(super) fn charges_for(
+    catalog: &Catalog,
+    state: &CustomerState,
+    u: Use<'_>,
+    declared: Option<&Declared>,
 ) -> Result<Vec<PendingCharge>> {
     let ctx = Context { rates: &catalog.rates };
     let mut out = Vec::new();
-    for sub in state.customer.subscriptions.iter().filter(|s| s.is_active(event.time)) {
+    for sub in state.customer.subscriptions.iter().filter(|s| s.is_active(u.time)) {
         let Some(plan) = catalog.plan(&sub.plan_id) else { continue };
         for price in plan.prices.iter().filter(|p| p.payment_term == PaymentTerm::Instant) {
             let PriceTarget::Metric(metric_id) = &price.target else { continue };
-            let found = folds.iter().find(|(m, _)| catalog.billable_metrics[*m].id == *metric_id);
-            let Some((m, Fold { obs, .. })) = found else {
-                continue;
-            };
-            let Observation::Number(v) = obs else { continue };
-            let period = billing_period(catalog, sub, event.time)?;
+            let found = u.values.iter().find(|(m, _)| catalog.billable_metrics[*m].id == *metric_id);
+            let Some(&(m, v)) = found else { continue };
+            let period = billing_period(catalog, sub, u.time)?;
             let key = (sub.id.clone(), price.id.clone(), period.start);
             let mut run = state.instant.get(&key).cloned().unwrap_or_default();
             let model = sub.price_overrides.get(&price.id).unwrap_or(&price.model);
-            let metric = &catalog.billable_metrics[*m];
+            let metric = &catalog.billable_metrics[m];
             let (cell, slot) = match model {
                 Model::Matrix { dimension, cells, default } => {
-                    let value =
-                        metric.group_by.get(dimension).and_then(|p| p.lookup(&event.data)).and_then(scalar_text);
+                    let value = metric.group_by.get(dimension).and_then(|p| p.lookup(u.data)).and_then(scalar_text);
                     let cell = value.as_ref().and_then(|v| cells.get(v)).or(default.as_deref()).ok_or_else(|| {
                         Error::new(Code::NoPriceForDimension, "/data", "no price for this event's dimension value")
                     })?;
@@ -120,9 +230,10 @@ pub(super) fn instant_charges(
                 }
                 other => (other, String::new()),
             };
-            let amount = charge(cell, &mut run, &slot, *v, &event.data, ctx)?;
+            let rated = charge(cell, &mut run, &slot, v, u.data, ctx)?;
             run.events += 1;
-            run.charged = add(run.charged, amount)?;
+            run.rated = add(run.rated, rated)?;
+            let amount = declared.and_then(|d| d.get(&(key.0.clone(), key.1.clone())).copied()).unwrap_or(rated);
             out.push(PendingCharge { key, run, amount, currency: plan.currency });
         }
     }
@@ -157,25 +268,24 @@ fn charge(
     }
 }
 
-/// Checks that the pending charges fit the wallet; `Ok(false)` when they do not.
-pub(super) fn fits_wallet(state: &CustomerState, charges: &[PendingCharge]) -> Result<bool> {
-    let total = charges.iter().try_fold(Decimal::ZERO, |acc, c| add(acc, c.amount))?;
-    if total <= Decimal::ZERO {
+/// True when the customer's wallet is the one to pay `charges`: same currency (a free charge
+/// needs no wallet).
+pub(super) fn payable(state: &CustomerState, charges: &[PendingCharge]) -> Result<bool> {
+    if total(charges)? <= Decimal::ZERO {
         return Ok(true);
     }
-    Ok(match &state.wallet {
-        Some(w) => charges.iter().all(|c| c.currency == w.currency) && w.balance >= total,
-        None => false,
-    })
+    Ok(state.wallet.as_ref().is_some_and(|w| charges.iter().all(|c| c.currency == w.currency)))
 }
 
 /// Applies pending charges: the runs advance and the wallet is debited.
 pub(super) fn apply_charges(state: &mut CustomerState, charges: Vec<PendingCharge>) -> Result<Vec<Charge>> {
     let mut out = Vec::with_capacity(charges.len());
-    for c in charges {
+    for mut c in charges {
+        c.run.charged = add(c.run.charged, c.amount)?;
         let balance = match &mut state.wallet {
             Some(w) => {
                 w.balance = sub(w.balance, c.amount)?;
+                w.debited = add(w.debited, c.amount)?;
                 Some(plain(w.balance))
             }
             None => None,
@@ -231,11 +341,13 @@ impl UsageSource for View<'_> {
         self.state.ledgers[metric].period(period.start).map_or(Decimal::ZERO, |p| p.covered)
     }
 
-    fn instant(&self, subscription: &str, price_id: &str, period: Period) -> (Decimal, Decimal) {
+    fn instant(&self, subscription: &str, price_id: &str, period: Period) -> InstantUsage {
         let key = (String::from(subscription), String::from(price_id), period.start);
         match self.state.instant.get(&key) {
-            Some(run) => (run.quantity.values().copied().sum(), run.charged),
-            None => (Decimal::ZERO, Decimal::ZERO),
+            Some(run) => {
+                InstantUsage { quantity: run.quantity.values().copied().sum(), charged: run.charged, rated: run.rated }
+            }
+            None => InstantUsage::default(),
         }
     }
 }
@@ -283,6 +395,18 @@ impl Engine {
                 Error::new(Code::NotAllowedHere, "/customerId", "the customer has no subscription at this time")
             })?;
         Ok((state, sub))
+    }
+
+    /// Makes the balance of `customer`'s wallet the figure of their definition, whatever was
+    /// debited since it was last defined (a top-up written into the definition); what was
+    /// debited stays debited.
+    pub fn adopt_wallet_definition(&mut self, customer: &str) {
+        let Some(&c) = self.by_id.get(customer) else { return };
+        let state = &mut self.customers[c];
+        if let (Some(w), Some(def)) = (&mut state.wallet, &state.customer.wallet) {
+            w.balance = def.balance;
+            w.defined = def.balance;
+        }
     }
 
     /// The wallet balance of a customer, at full precision.

@@ -93,19 +93,60 @@ impl Engine {
         if !before.allowed {
             return Ok(before);
         }
+        // Units whose metric an instant price charges are paid from the wallet, all or nothing
+        // with the units themselves.
+        let pending = self.consume_charges(c, a, n, now, None)?;
+        if let Some(reason) = self.wallet_gate(c, &pending, now)? {
+            return Ok(Verdict { allowed: false, reason, ..before });
+        }
+        let spend = super::billing::total(&pending)?;
         let after = self.apply_use(c, a, n, before, seq, now, false)?;
+        let charges = super::billing::apply_charges(&mut self.customers[c], pending)?;
         self.take_lease(c, a, n)?;
-        self.queue_consume(c, a, n, id, seq, now);
+        self.take_wallet(c, spend)?;
+        self.queue_consume(c, a, n, id, seq, now, &charges);
         Ok(after)
     }
 
-    /// Applies `n` units of `(c, a)` whatever its limit says (usage an edge already allowed).
-    pub(super) fn force_use(&mut self, c: usize, a: usize, n: Decimal, seq: u64, now: Timestamp) -> Result<Verdict> {
+    /// The real-time charges of consuming `n` units of `(c, a)` (none, without allocating, when
+    /// no instant price charges its metric).
+    fn consume_charges(
+        &self,
+        c: usize,
+        a: usize,
+        n: Decimal,
+        now: Timestamp,
+        declared: Option<&super::Declared>,
+    ) -> Result<alloc::vec::Vec<super::billing::PendingCharge>> {
+        let state = &self.customers[c];
+        let Some(metric) = state.access[a].consuming_metric(now) else { return Ok(alloc::vec::Vec::new()) };
+        if !self.instant.get(metric).copied().unwrap_or(false) {
+            return Ok(alloc::vec::Vec::new());
+        }
+        let data = serde_json::Value::Null;
+        let u = super::billing::Use { time: now, data: &data, values: &[(metric, n)] };
+        super::billing::charges_for(&self.catalog, state, u, declared)
+    }
+
+    /// Applies `n` units of `(c, a)` whatever its limit says (usage an edge already allowed),
+    /// debiting the wallet what the edge `declared` it charged.
+    pub(super) fn force_use(
+        &mut self,
+        c: usize,
+        a: usize,
+        n: Decimal,
+        seq: u64,
+        now: Timestamp,
+        declared: &super::Declared,
+    ) -> Result<(Verdict, alloc::vec::Vec<super::Charge>)> {
         let before = judge(&mut self.customers[c].access[a], n, now)?;
         if self.customers[c].access[a].meter.is_none() {
-            return Ok(before);
+            return Ok((before, alloc::vec::Vec::new()));
         }
-        self.apply_use(c, a, n, Verdict { allowed: true, reason: Reason::Ok, ..before }, seq, now, true)
+        let pending = self.consume_charges(c, a, n, now, Some(declared))?;
+        let after = self.apply_use(c, a, n, Verdict { allowed: true, reason: Reason::Ok, ..before }, seq, now, true)?;
+        let charges = super::billing::apply_charges(&mut self.customers[c], pending)?;
+        Ok((after, charges))
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -9,7 +9,8 @@ use alloc::vec::Vec;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
-use super::usage::IngestOutcome;
+use super::billing::{self, charges_attribute, Charge, PendingCharge, CHARGES_ATTRIBUTE};
+use super::usage::{IngestOutcome, WalletView};
 use super::verdict::Verdict;
 use super::Engine;
 use crate::entitlements::Reason;
@@ -17,8 +18,13 @@ use crate::error::{Code, Error, Result};
 use crate::json::Fields;
 use crate::metering::Event;
 use crate::money::plain;
-use crate::sync::{EdgeLeases, LeaseKey, SyncRequest, SyncResponse};
+use crate::sync::{EdgeLeases, LeaseKey, SyncRequest, SyncResponse, Terms, WALLET_KEY};
 use crate::time::Timestamp;
+
+/// The lease key of a customer's wallet: one per customer, outside any period.
+pub fn wallet_key(customer_id: &str) -> LeaseKey {
+    LeaseKey { customer_id: customer_id.into(), key: WALLET_KEY.into(), period: Timestamp(0) }
+}
 
 /// The `type` of the events an edge emits for `consume` calls, so the hub can bill them.
 pub const CONSUME_EVENT: &str = "tollgate.consume";
@@ -74,8 +80,77 @@ impl Engine {
         Ok(())
     }
 
-    /// With leases on, queues the event of a `consume` for the hub.
-    pub(super) fn queue_consume(&mut self, c: usize, a: usize, n: Decimal, id: Option<&str>, seq: u64, now: Timestamp) {
+    /// Whether customer `c`'s wallet may pay `charges` at `now`; `None` when it may. Without
+    /// leases the wallet's balance and credit limit decide; with leases, the edge's wallet lease
+    /// (a refusal is remembered as demand for the next sync).
+    pub(super) fn wallet_gate(
+        &mut self,
+        c: usize,
+        charges: &[PendingCharge],
+        now: Timestamp,
+    ) -> Result<Option<Reason>> {
+        let total = billing::total(charges)?;
+        if total <= Decimal::ZERO {
+            return Ok(None);
+        }
+        let state = &self.customers[c];
+        if !billing::payable(state, charges)? {
+            return Ok(Some(Reason::LimitReached));
+        }
+        let Some(leases) = self.leases.as_mut() else {
+            let spendable = state.wallet.as_ref().map_or(Decimal::ZERO, super::WalletState::spendable);
+            return Ok((spendable < total).then_some(Reason::LimitReached));
+        };
+        let key = wallet_key(&state.customer.id);
+        match leases.check(&key, total, now) {
+            Ok(()) => Ok(None),
+            Err(refusal) => {
+                leases.refused(&key, total)?;
+                Ok(Some(refusal.reason()))
+            }
+        }
+    }
+
+    /// With leases on, records `amount` spent under customer `c`'s wallet lease.
+    pub(super) fn take_wallet(&mut self, c: usize, amount: Decimal) -> Result<()> {
+        if amount <= Decimal::ZERO {
+            return Ok(());
+        }
+        if let Some(leases) = self.leases.as_mut() {
+            leases.take(&wallet_key(&self.customers[c].customer.id), amount)?;
+        }
+        Ok(())
+    }
+
+    /// Customer `c`'s wallet as this engine knows it.
+    pub(super) fn wallet_view(&self, c: usize) -> Option<WalletView> {
+        let state = &self.customers[c];
+        let w = state.wallet.as_ref()?;
+        let lease = self.leases.as_ref().and_then(|l| l.leases.get(&wallet_key(&state.customer.id)));
+        let balance = match lease {
+            Some(l) if l.budget != Decimal::MAX => l.left().saturating_sub(w.credit_limit),
+            _ => w.balance,
+        };
+        Some(WalletView {
+            currency: w.currency.code(),
+            balance: plain(balance),
+            leased: self.leases.as_ref().map(|_| plain(lease.map_or(Decimal::ZERO, |l| l.unused()))),
+            spent: self.leases.as_ref().map(|_| plain(lease.map_or(Decimal::ZERO, |l| l.used))),
+        })
+    }
+
+    /// With leases on, queues the event of a `consume` for the hub (with what it charged).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn queue_consume(
+        &mut self,
+        c: usize,
+        a: usize,
+        n: Decimal,
+        id: Option<&str>,
+        seq: u64,
+        now: Timestamp,
+        charges: &[Charge],
+    ) {
         let Some(leases) = self.leases.as_mut() else { return };
         let state = &self.customers[c];
         let customer = &state.customer.id;
@@ -83,20 +158,28 @@ impl Engine {
             Some(id) => format!("consume:{customer}:{id}"),
             None => format!("consume:{}:{seq}", leases.boot_id),
         };
-        leases.push_event(json!({
+        let mut event = json!({
             "id": id, "source": leases.edge_id, "type": CONSUME_EVENT, "subject": customer,
             "time": now.to_rfc3339(),
             "data": { "featureKey": &*state.access[a].key, "quantity": plain(n) },
-        }));
+        });
+        if !charges.is_empty() {
+            event[CHARGES_ATTRIBUTE] = charges_attribute(charges);
+        }
+        leases.push_event(event);
     }
 
-    /// With leases on, queues an ingested event for the hub.
-    pub(super) fn queue_event(&mut self, event: &Event) {
+    /// With leases on, queues an ingested event for the hub, with what it charged.
+    pub(super) fn queue_event(&mut self, event: &Event, charges: &[Charge]) {
         let Some(leases) = self.leases.as_mut() else { return };
-        leases.push_event(json!({
+        let mut value = json!({
             "id": event.id, "source": event.source, "type": event.kind, "subject": event.subject,
             "time": event.time.to_rfc3339(), "data": event.data,
-        }));
+        });
+        if !charges.is_empty() {
+            value[CHARGES_ATTRIBUTE] = charges_attribute(charges);
+        }
+        leases.push_event(value);
     }
 
     /// True when this edge should sync soon (leases on only).
@@ -115,16 +198,20 @@ impl Engine {
     }
 
     /// Merges the hub's response (leases on). A snapshot in it is applied as by
-    /// [`Engine::apply_snapshot`] (checked against the hub's key when one is set).
+    /// [`Engine::apply_snapshot`] (checked against the hub's key when one is set). All or
+    /// nothing: a response that fails anywhere leaves the engine as it was.
     pub fn apply_sync(&mut self, response: &Value, now: Timestamp) -> Result<(), Vec<Error>> {
         let response = SyncResponse::from_value(response)?;
+        let Some(current) = self.leases.as_ref() else {
+            return Err(alloc::vec![Error::new(Code::NotAllowedHere, "", "this engine does not use leases")]);
+        };
+        let mut next = current.clone();
+        next.apply(&response, now).map_err(|e| alloc::vec![Error::from(e)])?;
         if let Some(snapshot) = &response.snapshot {
             self.apply_snapshot(snapshot)?;
         }
-        match self.leases.as_mut() {
-            Some(l) => l.apply(&response, now).map_err(|e| alloc::vec![Error::from(e)]),
-            None => Err(alloc::vec![Error::new(Code::NotAllowedHere, "", "this engine does not use leases")]),
-        }
+        self.leases = Some(next);
+        Ok(())
     }
 
     /// The edge's sync state as JSON text, for durable storage.
@@ -138,11 +225,17 @@ impl Engine {
         Ok(())
     }
 
-    /// Budget of a lease key on the hub: the feature's limit in that period plus its
-    /// tolerance; `None` for what is not leased (unknown, soft, another period).
-    pub fn lease_budget(&mut self, key: &LeaseKey, now: Timestamp) -> Result<Option<Decimal>> {
+    /// The terms of a lease key on the hub: for a feature, its limit in that period plus its
+    /// tolerance and its offline allowance; for a wallet, everything funded plus the credit
+    /// limit and its offline allowance; `None` for what is not leased (unknown, soft, another
+    /// period, no wallet).
+    pub fn lease_terms(&mut self, key: &LeaseKey, now: Timestamp) -> Result<Option<Terms>> {
         let Some(&c) = self.by_id.get(&key.customer_id) else { return Ok(None) };
         let state = &mut self.customers[c];
+        if key.key == WALLET_KEY {
+            let wallet = state.wallet.as_ref().filter(|_| key.period == Timestamp(0));
+            return Ok(wallet.map(|w| Terms { budget: w.budget(), allowance: w.offline_allowance }));
+        }
         let Some(a) = state.access_index(&key.key) else { return Ok(None) };
         let Some(meter) = state.access[a].meter.as_mut().filter(|m| !m.soft) else { return Ok(None) };
         meter.advance(now)?;
@@ -150,15 +243,17 @@ impl Engine {
             return Ok(None);
         }
         let figures = meter.balance(now)?;
-        Ok(Some(crate::money::add(figures.limit, meter.tolerance)?))
+        let budget = crate::money::add(figures.limit, meter.tolerance)?;
+        Ok(Some(Terms { budget, allowance: meter.offline_allowance }))
     }
 
     /// Records usage an edge already allowed under its lease: metered and billed like
     /// [`Engine::ingest`], never denied for a limit. Understands the edges' `consume` events.
     pub fn record(&mut self, value: &Value, now: Timestamp) -> Result<IngestOutcome> {
         let event = Event::decode(value, now)?;
+        let declared = billing::declared_charges(value)?;
         if event.kind != CONSUME_EVENT {
-            return self.ingest_with(&event, now, true);
+            return self.ingest_with(&event, now, Some(&declared));
         }
         let mut problems = Vec::new();
         let (feature, n) = {
@@ -186,9 +281,12 @@ impl Engine {
         let result = match located {
             Ok((c, a)) => {
                 let seq = self.next_seq();
-                let verdict = self.force_use(c, a, n, seq, event.time)?;
+                let (verdict, charges) = self.force_use(c, a, n, seq, event.time, &declared)?;
                 let decision = verdict.decision(&self.customers[c].access[a], event.time);
-                super::usage::outcome(true, Reason::Ok, alloc::vec![decision], false)
+                let mut result = super::usage::outcome(true, Reason::Ok, alloc::vec![decision], false);
+                result.charges = charges;
+                result.wallet = self.wallet_view(c);
+                result
             }
             Err(refusal) => super::usage::outcome(false, refusal.reason, alloc::vec![refusal], false),
         };

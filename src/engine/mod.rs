@@ -11,7 +11,7 @@ mod state;
 mod usage;
 mod verdict;
 
-pub use billing::{Charge, InstantRun, WalletState};
+pub use billing::{declared_charges, Charge, Declared, InstantRun, WalletState, CHARGES_ATTRIBUTE};
 pub use dedupe::{Dedupe, DEFAULT_WINDOW_MS};
 pub use handle::Handle;
 /// The engine's seedless hash map, for bindings that keep maps of their own (one hash table in the module).
@@ -19,7 +19,7 @@ pub use hash::Map as FxMap;
 pub use leased::CONSUME_EVENT;
 pub use snapshot::Snapshot;
 pub use state::CustomerState;
-pub use usage::{metering_period, IngestOutcome};
+pub use usage::{metering_period, IngestOutcome, WalletView};
 pub use verdict::Verdict;
 
 use alloc::string::String;
@@ -67,6 +67,13 @@ pub struct Engine {
     leases: Option<crate::sync::EdgeLeases>,
     /// Only snapshots signed with this key are accepted.
     hub_public_key: Option<crate::sync::signed::PublicKey>,
+    /// Per metric (catalog position): does some plan charge it by an instant price? Lets
+    /// `consume` skip real-time billing without looking at plans.
+    instant: Vec<bool>,
+}
+
+fn instant_metrics(catalog: &Catalog) -> Vec<bool> {
+    (0..catalog.billable_metrics.len()).map(|m| billing::instant_priced(catalog, m)).collect()
 }
 
 impl Engine {
@@ -77,6 +84,7 @@ impl Engine {
             feature_types.entry(Arc::from(f.key.as_str())).or_insert(f.kind);
         }
         Engine {
+            instant: instant_metrics(&catalog),
             catalog: Arc::new(catalog),
             feature_types,
             customers: Vec::new(),
@@ -151,6 +159,7 @@ impl Engine {
     /// A snapshot with any problem changes nothing. Handles made before become stale.
     pub fn apply_snapshot(&mut self, value: &Value) -> Result<(), Vec<Error>> {
         let snap = Snapshot::open(value, self.hub_public_key.as_ref())?;
+        self.instant = instant_metrics(&snap.catalog);
         let old_catalog = core::mem::replace(&mut self.catalog, Arc::new(snap.catalog));
         self.feature_types = Map::default();
         for f in &self.catalog.features {

@@ -46,6 +46,9 @@ impl CustomerState {
             currency: w.currency,
             balance: w.balance,
             defined: w.balance,
+            debited: rust_decimal::Decimal::ZERO,
+            credit_limit: w.credit_limit,
+            offline_allowance: w.offline_allowance,
         });
         CustomerState {
             customer,
@@ -87,8 +90,11 @@ impl CustomerState {
         // The running wallet balance survives unless the definition itself changed the figure
         // (a top-up or an adjustment made where the customer is defined).
         if let (Some(new), Some(old)) = (&mut next.wallet, self.wallet) {
-            if new.defined == old.defined && new.currency == old.currency {
-                new.balance = old.balance;
+            if new.currency == old.currency {
+                new.debited = old.debited;
+                if new.defined == old.defined {
+                    new.balance = old.balance;
+                }
             }
         }
         // Periods depend on subscriptions, which may have changed.

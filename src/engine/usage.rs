@@ -38,10 +38,39 @@ pub struct IngestOutcome {
     pub duplicate: bool,
     /// True when no metric counts the event.
     pub unmatched: bool,
+    /// The customer's wallet as this engine knows it, when they have one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wallet: Option<WalletView>,
+}
+
+/// A wallet as an engine knows it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WalletView {
+    /// ISO-4217 code.
+    pub currency: &'static str,
+    /// The balance: with leases, the hub's last word less what this edge spent since (others'
+    /// spending since then is not known yet); without, the engine's own.
+    pub balance: String,
+    /// With leases: money of the current wallet lease still usable while it is valid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leased: Option<String>,
+    /// With leases: money spent under the current wallet lease.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spent: Option<String>,
 }
 
 pub(super) fn outcome(allowed: bool, reason: Reason, decisions: Vec<Decision>, unmatched: bool) -> IngestOutcome {
-    IngestOutcome { allowed, reason, decisions, charges: Vec::new(), wallet_denied: false, duplicate: false, unmatched }
+    IngestOutcome {
+        allowed,
+        reason,
+        decisions,
+        charges: Vec::new(),
+        wallet_denied: false,
+        duplicate: false,
+        unmatched,
+        wallet: None,
+    }
 }
 
 /// What an event would take from one access: (access position, total units, and each
@@ -95,11 +124,18 @@ impl Engine {
 
     /// [`Engine::ingest`] for a decoded event.
     pub fn ingest_event(&mut self, event: &Event, now: Timestamp) -> Result<IngestOutcome> {
-        self.ingest_with(event, now, false)
+        self.ingest_with(event, now, None)
     }
 
-    /// Ingests an event; `force` records it past any limit (usage an edge already allowed).
-    pub(super) fn ingest_with(&mut self, event: &Event, now: Timestamp, force: bool) -> Result<IngestOutcome> {
+    /// Ingests an event. `recorded` (at the hub) records usage an edge already allowed: past any
+    /// limit, debiting the wallet what the edge declared it debited.
+    pub(super) fn ingest_with(
+        &mut self,
+        event: &Event,
+        now: Timestamp,
+        recorded: Option<&super::Declared>,
+    ) -> Result<IngestOutcome> {
+        let force = recorded.is_some();
         let key = Dedupe::<IngestOutcome>::key(&event.source, &event.id);
         if let Some(first) = self.events.get(&key) {
             let mut again = first.clone();
@@ -184,13 +220,19 @@ impl Engine {
                 .collect();
             return Ok(outcome(false, reason, denied, false));
         }
-        // 3. Real-time charges of instant prices must fit the wallet.
-        let pending = super::billing::instant_charges(catalog, state, event, &folds)?;
-        if !force && !super::billing::fits_wallet(state, &pending)? {
-            let mut denied = outcome(false, Reason::LimitReached, Vec::new(), false);
-            denied.wallet_denied = true;
-            return Ok(denied);
+        // 3. Real-time charges of instant prices must fit the wallet (with leases on: the
+        // edge's wallet lease), all or nothing with the units above.
+        let pending = super::billing::instant_charges(catalog, state, event, &folds, recorded)?;
+        if !force {
+            // The folds borrow the shared catalog, not the engine, so the gate may look.
+            if let Some(reason) = self.wallet_gate(c, &pending, now)? {
+                let mut denied = outcome(false, reason, Vec::new(), false);
+                denied.wallet_denied = true;
+                denied.wallet = self.wallet_view(c);
+                return Ok(denied);
+            }
         }
+        let state = &mut self.customers[c];
         // 4. Apply. What grants cover (min(n, balance) of each use) is attributed to the
         // metrics that asked for it, in order, and recorded with their fold.
         for ((_, n, parts), before) in wants.iter().zip(&verdicts) {
@@ -212,14 +254,20 @@ impl Engine {
             let after = use_units(access, before, *n, now, force)?;
             decisions.push(after.decision(access, now));
         }
-        let charges = super::billing::apply_charges(state, pending)?;
+        let spend = super::billing::total(&pending)?;
+        let mut charges = super::billing::apply_charges(state, pending)?;
         if !force {
             for (a, n, _) in &wants {
                 self.take_lease(c, *a, *n)?;
             }
-            self.queue_event(event);
+            self.take_wallet(c, spend)?;
+            self.queue_event(event, &charges);
         }
         let mut result = outcome(true, Reason::Ok, decisions, false);
+        result.wallet = self.wallet_view(c);
+        if let Some(w) = &result.wallet {
+            charges.iter_mut().for_each(|ch| ch.wallet_balance = Some(w.balance.clone()));
+        }
         result.charges = charges;
         self.events.insert(key, event.time, result.clone(), now);
         Ok(result)

@@ -114,6 +114,8 @@ pub struct Meter {
     pub overage: Decimal,
     /// Extra units the hub may lease out across all edges (SPEC §3.3 `tolerance`).
     pub tolerance: Decimal,
+    /// Units of each edge's lease usable only while the hub is unreachable (0: offline `deny`).
+    pub offline_allowance: Decimal,
     /// Σ remaining and Σ issued of the active buckets, valid while no bucket starts or stops
     /// and no reset happens (the hot path reads it instead of summing).
     totals: Option<Totals>,
@@ -140,6 +142,7 @@ impl Meter {
             usage: Decimal::ZERO,
             overage: Decimal::ZERO,
             tolerance: Decimal::ZERO,
+            offline_allowance: Decimal::ZERO,
             totals: None,
         }
     }

@@ -119,6 +119,7 @@ pub fn resolve(catalog: &Catalog, customer: &Customer) -> BTreeMap<Arc<str>, Acc
                         t.usage_period.map(|p| (p.interval, anchor)),
                     ));
                     parts.tolerance = t.tolerance;
+                    parts.offline_allowance = t.offline_allowance;
                 }
                 let order = parts.buckets.len();
                 parts.buckets.push(Bucket {
@@ -164,6 +165,7 @@ pub fn resolve(catalog: &Catalog, customer: &Customer) -> BTreeMap<Arc<str>, Acc
             let (soft, preserve, cadence) = parts.template.unwrap_or((false, false, None));
             let mut meter = Meter::new(soft, preserve, cadence, parts.buckets);
             meter.tolerance = parts.tolerance;
+            meter.offline_allowance = parts.offline_allowance;
             access.meter = Some(meter);
         }
     }
@@ -177,6 +179,7 @@ type MeterSettings = (bool, bool, Option<Cadence>);
 struct MeterParts {
     template: Option<MeterSettings>,
     tolerance: Decimal,
+    offline_allowance: Decimal,
     buckets: Vec<Bucket>,
 }
 

@@ -124,7 +124,7 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .route("/v1/catalog", put(put_catalog))
         .route("/v1/customers/{id}", put(put_customer))
         .route("/v1/customers/{id}/grants", post(add_grant))
-        .route("/v1/customers/{id}/wallet", post(top_up))
+        .route("/v1/customers/{id}/wallet", post(top_up).get(wallet))
         .route("/v1/customers/{id}/entitlements", get(entitlements))
         .route("/v1/customers/{id}/invoice", get(invoice))
         .route("/v1/events", post(ingest).get(list_events))
@@ -408,6 +408,13 @@ async fn top_up(
         (Err(e), _) | (_, Err(e)) => return error_response(&e),
     };
     hub.write(|state, now| state.top_up(&id, &value, now)).await
+}
+
+async fn wallet(State(hub): State<Arc<Hub>>, _: Admin, id: Result<Path<String>, PathRejection>) -> Response {
+    match path_id(id) {
+        Ok(id) => hub.read(|state, _| state.wallet(&id)).await,
+        Err(e) => error_response(&e),
+    }
 }
 
 async fn entitlements(State(hub): State<Arc<Hub>>, _: Anyone, id: Result<Path<String>, PathRejection>) -> Response {

@@ -83,6 +83,8 @@ pub const MIGRATIONS: &[&str] = &[
         UNIQUE (customer_id, subscription_id, period_start)
     );
     ",
+    // 2: the offline allowance of a lease (part of `granted`).
+    "ALTER TABLE leases ADD COLUMN allowance TEXT NOT NULL DEFAULT '0';",
 ];
 
 /// The schema version this build writes.

@@ -211,6 +211,7 @@ fn lease_row(key: &LeaseKey, edge_id: &str, boot_id: &str, epoch: u32, lease: &L
         used: plain(lease.used),
         expires_at: lease.expires_at.0,
         closed: lease.closed,
+        allowance: plain(lease.allowance),
     }
 }
 
@@ -280,6 +281,7 @@ impl HubState {
                 used: decimal_of(&row.used, "lease used")?,
                 expires_at: Timestamp(row.expires_at),
                 closed: row.closed,
+                allowance: decimal_of(&row.allowance, "lease allowance")?,
             };
             // The hub's own leases of an earlier run: their `used` is exact (the hub reports it
             // in the same transaction as the events it covers), so they are closed, which gives
@@ -432,19 +434,19 @@ impl HubState {
 
     /// Gives the engine a customer's definition. A top-up sets the wallet to the definition's
     /// figure whatever it was before (the engine keeps a running balance when the figure does
-    /// not change), so it goes in two steps: without the wallet, then with it.
+    /// not change); what was debited so far stays debited, so the wallet's lease budget grows
+    /// by exactly the top-up.
     fn define_customer(&mut self, customer: &Value, kind: CustomerChange) -> Result<(), Vec<Error>> {
         let Some(engine) = self.engine.as_mut() else {
             return Err(vec![Error::new(Code::Conflict, "", "a customer was stored before any catalog")]);
         };
+        engine.upsert_customer(customer)?;
         if kind == CustomerChange::TopUp {
-            let mut without = customer.clone();
-            if let Value::Object(map) = &mut without {
-                map.remove("wallet");
+            if let Some(id) = customer.get("id").and_then(Value::as_str) {
+                engine.adopt_wallet_definition(id);
             }
-            engine.upsert_customer(&without)?;
         }
-        engine.upsert_customer(customer)
+        Ok(())
     }
 
     /// Records a validated customer definition: a new snapshot version and its row.
@@ -509,10 +511,10 @@ impl HubState {
             let holder = Holder { edge_id: req.edge_id.clone(), boot_id: req.boot_id.clone(), epoch: report.epoch };
             let before = self.escrow.accounts.get(&report.key).map(|a| a.leases.get(&holder).cloned());
             backup.push((report.key.clone(), holder, before));
-            let result = match engine.lease_budget(&report.key, now) {
-                Ok(budget) => self
+            let result = match engine.lease_terms(&report.key, now) {
+                Ok(terms) => self
                     .escrow
-                    .report(&req.edge_id, &req.boot_id, report, budget.unwrap_or(Decimal::ZERO), &self.policy, now)
+                    .report(&req.edge_id, &req.boot_id, report, terms.unwrap_or_default(), &self.policy, now)
                     .map_err(|_| overflow(&at)),
                 Err(e) => Err(e.under(&at)),
             };
@@ -590,8 +592,8 @@ impl HubState {
         };
         let mut grants = Vec::with_capacity(request.leases.len());
         for report in &request.leases {
-            let budget = engine.lease_budget(&report.key, now).ok().flatten().unwrap_or(Decimal::ZERO);
-            match self.escrow.report(HUB_EDGE, &self.boot_id, report, budget, &self.policy, now) {
+            let terms = engine.lease_terms(&report.key, now).ok().flatten().unwrap_or_default();
+            match self.escrow.report(HUB_EDGE, &self.boot_id, report, terms, &self.policy, now) {
                 Ok((grant, lease)) => {
                     changes.leases.push(lease_row(&report.key, HUB_EDGE, &self.boot_id, report.epoch, &lease));
                     grants.push(grant);
@@ -870,7 +872,11 @@ impl HubState {
         let balance = add(running, amount)
             .map_err(|_| ApiError::new(Code::Overflow, "/amount", "the balance would be too large"))?;
         let mut customer = current.clone();
-        customer["wallet"] = json!({ "currency": code, "balance": plain(balance) });
+        // Only the figure changes: the credit limit and offline mode stay as defined.
+        let mut wallet = current.get("wallet").cloned().filter(Value::is_object).unwrap_or_else(|| json!({}));
+        wallet["currency"] = json!(code);
+        wallet["balance"] = json!(plain(balance));
+        customer["wallet"] = wallet;
         // Check the new definition before the engine sees it (it goes in two steps).
         let mut problems = Vec::new();
         let valid = Customer::decode(&customer, "", engine.catalog(), &mut problems).is_some();
@@ -927,6 +933,22 @@ impl HubState {
             });
         }
         Reply::json(200, &json!({ "customerId": id, "entitlements": out }))
+    }
+
+    /// `GET /v1/customers/{id}/wallet`: the wallet as the hub's ledger has it: balance = funded
+    /// − debited (every real-time charge recorded so far, from edges and the hub alike).
+    pub fn wallet(&self, id: &str) -> Result<Reply, ApiError> {
+        let Some(engine) = self.engine.as_ref() else { return Err(no_customer(id)) };
+        let Some(state) = engine.customer(id) else { return Err(no_customer(id)) };
+        let Some(w) = &state.wallet else {
+            return Err(ApiError::new(Code::UnknownReference, "/customerId", "the customer has no wallet"));
+        };
+        let funded = add(w.balance, w.debited).map_err(|_| ApiError::one(overflow("")))?;
+        Reply::json(
+            200,
+            &json!({ "customerId": id, "currency": w.currency.code(), "balance": plain(w.balance),
+                "creditLimit": plain(w.credit_limit), "funded": plain(funded), "debited": plain(w.debited) }),
+        )
     }
 
     /// `GET /v1/customers/{id}/invoice`: the running bill at `at`.

@@ -133,6 +133,8 @@ pub struct LeaseRow {
     pub expires_at: i64,
     /// Reported final.
     pub closed: bool,
+    /// Of `granted`, the offline allowance (decimal text).
+    pub allowance: String,
 }
 
 /// Units of a key consumed at the hub outside any lease.
@@ -364,11 +366,11 @@ impl SqliteStore {
         }
         for r in &c.leases {
             tx.prepare_cached(
-                "INSERT INTO leases (customer_id, key, period, edge_id, boot_id, epoch, granted, returned, used, expires_at, closed) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+                "INSERT INTO leases (customer_id, key, period, edge_id, boot_id, epoch, granted, returned, used, expires_at, closed, allowance) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
                  ON CONFLICT (customer_id, key, period, edge_id, boot_id, epoch) DO UPDATE SET \
                  granted = excluded.granted, returned = excluded.returned, used = excluded.used, \
-                 expires_at = excluded.expires_at, closed = excluded.closed",
+                 expires_at = excluded.expires_at, closed = excluded.closed, allowance = excluded.allowance",
             )?
             .execute(params![
                 r.customer_id,
@@ -381,7 +383,8 @@ impl SqliteStore {
                 r.returned,
                 r.used,
                 r.expires_at,
-                r.closed
+                r.closed,
+                r.allowance
             ])?;
         }
         for r in &c.direct {
@@ -471,7 +474,7 @@ impl Store for SqliteStore {
             loaded.meta.insert(r.get(0)?, r.get(1)?);
         }
         let mut stmt = self.conn.prepare(
-            "SELECT customer_id, key, period, edge_id, boot_id, epoch, granted, returned, used, expires_at, closed FROM leases",
+            "SELECT customer_id, key, period, edge_id, boot_id, epoch, granted, returned, used, expires_at, closed, allowance FROM leases",
         )?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
@@ -487,6 +490,7 @@ impl Store for SqliteStore {
                 used: r.get(8)?,
                 expires_at: r.get(9)?,
                 closed: r.get(10)?,
+                allowance: r.get(11)?,
             });
         }
         let mut stmt = self.conn.prepare("SELECT customer_id, key, period, used FROM direct_usage")?;

@@ -56,8 +56,9 @@ fn decode_into(value: &Value, now: Timestamp, problems: &mut crate::json::Proble
         }
         None => Some(Value::Object(Map::new())),
     };
-    // CloudEvents attributes that carry no meaning here but are legal.
-    for key in ["specversion", "datacontenttype", "dataschema"] {
+    // CloudEvents attributes that carry no meaning here but are legal; `tollgatecharges` is
+    // what an edge debited for the event, read by the hub only (`Engine::record`).
+    for key in ["specversion", "datacontenttype", "dataschema", "tollgatecharges"] {
         f.opt(key);
     }
     f.finish();

@@ -24,6 +24,9 @@ const IN_FLIGHT: usize = 32;
 /// Why the lease does not allow a use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Refusal {
+    /// The key's whole budget is used as far as the hub last said: no sync will help until the
+    /// budget grows (a grant, a top-up, the next period).
+    Spent,
     /// The lease is used up (or the edge holds none yet): sync, then retry.
     Exhausted,
     /// The lease expired and the hub answered recently: sync, then retry.
@@ -36,6 +39,7 @@ impl Refusal {
     /// The decision reason of SPEC §5.
     pub fn reason(self) -> Reason {
         match self {
+            Refusal::Spent => Reason::LimitReached,
             Refusal::Exhausted => Reason::LeaseExhausted,
             Refusal::Expired => Reason::LeaseExpired,
             Refusal::Offline => Reason::Offline,
@@ -64,10 +68,14 @@ pub struct EdgeLease {
     pub demand: Decimal,
     /// `used` when the last request was built (the recent rate).
     pub used_at_request: Decimal,
+    /// Of `granted`, the units usable only while the hub is unreachable.
+    pub allowance: Decimal,
+    /// The key's whole budget as the hub last said (`Decimal::MAX` until it says).
+    pub budget: Decimal,
 }
 
 impl EdgeLease {
-    fn fresh(epoch: u32, others_usage: Decimal) -> EdgeLease {
+    fn fresh(epoch: u32, others_usage: Decimal, budget: Decimal) -> EdgeLease {
         EdgeLease {
             epoch,
             granted: Decimal::ZERO,
@@ -78,12 +86,26 @@ impl EdgeLease {
             others_usage,
             demand: Decimal::ZERO,
             used_at_request: Decimal::ZERO,
+            allowance: Decimal::ZERO,
+            budget,
         }
     }
 
-    /// Units still usable (ignoring expiry).
+    /// Units still usable while the lease is valid (ignoring expiry): the offline allowance is
+    /// kept aside.
     pub fn unused(&self) -> Decimal {
+        self.offline_unused().saturating_sub(self.allowance).max(Decimal::ZERO)
+    }
+
+    /// Units still usable while the hub is unreachable: everything granted and not used.
+    pub fn offline_unused(&self) -> Decimal {
         self.granted.saturating_sub(self.returned).saturating_sub(self.used).max(Decimal::ZERO)
+    }
+
+    /// What is left of the key's budget for everyone, as far as this edge knows (an upper bound:
+    /// others' usage only grows).
+    pub fn left(&self) -> Decimal {
+        self.budget.saturating_sub(self.others_usage).saturating_sub(self.used)
     }
 
     fn expired(&self, now: Timestamp) -> bool {
@@ -145,14 +167,26 @@ impl EdgeLeases {
     /// Whether `n` units of `key` may be used at `now`.
     pub fn check(&self, key: &LeaseKey, n: Decimal, now: Timestamp) -> Result<(), Refusal> {
         let Some(lease) = self.leases.get(key) else { return Err(Refusal::Exhausted) };
+        let fits = |usable: Decimal| if n.is_zero() { usable > Decimal::ZERO } else { n <= usable };
         if lease.expired(now) || lease.mode == Mode::Closed {
             let answered_lately = self
                 .last_answer
                 .is_some_and(|t| now.0.saturating_sub(t.0) < i64::try_from(self.ttl_ms).unwrap_or(i64::MAX));
-            return Err(if answered_lately { Refusal::Expired } else { Refusal::Offline });
+            if answered_lately {
+                return Err(Refusal::Expired);
+            }
+            // Offline: only the allowance of a lease that expired (never of a closed one).
+            if lease.mode != Mode::Closed && !lease.allowance.is_zero() && fits(lease.offline_unused()) {
+                return Ok(());
+            }
+            return Err(Refusal::Offline);
         }
-        if lease.expires_at.is_none() || n > lease.unused() || lease.unused().is_zero() {
-            return Err(Refusal::Exhausted);
+        if lease.expires_at.is_none() || !fits(lease.unused()) {
+            return Err(if lease.expires_at.is_some() && !fits(lease.left()) {
+                Refusal::Spent
+            } else {
+                Refusal::Exhausted
+            });
         }
         Ok(())
     }
@@ -167,7 +201,7 @@ impl EdgeLeases {
 
     /// Records that `n` units of `key` were refused, so the next request asks for them.
     pub fn refused(&mut self, key: &LeaseKey, n: Decimal) -> Result<(), Overflow> {
-        let lease = self.leases.entry(key.clone()).or_insert_with(|| EdgeLease::fresh(0, Decimal::ZERO));
+        let lease = self.leases.entry(key.clone()).or_insert_with(|| EdgeLease::fresh(0, Decimal::ZERO, Decimal::MAX));
         lease.demand = add(lease.demand, n)?;
         Ok(())
     }
@@ -191,7 +225,9 @@ impl EdgeLeases {
             || self.leases.values().any(|l| {
                 !l.demand.is_zero()
                     || l.expires_at.is_some_and(|t| t.0.saturating_sub(now.0) < ttl / 3)
-                    || l.unused().checked_mul(Decimal::from(4)).is_some_and(|x| x < l.granted)
+                    || l.unused()
+                        .checked_mul(Decimal::from(4))
+                        .is_some_and(|x| x < l.granted.saturating_sub(l.allowance) && l.left() > Decimal::ZERO)
             })
     }
 
@@ -208,16 +244,21 @@ impl EdgeLeases {
         for (key, lease) in &mut self.leases {
             if lease.expires_at.is_some() {
                 let done = lease.expired(now) || lease.mode == Mode::Closed;
+                // (An unused offline allowance keeps the lease: it is what the edge may spend
+                // if the hub stops answering, so it is given back only at expiry.)
                 let spent_and_idle = !lease.granted.is_zero()
-                    && lease.unused().is_zero()
+                    && lease.offline_unused().is_zero()
                     && lease.demand.is_zero()
                     && lease.used == lease.used_at_request;
                 if done || spent_and_idle {
                     let finished = Finished { granted: lease.granted, returned: lease.returned, used: lease.used };
                     self.finished.insert((key.clone(), lease.epoch), finished);
                     let demand = lease.demand;
-                    *lease =
-                        EdgeLease::fresh(lease.epoch.saturating_add(1), lease.others_usage.saturating_add(lease.used));
+                    *lease = EdgeLease::fresh(
+                        lease.epoch.saturating_add(1),
+                        lease.others_usage.saturating_add(lease.used),
+                        lease.budget,
+                    );
                     lease.demand = demand;
                 }
             }
@@ -291,6 +332,8 @@ impl EdgeLeases {
             }
             lease.granted = lease.granted.max(grant.granted);
             lease.others_usage = lease.others_usage.max(grant.others_usage);
+            lease.allowance = lease.allowance.max(grant.allowance);
+            lease.budget = grant.budget;
             if grant.mode == Mode::Closed {
                 lease.mode = Mode::Closed;
                 continue;

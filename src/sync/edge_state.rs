@@ -42,7 +42,8 @@ impl EdgeLeases {
                 json!({ "customerId": c, "key": key, "period": period, "epoch": l.epoch,
                     "granted": l.granted, "returned": l.returned, "used": l.used,
                     "expiresAt": l.expires_at.map(|t| t.0), "mode": mode_name(l.mode),
-                    "othersUsage": l.others_usage, "demand": l.demand, "usedAtRequest": l.used_at_request })
+                    "othersUsage": l.others_usage, "demand": l.demand, "usedAtRequest": l.used_at_request,
+                    "allowance": l.allowance, "budget": (l.budget != Decimal::MAX).then_some(l.budget) })
             })
             .collect();
         let finished: Vec<Value> = self
@@ -100,7 +101,14 @@ fn lease_key(f: &mut Fields<'_, '_>) -> Option<(LeaseKey, u32)> {
     let customer_id = f.str("customerId");
     let key = f.str("key");
     let period = f.timestamp("period");
-    let epoch = f.opt_u64("epoch").and_then(|e| u32::try_from(e).ok());
+    // Absent = 0, as on the wire; one out of range is an error, never a lease dropped.
+    let epoch = match f.opt_u64("epoch") {
+        None => matches!(f.raw("epoch"), None | Some(Value::Null)).then_some(0),
+        Some(e) => u32::try_from(e).ok().or_else(|| {
+            f.fail("epoch", Code::InvalidValue, "epoch must be at most 4294967295");
+            None
+        }),
+    };
     Some((LeaseKey { customer_id: customer_id?, key: key?, period: period? }, epoch?))
 }
 
@@ -132,6 +140,8 @@ fn decode(value: &Value, problems: &mut Problems) -> Option<EdgeLeases> {
         let others_usage = counter(&mut l, "othersUsage");
         let demand = counter(&mut l, "demand");
         let used_at_request = counter(&mut l, "usedAtRequest");
+        let allowance = l.opt_decimal("allowance").unwrap_or_default();
+        let budget = l.opt_decimal("budget").unwrap_or(Decimal::MAX);
         l.finish();
         if let (Some((key, epoch)), Some(granted), Some(returned), Some(used), Some(expires_at), Some(mode)) =
             (key, granted, returned, used, expires_at, mode)
@@ -146,6 +156,8 @@ fn decode(value: &Value, problems: &mut Problems) -> Option<EdgeLeases> {
                 others_usage: others_usage.unwrap_or_default(),
                 demand: demand.unwrap_or_default(),
                 used_at_request: used_at_request.unwrap_or_default(),
+                allowance,
+                budget,
             };
             leases.insert(key, lease);
         }

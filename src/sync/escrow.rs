@@ -47,6 +47,16 @@ impl Policy {
     }
 }
 
+/// What the hub grants a key against: its budget and the offline allowance of each lease.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Terms {
+    /// `limit + tolerance` of a feature; funded money + credit limit of a wallet.
+    pub budget: Decimal,
+    /// Units of each lease reserved for use while the hub is unreachable (offline mode
+    /// `allowance`); 0 for `deny`.
+    pub allowance: Decimal,
+}
+
 /// Who holds a lease: an edge's boot and the lease's epoch.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Holder {
@@ -71,6 +81,9 @@ pub struct Lease {
     pub expires_at: Timestamp,
     /// The edge reported it final: `used` is exact and nothing more will be used.
     pub closed: bool,
+    /// Of `granted`, the units the edge may use only while the hub is unreachable (set once,
+    /// at the lease's first grant that could afford it).
+    pub allowance: Decimal,
 }
 
 impl Lease {
@@ -115,17 +128,17 @@ pub struct Escrow {
 
 impl Escrow {
     /// Answers one lease report of `edge_id`/`boot_id` received at hub time `now`, against the
-    /// key's budget (`limit + tolerance`). Returns the grant and the lease as it now stands (to
-    /// persist).
+    /// key's [`Terms`]. Returns the grant and the lease as it now stands (to persist).
     pub fn report(
         &mut self,
         edge_id: &str,
         boot_id: &str,
         report: &LeaseReport,
-        budget: Decimal,
+        terms: Terms,
         policy: &Policy,
         now: Timestamp,
     ) -> Result<(LeaseGrant, Lease), Overflow> {
+        let budget = terms.budget;
         let account = self.accounts.entry(report.key.clone()).or_default();
         let holder = Holder { edge_id: edge_id.into(), boot_id: boot_id.into(), epoch: report.epoch };
         let committed_before = account.committed()?;
@@ -135,6 +148,7 @@ impl Escrow {
             used: Decimal::ZERO,
             expires_at: now,
             closed: false,
+            allowance: Decimal::ZERO,
         });
         let idle = report.used <= lease.used;
         let old_commitment = lease.commitment();
@@ -152,18 +166,29 @@ impl Escrow {
             mode: Mode::Closed,
             shrink_to: None,
             others_usage: Decimal::ZERO,
+            allowance: lease.allowance,
+            budget,
         };
         if !lease.closed && !expired {
             // What the others hold, plus this lease after the report's returns.
             let others = sub(committed_before, old_commitment)?;
-            let available = sub(sub(budget, others)?, lease.commitment())?.max(Decimal::ZERO);
+            let mut available = sub(sub(budget, others)?, lease.commitment())?.max(Decimal::ZERO);
+            // The offline allowance comes first, once per lease: it is part of `granted`, so it
+            // is committed like the rest until the edge reports the lease final.
+            if lease.allowance.is_zero() && terms.allowance > Decimal::ZERO {
+                let reserve = terms.allowance.min(available);
+                lease.allowance = reserve;
+                lease.granted = add(lease.granted, reserve)?;
+                available = sub(available, reserve)?;
+                grant.allowance = reserve;
+            }
             let give = report.want.min(available);
             lease.granted = add(lease.granted, give)?;
             lease.expires_at = Timestamp(now.0.saturating_add(policy.hub_ttl_ms()));
             let left = sub(available, give)?;
             let percent = Decimal::from(policy.precise_below_percent);
             let precise = mul(left, Decimal::ONE_HUNDRED)? < mul(budget.max(Decimal::ZERO), percent)?;
-            let unused = sub(sub(lease.granted, lease.returned)?, lease.used)?;
+            let unused = sub(sub(sub(lease.granted, lease.returned)?, lease.used)?, lease.allowance)?;
             grant.granted = lease.granted;
             grant.ttl_ms = policy.ttl_ms;
             grant.mode = if precise { Mode::Precise } else { Mode::Normal };
@@ -181,6 +206,7 @@ impl Escrow {
 
     /// Consumes `n` units at the hub itself if the budget allows; false (nothing applied) if not.
     pub fn consume_direct(&mut self, key: &LeaseKey, n: Decimal, budget: Decimal) -> Result<bool, Overflow> {
+        // (`budget` is `Terms::budget`: the hub's direct use has no offline allowance.)
         let account = self.accounts.entry(key.clone()).or_default();
         let after = add(account.committed()?, n)?;
         if after > budget {

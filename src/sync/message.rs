@@ -101,6 +101,12 @@ pub struct LeaseGrant {
     /// Units of this key used by everyone but this lease, as far as the hub knows: the edge's
     /// view of the key's usage is this plus its own `used` (an extension of SPEC §7).
     pub others_usage: Decimal,
+    /// Of `granted`, the units reserved for use while the hub is unreachable (offline mode
+    /// `allowance`; an extension of SPEC §7).
+    pub allowance: Decimal,
+    /// The key's whole budget (limit + tolerance; a wallet's funded money + credit limit), so
+    /// the edge can tell a spent key from a lease to renew (an extension of SPEC §7).
+    pub budget: Decimal,
 }
 
 /// The hub's sync response.
@@ -259,6 +265,8 @@ impl LeaseGrant {
             other => other,
         };
         let others_usage = counter(&mut f, "othersUsage", false);
+        let allowance = counter(&mut f, "allowance", false);
+        let budget = f.opt_decimal("budget");
         f.finish();
         Some(LeaseGrant {
             key: key?,
@@ -268,6 +276,8 @@ impl LeaseGrant {
             mode,
             shrink_to,
             others_usage: others_usage?,
+            allowance: allowance?,
+            budget: budget.unwrap_or(Decimal::MAX),
         })
     }
 }

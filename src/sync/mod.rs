@@ -9,5 +9,5 @@ pub mod escrow;
 pub mod message;
 
 pub use edge::{EdgeLeases, Refusal};
-pub use escrow::{Escrow, Policy};
+pub use escrow::{Escrow, Policy, Terms};
 pub use message::{LeaseGrant, LeaseKey, LeaseReport, Mode, SyncRequest, SyncResponse, WALLET_KEY};
