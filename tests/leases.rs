@@ -25,8 +25,12 @@ struct Hub {
 
 impl Hub {
     fn new() -> Hub {
+        Hub::of(&snapshot())
+    }
+
+    fn of(snapshot: &Value) -> Hub {
         Hub {
-            engine: Engine::from_snapshot(&snapshot(), Options::default()).unwrap(),
+            engine: Engine::from_snapshot(snapshot, Options::default()).unwrap(),
             escrow: Escrow::default(),
             policy: Policy::default(),
         }
@@ -51,7 +55,11 @@ impl Hub {
 }
 
 fn edge(id: &str) -> Engine {
-    let mut e = Engine::from_snapshot(&snapshot(), Options::default()).unwrap();
+    edge_of(&snapshot(), id)
+}
+
+fn edge_of(snapshot: &Value, id: &str) -> Engine {
+    let mut e = Engine::from_snapshot(snapshot, Options::default()).unwrap();
     e.enable_leases(id, "boot-1");
     e
 }
@@ -161,4 +169,212 @@ fn with_the_hubs_key_only_signed_snapshots_are_taken_and_a_bad_one_changes_nothi
     assert!(engine.apply_snapshot(&plain).is_err());
     assert_eq!(engine.customer_count(), 3, "the previous snapshot stays");
     assert!(engine.apply_snapshot(&signed).is_ok());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Wallets (SPEC §6.3, §7): prepaid money leased like a quota.
+
+fn wallet_snapshot() -> Value {
+    serde_json::from_str(include_str!("data/wallet-leased-snapshot.json")).unwrap()
+}
+
+fn call(id: &str) -> Value {
+    json!({ "id": id, "source": "app", "type": "api.call", "subject": "cus_acme", "time": "2026-11-10T00:00:00Z" })
+}
+
+fn dec(s: &str) -> Decimal {
+    s.parse().unwrap()
+}
+
+fn line<'a>(invoice: &'a tollgate::billing::Invoice, description_part: &str) -> Option<&'a tollgate::billing::Line> {
+    invoice.lines.iter().find(|l| l.description.contains(description_part))
+}
+
+#[test]
+fn two_edges_never_spend_one_wallet_twice() {
+    let now = at("2026-11-10T00:00:00Z");
+    let mut hub = Hub::of(&wallet_snapshot());
+    let mut edges = [edge_of(&wallet_snapshot(), "fra-1"), edge_of(&wallet_snapshot(), "iad-1")];
+    let mut allowed = 0u32;
+    for round in 0..100 {
+        for (i, e) in edges.iter_mut().enumerate() {
+            for k in 0..5 {
+                let outcome = e.ingest(&call(&format!("{i}-{round}-{k}")), now).unwrap();
+                if outcome.allowed {
+                    allowed += 1;
+                    assert_eq!(outcome.charges[0].amount, "0.01");
+                } else {
+                    assert!(outcome.wallet_denied || outcome.reason == Reason::LeaseExhausted, "{outcome:?}");
+                }
+            }
+            hub.sync(e, now);
+        }
+    }
+    // 2.00 at 0.01 a call: exactly 200, across both edges, and the hub's balance is exactly 0.
+    assert_eq!(allowed, 200);
+    assert_eq!(hub.engine.wallet_balance("cus_acme"), Some(Decimal::ZERO));
+    let invoice = hub.engine.invoice_preview("cus_acme", now).unwrap();
+    let instant = invoice.lines.iter().find(|l| l.price_id.as_deref() == Some("price_calls")).unwrap();
+    assert_eq!(instant.amount, dec("2.00"));
+    assert_eq!(invoice.total, Decimal::ZERO, "{invoice:?}");
+    // A spent wallet is `limit_reached` at the edge once the hub said so, not "sync and retry".
+    let last = edges[0].ingest(&call("late"), now).unwrap();
+    assert!(!last.allowed && last.wallet_denied);
+    assert_eq!(last.reason, Reason::LimitReached, "{last:?}");
+    assert_eq!(last.wallet.as_ref().unwrap().balance, "0");
+}
+
+#[test]
+fn a_top_up_reaches_edges_through_sync() {
+    let now = at("2026-11-10T00:00:00Z");
+    let mut hub = Hub::of(&wallet_snapshot());
+    let mut fra = edge_of(&wallet_snapshot(), "fra-1");
+    let mut allowed = 0;
+    for i in 0..300 {
+        if !fra.ingest(&call(&format!("a{i}")), now).unwrap().allowed {
+            hub.sync(&mut fra, now);
+            if fra.ingest(&call(&format!("a{i}")), now).unwrap().allowed {
+                allowed += 1;
+            }
+        } else {
+            allowed += 1;
+        }
+    }
+    assert_eq!(allowed, 200);
+    // The hub's engine takes the top-up (the definition's new figure); the edge's snapshot does not.
+    let mut customer = wallet_snapshot()["customers"][0].clone();
+    customer["wallet"]["balance"] = json!("0.50");
+    hub.engine.upsert_customer(&customer).unwrap();
+    hub.engine.adopt_wallet_definition("cus_acme");
+    let mut more = 0;
+    for i in 0..100 {
+        let mut o = fra.ingest(&call(&format!("b{i}")), now).unwrap();
+        if !o.allowed {
+            hub.sync(&mut fra, now);
+            o = fra.ingest(&call(&format!("b{i}")), now).unwrap();
+        }
+        more += u32::from(o.allowed);
+    }
+    assert_eq!(more, 50, "exactly the 0.50 top-up");
+    hub.sync(&mut fra, now);
+    assert_eq!(hub.engine.wallet_balance("cus_acme"), Some(Decimal::ZERO));
+}
+
+#[test]
+fn consume_charges_the_wallet_like_an_event() {
+    let now = at("2026-11-10T00:00:00Z");
+    let mut hub = Hub::of(&wallet_snapshot());
+    let mut fra = edge_of(&wallet_snapshot(), "fra-1");
+    hub.sync(&mut fra, now); // nothing leased yet: the first consume is refused and asks
+    let first = fra.consume("cus_acme", "api-calls", Decimal::from(5), Some("r1"), now).unwrap();
+    assert_eq!(first.reason, Reason::LeaseExhausted);
+    hub.sync(&mut fra, now);
+    let d = fra.consume("cus_acme", "api-calls", Decimal::from(5), Some("r1"), now).unwrap();
+    assert!(d.allowed, "{d:?}");
+    hub.sync(&mut fra, now);
+    assert_eq!(hub.engine.wallet_balance("cus_acme"), Some(dec("1.95")));
+    let invoice = hub.engine.invoice_preview("cus_acme", now).unwrap();
+    let instant = invoice.lines.iter().find(|l| l.price_id.as_deref() == Some("price_calls")).unwrap();
+    assert_eq!((instant.quantity, instant.amount), (Decimal::from(5), dec("0.05")));
+    // Without leases, the engine's own wallet pays, all or nothing.
+    let mut alone = Engine::from_snapshot(&wallet_snapshot(), Options::default()).unwrap();
+    assert!(alone.consume("cus_acme", "api-calls", Decimal::from(200), None, now).unwrap().allowed);
+    let over = alone.consume("cus_acme", "api-calls", Decimal::ONE, None, now).unwrap();
+    assert_eq!(over.reason, Reason::LimitReached);
+    assert_eq!(alone.wallet_balance("cus_acme"), Some(Decimal::ZERO));
+}
+
+#[test]
+fn tiered_instant_prices_across_edges_are_settled_on_the_invoice() {
+    let now = at("2026-11-10T00:00:00Z");
+    let mut snap = wallet_snapshot();
+    snap["customers"][0]["wallet"]["balance"] = json!("10.00"); // plenty: no edge waits for another
+    let mut hub = Hub::of(&snap);
+    let mut edges = [edge_of(&snap, "fra-1"), edge_of(&snap, "iad-1")];
+    for e in &mut edges {
+        e.ingest(&call("warm-up"), now).unwrap();
+        hub.sync(e, now); // a wallet lease
+        hub.sync(e, now);
+    }
+    // Each edge sees only its own 80 tokens: each rates them in the first tier, 80 × 0.01.
+    for (i, e) in edges.iter_mut().enumerate() {
+        let tokens = json!({ "id": format!("t{i}"), "source": "app", "type": "llm.call", "subject": "cus_acme",
+                             "time": "2026-11-10T00:00:00Z", "data": { "tokens": 80 } });
+        let mut o = e.ingest(&tokens, now).unwrap();
+        if !o.allowed {
+            hub.sync(e, now);
+            o = e.ingest(&tokens, now).unwrap();
+        }
+        assert!(o.allowed, "{o:?}");
+        assert_eq!(dec(&o.charges[0].amount), dec("0.80"));
+        hub.sync(e, now);
+    }
+    // Globally, 160 tokens cost 100 × 0.01 + 60 × 0.001 = 1.06: the wallets paid 1.60, and the
+    // invoice settles −0.54 on a line of its own.
+    let invoice = hub.engine.invoice_preview("cus_acme", now).unwrap();
+    let paid = invoice.lines.iter().find(|l| l.price_id.as_deref() == Some("price_tokens") && l.quantity > Decimal::ZERO);
+    assert_eq!(paid.unwrap().precise_amount, dec("1.60"));
+    let settlement = line(&invoice, "settlement").expect("a settlement line");
+    assert_eq!(settlement.precise_amount, dec("-0.54"));
+    assert_eq!(hub.engine.wallet_balance("cus_acme"), Some(dec("10.00") - dec("1.60")));
+    // Paid 1.60 from the wallet; the settlement is what is owed back: −0.54.
+    assert_eq!(invoice.total, dec("-0.54"));
+}
+
+#[test]
+fn an_offline_allowance_serves_while_the_hub_is_silent_and_only_then() {
+    let mut snap = wallet_snapshot();
+    snap["customers"][0]["wallet"] = json!({ "currency": "USD", "balance": "2.00",
+        "offlineMode": "allowance", "offlineAllowance": "0.05" });
+    // The calls' hard limit has an allowance too: offline, the wallet's 0.05 binds (5 calls).
+    let calls = &mut snap["catalog"]["plans"][0]["prices"][0]["feature"]["entitlement"];
+    calls["offlineMode"] = json!("allowance");
+    calls["offlineAllowance"] = json!("10");
+    let t0 = at("2026-11-10T00:00:00Z");
+    let mut hub = Hub::of(&snap);
+    let mut fra = edge_of(&snap, "fra-1");
+    fra.ingest(&call("x0"), t0).unwrap();
+    hub.sync(&mut fra, t0);
+    let key = tollgate::sync::LeaseKey { customer_id: "cus_acme".into(), key: "$wallet".into(), period: Timestamp(0) };
+    let lease = fra.leases().unwrap().leases[&key].clone();
+    assert_eq!(lease.allowance, dec("0.05"));
+    // While the lease is valid, the allowance is kept aside.
+    let mut served = 0;
+    for i in 0..100 {
+        served += u32::from(fra.ingest(&call(&format!("v{i}")), t0).unwrap().allowed);
+    }
+    assert_eq!(Decimal::from(served) * dec("0.01"), lease.granted - lease.allowance);
+    // Expired, with the hub silent for a whole lifetime: only the allowance, 5 calls.
+    let later = Timestamp(t0.0 + 120_000);
+    let mut offline = 0;
+    let mut last = None;
+    for i in 0..10 {
+        let o = fra.ingest(&call(&format!("o{i}")), later).unwrap();
+        offline += u32::from(o.allowed);
+        last = Some(o);
+    }
+    assert_eq!(offline, 5, "{last:?} {:?}", fra.leases().unwrap().leases[&key]);
+    assert_eq!(last.unwrap().reason, Reason::Offline);
+    // Back online: everything reconciles and the hub's balance is exact.
+    hub.sync(&mut fra, later);
+    hub.sync(&mut fra, later);
+    assert!(fra.leases().unwrap().events.is_empty());
+    let spent = Decimal::from(served + offline) * dec("0.01");
+    assert_eq!(hub.engine.wallet_balance("cus_acme"), Some(dec("2.00") - spent));
+}
+
+#[test]
+fn a_failed_sync_response_changes_nothing() {
+    let now = at("2026-11-10T00:00:00Z");
+    let mut fra = edge("fra-1");
+    let before = fra.export_sync_state().unwrap();
+    // A valid lease grant next to a snapshot that is not one: the engine stays as it was.
+    let response = json!({ "ackSeq": 0, "snapshot": { "bad": true }, "leases": [{ "customerId": "cus_acme",
+        "key": "api-calls", "period": "2026-11-01T00:00:00Z", "granted": "50", "ttlMs": 30000 }] });
+    fra.consume("cus_acme", "api-calls", Decimal::ONE, None, now).unwrap();
+    let _ = fra.sync_request(now).unwrap();
+    let mid = fra.export_sync_state().unwrap();
+    assert!(fra.apply_sync(&response, now).is_err());
+    assert_eq!(fra.export_sync_state().unwrap(), mid);
+    assert_ne!(before, mid);
 }

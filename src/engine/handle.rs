@@ -91,6 +91,11 @@ impl Engine {
         }
         let before = self.gate(c, a, n, before, now)?;
         if !before.allowed {
+            if self.leases.is_some() {
+                // So that one sync brings both leases: the wallet's demand too.
+                let pending = self.consume_charges(c, a, n, now, None)?;
+                self.wallet_gate(c, &pending, now)?;
+            }
             return Ok(before);
         }
         // Units whose metric an instant price charges are paid from the wallet, all or nothing

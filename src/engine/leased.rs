@@ -35,6 +35,12 @@ impl Engine {
         self.leases = Some(EdgeLeases::new(edge_id, boot_id));
     }
 
+    /// Makes this engine's wallet balances the ledger's (the hub's engine, which records every
+    /// edge's debits): decisions report them instead of the view through a wallet lease.
+    pub fn keep_wallets_of_record(&mut self) {
+        self.wallets_of_record = true;
+    }
+
     /// The edge's sync state, when leases are on.
     pub fn leases(&self) -> Option<&EdgeLeases> {
         self.leases.as_ref()
@@ -128,7 +134,7 @@ impl Engine {
         let w = state.wallet.as_ref()?;
         let lease = self.leases.as_ref().and_then(|l| l.leases.get(&wallet_key(&state.customer.id)));
         let balance = match lease {
-            Some(l) if l.budget != Decimal::MAX => l.left().saturating_sub(w.credit_limit),
+            Some(l) if l.budget != Decimal::MAX && !self.wallets_of_record => l.left().saturating_sub(w.credit_limit),
             _ => w.balance,
         };
         Some(WalletView {

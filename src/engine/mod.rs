@@ -67,6 +67,9 @@ pub struct Engine {
     leases: Option<crate::sync::EdgeLeases>,
     /// Only snapshots signed with this key are accepted.
     hub_public_key: Option<crate::sync::signed::PublicKey>,
+    /// The engine records every debit of every edge (the hub's): its wallet balances are the
+    /// truth, not an edge's view through its lease.
+    wallets_of_record: bool,
     /// Per metric (catalog position): does some plan charge it by an instant price? Lets
     /// `consume` skip real-time billing without looking at plans.
     instant: Vec<bool>,
@@ -84,6 +87,7 @@ impl Engine {
             feature_types.entry(Arc::from(f.key.as_str())).or_insert(f.kind);
         }
         Engine {
+            wallets_of_record: false,
             instant: instant_metrics(&catalog),
             catalog: Arc::new(catalog),
             feature_types,

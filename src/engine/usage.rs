@@ -209,6 +209,11 @@ impl Engine {
                 *v = self.gate(c, *a, *n, *v, now)?;
             }
         }
+        if !force && self.leases.is_some() && verdicts.iter().any(|v| !v.allowed) {
+            // So that one sync brings every lease this event needs: the wallet's demand too.
+            let pending = super::billing::instant_charges(catalog, &self.customers[c], event, &folds, None)?;
+            self.wallet_gate(c, &pending, now)?;
+        }
         let state = &mut self.customers[c];
         if verdicts.iter().any(|v| !v.allowed) {
             let reason = verdicts.iter().find(|v| !v.allowed).map_or(Reason::LimitReached, |v| v.reason);

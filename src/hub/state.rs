@@ -426,6 +426,7 @@ impl HubState {
             None => {
                 let mut engine = Engine::from_snapshot(&snapshot, Options::default())?;
                 engine.enable_leases(HUB_EDGE, &self.boot_id);
+                engine.keep_wallets_of_record();
                 self.engine = Some(engine);
                 Ok(())
             }
