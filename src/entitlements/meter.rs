@@ -7,7 +7,8 @@ use rust_decimal::Decimal;
 
 use super::Balance;
 use crate::error::Result;
-use crate::money::{add, sub};
+// The inlined forms: `apply` and the balance's sum run on every `consume` and `check`.
+use crate::money::{add_inline as add, sub_inline as sub};
 use crate::time::{period_containing, Duration, Period, Timestamp};
 
 /// The end of time, for one-time entitlements that never reset.
