@@ -184,7 +184,10 @@ pub struct Error {
 }
 
 impl Error {
-    /// An error at `path`.
+    /// An error at `path`. Out of line (and cold): errors are off every fast path, and the call
+    /// is shorter than the two conversions it would inline at each of its many call sites.
+    #[cold]
+    #[inline(never)]
     pub fn new(code: Code, path: impl Into<String>, message: impl Into<String>) -> Self {
         Error { code, path: path.into(), message: message.into() }
     }

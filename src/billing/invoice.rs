@@ -168,7 +168,7 @@ pub fn invoice(
         };
         lines.push(line);
     }
-    let discountable = sum(lines.iter().map(|l| l.amount))?.checked_sub(instant_total);
+    let discountable = crate::money::sub(sum(lines.iter().map(|l| l.amount))?, instant_total).ok();
     let adjustments = Adjustments {
         discounts: &sub.percentage_discounts,
         discountable,

@@ -166,7 +166,7 @@ pub fn close_lines(lines: &mut Vec<Line>, adj: &Adjustments<'_>, currency: Curre
 }
 
 fn discount_text(i: usize, d: Decimal) -> String {
-    let pct = d.checked_mul(Decimal::ONE_HUNDRED).map(plain).unwrap_or_default();
+    let pct = mul(d, Decimal::ONE_HUNDRED).map(plain).unwrap_or_default();
     if i == 0 {
         alloc::format!("Discount {pct}%")
     } else {

@@ -7,7 +7,9 @@ use rust_decimal::Decimal;
 
 use super::Balance;
 use crate::error::Result;
-use crate::money::{add, sub};
+// The inlined forms: `apply` and the balance's sum run on every `consume` and `check`; the
+// rest (a period's reset, a redefinition) calls the out-of-line `money::add` and `money::sub`.
+use crate::money::{self, add_inline as add, sub_inline as sub};
 use crate::time::{period_containing, Duration, Period, Timestamp};
 
 /// The end of time, for one-time entitlements that never reset.
@@ -198,7 +200,7 @@ impl Meter {
             }
             let carried = b.rollover(b.remaining);
             b.remaining = match b.window {
-                Window::Plan { issue, .. } => add(carried, issue)?,
+                Window::Plan { issue, .. } => money::add(carried, issue)?,
                 Window::Grant { .. } => carried,
             };
             b.issued = b.remaining;
@@ -221,12 +223,12 @@ impl Meter {
         self.overage = old.overage;
         for b in &mut self.buckets {
             if let Some(o) = old.buckets.iter().find(|o| o.id == b.id) {
-                let used = o.issued.checked_sub(o.remaining).unwrap_or_default();
+                let used = money::sub(o.issued, o.remaining).unwrap_or_default();
                 let same = o.amount == b.amount && o.window == b.window;
                 if same && o.max_rollover == b.max_rollover && o.min_rollover == b.min_rollover {
                     b.issued = o.issued;
                 }
-                b.remaining = b.issued.checked_sub(used).unwrap_or_default().max(Decimal::ZERO);
+                b.remaining = money::sub(b.issued, used).unwrap_or_default().max(Decimal::ZERO);
             }
         }
     }

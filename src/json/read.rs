@@ -16,11 +16,13 @@ use crate::time::Timestamp;
 pub type Problems = Vec<Error>;
 
 /// Parses JSON text. Numbers keep their exact text (no float is involved).
+#[inline(never)]
 pub fn parse(text: &str) -> Result<Value> {
     serde_json::from_str(text).map_err(|e| Error::new(Code::InvalidJson, "", format!("{e}")))
 }
 
 /// The pointer of `key` under `path` (RFC 6901 escaping).
+#[inline(never)]
 pub fn child(path: &str, key: &str) -> String {
     let mut out = String::with_capacity(path.len() + key.len() + 1);
     out.push_str(path);
@@ -36,10 +38,12 @@ pub fn child(path: &str, key: &str) -> String {
 }
 
 /// The pointer of element `i` under `path`.
+#[inline(never)]
 pub fn index(path: &str, i: usize) -> String {
     format!("{path}/{i}")
 }
 
+#[inline(never)]
 fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
@@ -52,6 +56,7 @@ fn type_name(v: &Value) -> &'static str {
 }
 
 /// A decimal from a JSON string or number, exactly.
+#[inline(never)]
 pub fn decimal(v: &Value, path: &str) -> Result<Decimal> {
     let text = match v {
         Value::String(s) => s.as_str(),
@@ -67,6 +72,7 @@ pub fn decimal(v: &Value, path: &str) -> Result<Decimal> {
     parse_decimal(text).ok_or_else(|| bad_decimal(path, text))
 }
 
+#[inline(never)]
 fn bad_decimal(path: &str, text: &str) -> Error {
     Error::new(Code::InvalidDecimal, path, format!("{text:?} is not a decimal number"))
 }
@@ -83,6 +89,7 @@ pub struct Fields<'v, 'p> {
 
 impl<'v, 'p> Fields<'v, 'p> {
     /// Opens `value` as an object, or records `invalid_type`.
+    #[inline(never)]
     pub fn open(value: &'v Value, path: &str, problems: &'p mut Problems) -> Option<Self> {
         match value {
             Value::Object(map) => Some(Fields { map, path: path.to_string(), problems, read: Vec::new() }),
@@ -108,17 +115,20 @@ impl<'v, 'p> Fields<'v, 'p> {
     }
 
     /// Records a problem at `key` of this object.
+    #[inline(never)]
     pub fn fail(&mut self, key: &str, code: Code, message: impl Into<String>) {
         let path = child(&self.path, key);
         self.problems.push(Error::new(code, path, message));
     }
 
     /// Records a ready-made error.
+    #[inline(never)]
     pub fn push(&mut self, error: Error) {
         self.problems.push(error);
     }
 
     /// The raw value of `key` and its path, `None` if absent or null.
+    #[inline(never)]
     pub fn opt(&mut self, key: &str) -> Option<(&'v Value, String)> {
         let (k, v) = self.map.get_key_value(key)?;
         self.read.push(k.as_str());
@@ -126,6 +136,7 @@ impl<'v, 'p> Fields<'v, 'p> {
     }
 
     /// The raw value of `key`, null included, without checks.
+    #[inline(never)]
     pub fn raw(&mut self, key: &str) -> Option<&'v Value> {
         let (k, v) = self.map.get_key_value(key)?;
         self.read.push(k.as_str());
@@ -133,6 +144,7 @@ impl<'v, 'p> Fields<'v, 'p> {
     }
 
     /// Like [`Fields::opt`] but records `missing_field` when absent or null.
+    #[inline(never)]
     pub fn req(&mut self, key: &str) -> Option<(&'v Value, String)> {
         let found = self.opt(key);
         if found.is_none() {
@@ -147,26 +159,31 @@ impl<'v, 'p> Fields<'v, 'p> {
     }
 
     /// A required string.
+    #[inline(never)]
     pub fn str(&mut self, key: &str) -> Option<String> {
         self.typed(key, true, string)
     }
 
     /// An optional string.
+    #[inline(never)]
     pub fn opt_str(&mut self, key: &str) -> Option<String> {
         self.typed(key, false, string)
     }
 
     /// A required decimal (string or number).
+    #[inline(never)]
     pub fn decimal(&mut self, key: &str) -> Option<Decimal> {
         self.typed(key, true, decimal)
     }
 
     /// An optional decimal.
+    #[inline(never)]
     pub fn opt_decimal(&mut self, key: &str) -> Option<Decimal> {
         self.typed(key, false, decimal)
     }
 
     /// An optional boolean.
+    #[inline(never)]
     pub fn opt_bool(&mut self, key: &str) -> Option<bool> {
         self.typed(key, false, |v, p| {
             v.as_bool()
@@ -175,16 +192,19 @@ impl<'v, 'p> Fields<'v, 'p> {
     }
 
     /// A required RFC 3339 timestamp.
+    #[inline(never)]
     pub fn timestamp(&mut self, key: &str) -> Option<Timestamp> {
         self.typed(key, true, timestamp)
     }
 
     /// An optional RFC 3339 timestamp.
+    #[inline(never)]
     pub fn opt_timestamp(&mut self, key: &str) -> Option<Timestamp> {
         self.typed(key, false, timestamp)
     }
 
     /// An optional non-negative integer (a JSON number without fraction or exponent).
+    #[inline(never)]
     pub fn opt_u64(&mut self, key: &str) -> Option<u64> {
         self.typed(key, false, |v, p| {
             v.as_u64().ok_or_else(|| {
@@ -194,36 +214,43 @@ impl<'v, 'p> Fields<'v, 'p> {
     }
 
     /// An optional dotted JSONPath.
+    #[inline(never)]
     pub fn opt_json_path(&mut self, key: &str) -> Option<JsonPath> {
         self.typed(key, false, json_path)
     }
 
     /// A required array: its items with their paths.
+    #[inline(never)]
     pub fn array(&mut self, key: &str) -> Option<Vec<(&'v Value, String)>> {
         self.typed(key, true, items)
     }
 
     /// An optional array.
+    #[inline(never)]
     pub fn opt_array(&mut self, key: &str) -> Option<Vec<(&'v Value, String)>> {
         self.typed(key, false, items)
     }
 
     /// An optional object: its entries with their paths, in key order.
+    #[inline(never)]
     pub fn opt_object(&mut self, key: &str) -> Option<Vec<(&'v str, &'v Value, String)>> {
         self.typed(key, false, entries)
     }
 
     /// An optional string that must be one of `allowed`; returns its index in `allowed`.
+    #[inline(never)]
     pub fn opt_choice(&mut self, key: &str, allowed: &[&str]) -> Option<usize> {
         self.typed(key, false, |v, p| choice(v, p, allowed))
     }
 
     /// A required string that must be one of `allowed`.
+    #[inline(never)]
     pub fn choice(&mut self, key: &str, allowed: &[&str]) -> Option<usize> {
         self.typed(key, true, |v, p| choice(v, p, allowed))
     }
 
     /// Ends reading: every field never asked for is an `unknown_field`.
+    #[inline(never)]
     pub fn finish(self) {
         for key in self.map.keys() {
             if !self.read.contains(&key.as_str()) {
@@ -235,6 +262,7 @@ impl<'v, 'p> Fields<'v, 'p> {
 }
 
 /// An RFC 3339 timestamp value.
+#[inline(never)]
 pub fn timestamp(v: &Value, path: &str) -> Result<Timestamp> {
     let text = string(v, path)?;
     Timestamp::parse(&text)
@@ -242,6 +270,7 @@ pub fn timestamp(v: &Value, path: &str) -> Result<Timestamp> {
 }
 
 /// A string value.
+#[inline(never)]
 pub fn string(v: &Value, path: &str) -> Result<String> {
     v.as_str()
         .map(ToString::to_string)
@@ -249,6 +278,7 @@ pub fn string(v: &Value, path: &str) -> Result<String> {
 }
 
 /// A dotted JSONPath value.
+#[inline(never)]
 pub fn json_path(v: &Value, path: &str) -> Result<JsonPath> {
     let text = string(v, path)?;
     JsonPath::parse(&text).ok_or_else(|| {
@@ -256,6 +286,7 @@ pub fn json_path(v: &Value, path: &str) -> Result<JsonPath> {
     })
 }
 
+#[inline(never)]
 fn items<'v>(v: &'v Value, path: &str) -> Result<Vec<(&'v Value, String)>> {
     match v {
         Value::Array(a) => Ok(a.iter().enumerate().map(|(i, item)| (item, index(path, i))).collect()),
@@ -263,6 +294,7 @@ fn items<'v>(v: &'v Value, path: &str) -> Result<Vec<(&'v Value, String)>> {
     }
 }
 
+#[inline(never)]
 fn entries<'v>(v: &'v Value, path: &str) -> Result<Vec<(&'v str, &'v Value, String)>> {
     match v {
         Value::Object(m) => Ok(m.iter().map(|(k, item)| (k.as_str(), item, child(path, k))).collect()),
@@ -270,6 +302,7 @@ fn entries<'v>(v: &'v Value, path: &str) -> Result<Vec<(&'v str, &'v Value, Stri
     }
 }
 
+#[inline(never)]
 fn choice(v: &Value, path: &str, allowed: &[&str]) -> Result<usize> {
     let s = string(v, path)?;
     allowed
@@ -279,6 +312,7 @@ fn choice(v: &Value, path: &str, allowed: &[&str]) -> Result<usize> {
 }
 
 /// A map of string keys to decimals (e.g. the catalog's `rates`).
+#[inline(never)]
 pub fn decimal_map(v: &Value, path: &str, problems: &mut Problems) -> BTreeMap<String, Decimal> {
     let mut out = BTreeMap::new();
     match entries(v, path) {

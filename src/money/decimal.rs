@@ -33,28 +33,50 @@ impl From<Overflow> for Error {
     }
 }
 
+// In the WebAssembly module the four operations below stay out of line: rust_decimal inlines
+// its whole arithmetic (`#[inline(always)]`) into each caller, which cost ~45 KB of the module's
+// gzip size over the crate's hundred-odd call sites, all off the per-call path. The per-call
+// path (`consume`, a meter's balance) uses [`add_inline`] and [`sub_inline`]. Native builds
+// inline all of them, as before.
+
 /// `a + b`, or [`Overflow`].
-#[inline]
+#[cfg_attr(target_arch = "wasm32", inline(never))]
+#[cfg_attr(not(target_arch = "wasm32"), inline)]
 pub fn add(a: Decimal, b: Decimal) -> Result<Decimal, Overflow> {
-    a.checked_add(b).ok_or(Overflow)
+    add_inline(a, b)
 }
 
 /// `a - b`, or [`Overflow`].
-#[inline]
+#[cfg_attr(target_arch = "wasm32", inline(never))]
+#[cfg_attr(not(target_arch = "wasm32"), inline)]
 pub fn sub(a: Decimal, b: Decimal) -> Result<Decimal, Overflow> {
-    a.checked_sub(b).ok_or(Overflow)
+    sub_inline(a, b)
 }
 
 /// `a × b`, or [`Overflow`].
-#[inline]
+#[cfg_attr(target_arch = "wasm32", inline(never))]
+#[cfg_attr(not(target_arch = "wasm32"), inline)]
 pub fn mul(a: Decimal, b: Decimal) -> Result<Decimal, Overflow> {
     a.checked_mul(b).ok_or(Overflow)
 }
 
 /// `a ÷ b` (b ≠ 0 is the caller's duty), or [`Overflow`].
-#[inline]
+#[cfg_attr(target_arch = "wasm32", inline(never))]
+#[cfg_attr(not(target_arch = "wasm32"), inline)]
 pub fn div(a: Decimal, b: Decimal) -> Result<Decimal, Overflow> {
     a.checked_div(b).ok_or(Overflow)
+}
+
+/// [`add`], inlined into its caller everywhere: for the per-call hot path only.
+#[inline]
+pub fn add_inline(a: Decimal, b: Decimal) -> Result<Decimal, Overflow> {
+    a.checked_add(b).ok_or(Overflow)
+}
+
+/// [`sub`], inlined into its caller everywhere: for the per-call hot path only.
+#[inline]
+pub fn sub_inline(a: Decimal, b: Decimal) -> Result<Decimal, Overflow> {
+    a.checked_sub(b).ok_or(Overflow)
 }
 
 /// Σ of the items, or [`Overflow`].
