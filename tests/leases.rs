@@ -312,7 +312,8 @@ fn tiered_instant_prices_across_edges_are_settled_on_the_invoice() {
     // Globally, 160 tokens cost 100 × 0.01 + 60 × 0.001 = 1.06: the wallets paid 1.60, and the
     // invoice settles −0.54 on a line of its own.
     let invoice = hub.engine.invoice_preview("cus_acme", now).unwrap();
-    let paid = invoice.lines.iter().find(|l| l.price_id.as_deref() == Some("price_tokens") && l.quantity > Decimal::ZERO);
+    let paid =
+        invoice.lines.iter().find(|l| l.price_id.as_deref() == Some("price_tokens") && l.quantity > Decimal::ZERO);
     assert_eq!(paid.unwrap().precise_amount, dec("1.60"));
     let settlement = line(&invoice, "settlement").expect("a settlement line");
     assert_eq!(settlement.precise_amount, dec("-0.54"));

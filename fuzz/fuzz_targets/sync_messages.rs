@@ -6,7 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tollgate::sync::{EdgeLeases, Escrow, LeaseKey, Policy, SyncRequest, SyncResponse};
+use tollgate::sync::{EdgeLeases, Escrow, LeaseKey, Policy, SyncRequest, SyncResponse, Terms};
 use tollgate::time::Timestamp;
 use tollgate::Decimal;
 

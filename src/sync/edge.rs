@@ -168,10 +168,11 @@ impl EdgeLeases {
     pub fn check(&self, key: &LeaseKey, n: Decimal, now: Timestamp) -> Result<(), Refusal> {
         let Some(lease) = self.leases.get(key) else { return Err(Refusal::Exhausted) };
         let fits = |usable: Decimal| if n.is_zero() { usable > Decimal::ZERO } else { n <= usable };
+        let answered_lately = self.answered_lately(now);
+        if lease.expires_at.is_none() && self.last_answer.is_some() && !answered_lately {
+            return Err(Refusal::Offline); // a new epoch the silent hub never granted
+        }
         if lease.expired(now) || lease.mode == Mode::Closed {
-            let answered_lately = self
-                .last_answer
-                .is_some_and(|t| now.0.saturating_sub(t.0) < i64::try_from(self.ttl_ms).unwrap_or(i64::MAX));
             if answered_lately {
                 return Err(Refusal::Expired);
             }
@@ -189,6 +190,11 @@ impl EdgeLeases {
             });
         }
         Ok(())
+    }
+
+    /// True when the hub answered within the last lease lifetime.
+    fn answered_lately(&self, now: Timestamp) -> bool {
+        self.last_answer.is_some_and(|t| now.0.saturating_sub(t.0) < i64::try_from(self.ttl_ms).unwrap_or(i64::MAX))
     }
 
     /// Records the use of `n` units of `key` (after [`EdgeLeases::check`] allowed it).
@@ -241,9 +247,13 @@ impl EdgeLeases {
             self.in_flight.pop_first();
         }
         let mut leases = Vec::new();
+        let answered_lately = self.answered_lately(now);
         for (key, lease) in &mut self.leases {
             if lease.expires_at.is_some() {
-                let done = lease.expired(now) || lease.mode == Mode::Closed;
+                // An expired lease with an offline allowance stays open while the hub is silent,
+                // so the allowance stays usable; the hub's next answer closes it.
+                let keep_allowance = !lease.allowance.is_zero() && !answered_lately;
+                let done = (lease.expired(now) && !keep_allowance) || lease.mode == Mode::Closed;
                 // (An unused offline allowance keeps the lease: it is what the edge may spend
                 // if the hub stops answering, so it is given back only at expiry.)
                 let spent_and_idle = !lease.granted.is_zero()
