@@ -67,6 +67,21 @@ pub fn div(a: Decimal, b: Decimal) -> Result<Decimal, Overflow> {
     a.checked_div(b).ok_or(Overflow)
 }
 
+/// `a + b`, saturating at the largest or smallest decimal. Out of line in the wasm module, like
+/// [`add`]: rust_decimal's own `saturating_add` inlines a whole addition into every caller.
+#[cfg_attr(target_arch = "wasm32", inline(never))]
+#[cfg_attr(not(target_arch = "wasm32"), inline)]
+pub fn saturating_add(a: Decimal, b: Decimal) -> Decimal {
+    a.saturating_add(b)
+}
+
+/// `a - b`, saturating at the largest or smallest decimal; out of line in the wasm module.
+#[cfg_attr(target_arch = "wasm32", inline(never))]
+#[cfg_attr(not(target_arch = "wasm32"), inline)]
+pub fn saturating_sub(a: Decimal, b: Decimal) -> Decimal {
+    a.saturating_sub(b)
+}
+
 /// [`add`], inlined into its caller everywhere: for the per-call hot path only.
 #[inline]
 pub fn add_inline(a: Decimal, b: Decimal) -> Result<Decimal, Overflow> {
@@ -117,6 +132,15 @@ mod tests {
         assert_eq!(plain(d("4.000000")), "4");
         assert_eq!(plain(d("51.23450")), "51.2345");
         assert_eq!(plain(d("-0.0")), "0");
+    }
+
+    #[test]
+    fn saturating_forms_stop_at_the_bounds() {
+        assert_eq!(saturating_add(Decimal::MAX, Decimal::ONE), Decimal::MAX);
+        assert_eq!(saturating_sub(Decimal::MIN, Decimal::ONE), Decimal::MIN);
+        assert_eq!(saturating_sub(d("5"), d("1.5")), d("3.5"));
+        assert_eq!(add_inline(d("1.5"), d("2")).unwrap(), d("3.5"));
+        assert_eq!(sub_inline(d("1.5"), d("2")).unwrap(), d("-0.5"));
     }
 
     #[test]

@@ -4,7 +4,9 @@ mod currency;
 mod decimal;
 
 pub use currency::Currency;
-pub use decimal::{add, add_inline, div, mul, parse_decimal, plain, sub, sub_inline, sum, Overflow};
+pub use decimal::{
+    add, add_inline, div, mul, parse_decimal, plain, saturating_add, saturating_sub, sub, sub_inline, sum, Overflow,
+};
 pub use rust_decimal::Decimal;
 
 use rust_decimal::RoundingStrategy;
