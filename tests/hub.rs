@@ -774,12 +774,31 @@ fn events_are_idempotent_by_source_and_id() {
     assert_eq!(hub.post("/v1/sync", Some(EDGE_A), &body).status, 200);
     assert_eq!(hub.stored_ids("api"), ["e1", "e2"]);
     assert_eq!(hub.stored_ids("fra-1"), ["x1"]);
-    // One the hub cannot meter (no such customer, a missing property) is acknowledged, not stored.
+    // One the hub cannot meter (no such customer, a missing property) is still recorded in the
+    // ledger before it is acknowledged: nothing acknowledged is lost.
     let unmeterable = json!([event("fra-1", "x2", "cus_nobody", 5),
                              { "id": "x3", "source": "fra-1", "type": "llm.completion", "subject": "cus_a", "data": {} }]);
     let r = hub.post("/v1/sync", Some(EDGE_A), &sync_body("fra-1", "b1", 2, 2, json!([]), unmeterable));
     assert_eq!((r.status, &r.body["ackSeq"]), (200, &json!(2)), "{}", r.body);
-    assert_eq!(hub.stored_ids("fra-1"), ["x1"]);
+    assert_eq!(hub.stored_ids("fra-1"), ["x1", "x2", "x3"]);
+    // An edge event older than the engine's 35-day memory is recorded too, once, in its own
+    // period, however often it is sent again.
+    let old_time = Timestamp(yesterday_noon().0 - 40 * 86_400_000);
+    let mut old = event("fra-1", "old-1", "cus_a", 7);
+    old["time"] = json!(old_time.to_rfc3339());
+    for seq in 3..6 {
+        let r = hub.post("/v1/sync", Some(EDGE_A), &sync_body("fra-1", "b1", seq, 2, json!([]), json!([old])));
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    assert_eq!(hub.stored_ids("fra-1"), ["x1", "x2", "x3", "old-1"]);
+    let old_tokens = |hub: &Hub| {
+        let at = old_time.to_rfc3339();
+        let invoice = hub.get(&format!("/v1/customers/cus_a/invoice?now={at}"), Some(ADMIN));
+        let lines = invoice.body["lines"].as_array().unwrap().clone();
+        let line = lines.iter().find(|l| l["priceId"] == "price_tokens").unwrap().clone();
+        decimal(&line["meteredQuantity"])
+    };
+    assert_eq!(old_tokens(&hub), tollgate::Decimal::from(7));
 
     // And after a restart.
     drop(hub);
@@ -790,6 +809,11 @@ fn events_are_idempotent_by_source_and_id() {
     let line =
         invoice.body["lines"].as_array().unwrap().iter().find(|l| l["priceId"] == "price_tokens").unwrap().clone();
     assert_eq!(decimal(&line["meteredQuantity"]), tollgate::Decimal::from(65), "{line}");
+    // The old event, sent again after the restart, is found in the ledger: still counted once.
+    let r = hub.post("/v1/sync", Some(EDGE_A), &sync_body("fra-1", "b2", 1, 2, json!([]), json!([old])));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(hub.stored_ids("fra-1"), ["x1", "x2", "x3", "old-1"]);
+    assert_eq!(old_tokens(&hub), tollgate::Decimal::from(7));
 }
 
 /// Σ granted over the leases of the answers so far, by edge (granted only grows).

@@ -188,6 +188,12 @@ impl Engine {
         leases.push_event(value);
     }
 
+    /// The oldest event time this engine's idempotency memory still covers at `now`: a repeat of
+    /// an older event is not recognised here (the hub asks its ledger).
+    pub fn remembered_since(&self, now: Timestamp) -> Timestamp {
+        self.events.horizon(now)
+    }
+
     /// True when this edge should sync soon (leases on only).
     pub fn needs_sync(&self, now: Timestamp) -> bool {
         self.leases.as_ref().is_some_and(|l| l.needs_sync(now))

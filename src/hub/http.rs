@@ -331,7 +331,12 @@ async fn sync(State(hub): State<Arc<Hub>>, _: EdgeOnly, body: Result<Bytes, Byte
     if !problems.is_empty() {
         return error_response(&ApiError::list(problems));
     }
-    hub.write(|state, now| state.sync(&request, &events, now)).await
+    let reader = &hub.reader;
+    let mut in_ledger = |source: &str, id: &str| {
+        let mut store = reader.lock().unwrap_or_else(PoisonError::into_inner);
+        store.has_event(source, id).map_err(|e| e.to_string())
+    };
+    hub.write(|state, now| state.sync(&request, &events, now, &mut in_ledger)).await
 }
 
 async fn snapshot(State(hub): State<Arc<Hub>>, _: Anyone, headers: HeaderMap) -> Response {

@@ -8,7 +8,7 @@
 //! versions, customer versions and events — in the order it happened, so it ends exactly as it
 //! was when the last acknowledged change was made.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -166,6 +166,9 @@ pub struct HubState {
     key: KeyPair,
     topups: HashMap<String, TopUpRow>,
     invoices: HashMap<(String, String, i64), Arc<Vec<u8>>>,
+    /// Edge events older than the engine's idempotency memory recorded since start, by
+    /// (source, id): with the store's unique key, the hub's dedupe has no window.
+    late: HashSet<(String, String)>,
     seq: i64,
     /// Tickets of queued write batches (see `writer`): the last one handed out.
     pub ticket: u64,
@@ -215,6 +218,10 @@ fn lease_row(key: &LeaseKey, edge_id: &str, boot_id: &str, epoch: u32, lease: &L
     }
 }
 
+fn storage(e: String) -> ApiError {
+    ApiError::new(Code::Storage, "", format!("the ledger could not be read: {e}"))
+}
+
 fn overflow(path: &str) -> Error {
     Error::new(Code::Overflow, path, "a lease counter is too large to represent exactly")
 }
@@ -244,6 +251,7 @@ impl HubState {
             key: placeholder.clone(),
             topups: HashMap::new(),
             invoices: HashMap::new(),
+            late: HashSet::new(),
             seq: 0,
             ticket: 0,
         };
@@ -496,8 +504,16 @@ impl HubState {
     // the API
 
     /// `POST /v1/sync`: records the edge's events, answers its lease reports against the
-    /// escrow, and sends the snapshot when the edge's is older.
-    pub fn sync(&mut self, req: &SyncRequest, events: &[Event], now: Timestamp) -> Result<(Reply, Changes), ApiError> {
+    /// escrow, and sends the snapshot when the edge's is older. `in_ledger` tells whether an
+    /// event (source, id) is already in the durable ledger; it is asked only about events older
+    /// than the engine's idempotency memory.
+    pub fn sync(
+        &mut self,
+        req: &SyncRequest,
+        events: &[Event],
+        now: Timestamp,
+        in_ledger: &mut dyn FnMut(&str, &str) -> Result<bool, String>,
+    ) -> Result<(Reply, Changes), ApiError> {
         if req.edge_id == HUB_EDGE {
             return Err(ApiError::new(Code::InvalidValue, "/edgeId", "the edge id \"hub\" is the hub's own"));
         }
@@ -545,33 +561,44 @@ impl HubState {
                 }
             }
         }
-        // Then the events: each recorded once, whatever the limits say (the edge allowed it).
+        // Then the events: each recorded once, whatever the limits say (the edge allowed it),
+        // and whatever its age: the ledger is the billing truth, and nothing acknowledged is
+        // left out of it. The engine's memory answers for recent events, the store for older ones.
+        let horizon = engine.remembered_since(now);
         for (value, event) in req.events.iter().zip(events) {
-            match engine.record(value, now) {
-                // An event of an unknown customer is not remembered by the engine either: it is
-                // dropped like one the engine refuses, so the ledger and the engine agree.
-                Ok(outcome) if outcome.reason == Reason::UnknownCustomer => eprintln!(
-                    "tollgate hub: event {}/{} from edge {} is for unknown customer {:?} (dropped)",
+            let key = (event.source.clone(), event.id.clone());
+            let old = event.time < horizon;
+            if old && (self.late.contains(&key) || in_ledger(&event.source, &event.id).map_err(storage)?) {
+                continue;
+            }
+            let outcome = engine.record(value, now);
+            if matches!(&outcome, Ok(o) if o.duplicate) {
+                continue;
+            }
+            match &outcome {
+                Ok(o) if o.reason == Reason::UnknownCustomer => eprintln!(
+                    "tollgate hub: event {}/{} from edge {} is for unknown customer {:?} (recorded, not metered)",
                     event.source, event.id, req.edge_id, event.subject
                 ),
-                Ok(outcome) if !outcome.duplicate => {
-                    let seq = self.seq + 1;
-                    self.seq = seq;
-                    changes.events.push(EventRow {
-                        seq,
-                        source: event.source.clone(),
-                        id: event.id.clone(),
-                        customer_id: event.subject.clone(),
-                        json: text(value),
-                        received_at: now.0,
-                    });
-                }
-                Ok(_) => {}
                 Err(e) => eprintln!(
-                    "tollgate hub: event {}/{} from edge {} not recorded (dropped): {e}",
+                    "tollgate hub: event {}/{} from edge {} recorded but not metered: {e}",
                     event.source, event.id, req.edge_id
                 ),
+                Ok(_) => {}
             }
+            if old {
+                self.late.insert(key);
+            }
+            let seq = self.seq + 1;
+            self.seq = seq;
+            changes.events.push(EventRow {
+                seq,
+                source: event.source.clone(),
+                id: event.id.clone(),
+                customer_id: event.subject.clone(),
+                json: text(value),
+                received_at: now.0,
+            });
         }
         let snapshot =
             if req.catalog_version < self.snapshot_version { self.signed().map(|s| (*s.value).clone()) } else { None };

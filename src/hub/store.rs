@@ -280,6 +280,9 @@ pub trait Store: Send {
 
     /// Up to `limit` stored events of `source` with `seq > after`, in `seq` order.
     fn events(&mut self, source: &str, after: i64, limit: u32) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// True when the ledger holds the event `(source, id)`.
+    fn has_event(&mut self, source: &str, id: &str) -> Result<bool, StoreError>;
 }
 
 /// The SQLite store: one file, WAL, `synchronous=FULL` (a committed transaction survives a
@@ -553,6 +556,11 @@ impl Store for SqliteStore {
             Ok(StoredEvent { seq: r.get(0)?, json: r.get(1)?, received_at: r.get(2)? })
         })?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    fn has_event(&mut self, source: &str, id: &str) -> Result<bool, StoreError> {
+        let mut stmt = self.conn.prepare_cached("SELECT 1 FROM events WHERE source = ?1 AND id = ?2")?;
+        Ok(stmt.exists(params![source, id])?)
     }
 }
 

@@ -122,6 +122,10 @@ pub struct Finished {
     pub returned: Decimal,
     /// Units used, final.
     pub used: Decimal,
+    /// The `seq` of the first request that carried the final report (0: not sent yet). Only an
+    /// answer to it or a later request proves the hub has the report: a `closed` answer to an
+    /// earlier, non-final report of the same lease (an expired one) does not.
+    pub first_seq: u64,
 }
 
 /// Everything the edge keeps for sync: leases, finished leases, unacknowledged events.
@@ -247,12 +251,16 @@ impl EdgeLeases {
             self.in_flight.pop_first();
         }
         let mut leases = Vec::new();
-        let answered_lately = self.answered_lately(now);
         for (key, lease) in &mut self.leases {
             if lease.expires_at.is_some() {
-                // An expired lease with an offline allowance stays open while the hub is silent,
-                // so the allowance stays usable; the hub's next answer closes it.
-                let keep_allowance = !lease.allowance.is_zero() && !answered_lately;
+                // An expired lease with an offline allowance stays open until the hub answers
+                // after its expiry (that answer closes it), so the allowance stays usable
+                // through an outage that begins with requests lost.
+                let answered_since = match (self.last_answer, lease.expires_at) {
+                    (Some(a), Some(x)) => a >= x,
+                    _ => false,
+                };
+                let keep_allowance = !lease.allowance.is_zero() && !answered_since;
                 let done = (lease.expired(now) && !keep_allowance) || lease.mode == Mode::Closed;
                 // (An unused offline allowance keeps the lease: it is what the edge may spend
                 // if the hub stops answering, so it is given back only at expiry.)
@@ -261,7 +269,8 @@ impl EdgeLeases {
                     && lease.demand.is_zero()
                     && lease.used == lease.used_at_request;
                 if done || spent_and_idle {
-                    let finished = Finished { granted: lease.granted, returned: lease.returned, used: lease.used };
+                    let finished =
+                        Finished { granted: lease.granted, returned: lease.returned, used: lease.used, first_seq: 0 };
                     self.finished.insert((key.clone(), lease.epoch), finished);
                     let demand = lease.demand;
                     *lease = EdgeLease::fresh(
@@ -291,7 +300,11 @@ impl EdgeLeases {
                 is_final: false,
             });
         }
-        for ((key, epoch), f) in &self.finished {
+        let seq = self.seq;
+        for ((key, epoch), f) in &mut self.finished {
+            if f.first_seq == 0 {
+                f.first_seq = seq;
+            }
             leases.push(LeaseReport {
                 key: key.clone(),
                 epoch: *epoch,
@@ -333,7 +346,11 @@ impl EdgeLeases {
         self.last_answer = Some(self.last_answer.map_or(now, |t| t.max(now)));
         for grant in &response.leases {
             self.ttl_ms = self.ttl_ms.max(grant.ttl_ms);
-            if grant.mode == Mode::Closed && self.finished.remove(&(grant.key.clone(), grant.epoch)).is_some() {
+            let finished = (grant.key.clone(), grant.epoch);
+            if let Some(f) = self.finished.get(&finished) {
+                if grant.mode == Mode::Closed && f.first_seq != 0 && ack >= f.first_seq {
+                    self.finished.remove(&finished);
+                }
                 continue;
             }
             let Some(lease) = self.leases.get_mut(&grant.key) else { continue };

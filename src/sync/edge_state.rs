@@ -52,7 +52,7 @@ impl EdgeLeases {
             .map(|((k, epoch), f)| {
                 let (c, key, period) = key_json(k);
                 json!({ "customerId": c, "key": key, "period": period, "epoch": epoch,
-                    "granted": f.granted, "returned": f.returned, "used": f.used })
+                    "granted": f.granted, "returned": f.returned, "used": f.used, "firstSeq": f.first_seq })
             })
             .collect();
         let events: Vec<Value> = self.events.iter().map(|(seq, e)| json!({ "seq": seq, "event": e })).collect();
@@ -169,9 +169,10 @@ fn decode(value: &Value, problems: &mut Problems) -> Option<EdgeLeases> {
         let granted = counter(&mut l, "granted");
         let returned = counter(&mut l, "returned");
         let used = counter(&mut l, "used");
+        let first_seq = l.opt_u64("firstSeq").unwrap_or(0);
         l.finish();
         if let (Some(key), Some(granted), Some(returned), Some(used)) = (key, granted, returned, used) {
-            finished.insert(key, Finished { granted, returned, used });
+            finished.insert(key, Finished { granted, returned, used, first_seq });
         }
     }
     let mut events = Vec::new();
