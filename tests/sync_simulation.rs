@@ -370,9 +370,9 @@ impl World {
         }
         let value: Value = serde_json::from_str(text).unwrap();
         let response = SyncResponse::from_value(&value).unwrap();
-        let before: Vec<Value> = edge.leases.events.iter().map(|(_, v)| v.clone()).collect();
+        let before: Vec<Value> = edge.leases.pending_events();
         edge.leases.apply(&response, edge.now(real)).unwrap();
-        let after: BTreeSet<String> = edge.leases.events.iter().map(|(_, v)| v["id"].to_string()).collect();
+        let after: BTreeSet<String> = edge.leases.pending_events().iter().map(|v| v["id"].to_string()).collect();
         for acked in before.iter().filter(|v| !after.contains(&v["id"].to_string())) {
             let id = (acked["source"].as_str().unwrap().to_string(), acked["id"].as_str().unwrap().to_string());
             assert_eq!(
@@ -499,7 +499,7 @@ impl World {
             edge.leases = EdgeLeases::import_state(&serde_json::from_str(&text).unwrap()).unwrap();
         } else {
             // Without: a new boot that knows nothing; its unacknowledged events are lost.
-            for (_, v) in &edge.leases.events {
+            for v in &edge.leases.pending_events() {
                 self.lost.insert((edge.id.clone(), v["id"].as_str().unwrap().to_string()));
             }
             edge.boot += 1;

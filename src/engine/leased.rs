@@ -3,7 +3,6 @@
 //! and sync requests and responses go in and out as values. The hub's own engine uses
 //! [`Engine::record`] for usage the edges already allowed.
 
-use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use rust_decimal::Decimal;
@@ -18,16 +17,24 @@ use crate::error::{Code, Error, Result};
 use crate::json::Fields;
 use crate::metering::Event;
 use crate::money::plain;
-use crate::sync::{EdgeLeases, LeaseKey, SyncRequest, SyncResponse, Terms, WALLET_KEY};
+use crate::sync::{EdgeLeases, LeaseKey, QueuedUse, SyncRequest, SyncResponse, Terms, WALLET_KEY};
 use crate::time::Timestamp;
+
+/// The period a meter's lease key names: the start of its usage period, or the Unix epoch for
+/// a meter that never resets (whose "period" is all of time, which no timestamp can name).
+fn lease_period(meter: &crate::entitlements::Meter) -> Timestamp {
+    match (meter.cadence, meter.period) {
+        (Some(_), Some(p)) => p.start,
+        _ => Timestamp(0),
+    }
+}
 
 /// The lease key of a customer's wallet: one per customer, outside any period.
 pub fn wallet_key(customer_id: &str) -> LeaseKey {
     LeaseKey { customer_id: customer_id.into(), key: WALLET_KEY.into(), period: Timestamp(0) }
 }
 
-/// The `type` of the events an edge emits for `consume` calls, so the hub can bill them.
-pub const CONSUME_EVENT: &str = "tollgate.consume";
+pub use crate::sync::CONSUME_EVENT;
 
 impl Engine {
     /// Makes this engine an edge that enforces hard limits through hub leases.
@@ -46,31 +53,38 @@ impl Engine {
         self.leases.as_ref()
     }
 
-    /// The lease key of the access at `(c, a)` if it needs a lease: a hard-limit meter.
-    pub(super) fn lease_key(&self, c: usize, a: usize) -> Option<LeaseKey> {
+    /// The lease key of the access at `(c, a)` if it needs a lease (leases on, a hard-limit
+    /// meter), from the customer's cache: built only when the usage period moved.
+    fn lease_key(&mut self, c: usize, a: usize) -> Option<&LeaseKey> {
         self.leases.as_ref()?;
-        let state = &self.customers[c];
+        let state = &mut self.customers[c];
         let access = &state.access[a];
         let meter = access.meter.as_ref().filter(|m| !m.soft)?;
-        Some(LeaseKey {
-            customer_id: state.customer.id.clone(),
-            key: String::from(&*access.key),
-            period: meter.period.map_or(Timestamp(0), |p| p.start),
-        })
+        let period = lease_period(meter);
+        let slot = state.lease_keys.get_mut(a)?;
+        if slot.as_ref().is_none_or(|k| k.period != period) {
+            let key = String::from(&*access.key);
+            *slot = Some(LeaseKey { customer_id: state.customer.id.clone(), key, period });
+        }
+        slot.as_ref()
     }
 
     /// With leases on, turns an allowed verdict for `n` units of `(c, a)` into the lease's
     /// refusal when the lease does not cover it (and remembers the demand).
     pub(super) fn gate(&mut self, c: usize, a: usize, n: Decimal, verdict: Verdict, now: Timestamp) -> Result<Verdict> {
-        if !verdict.allowed {
+        if !verdict.allowed || self.leases.is_none() {
             return Ok(verdict);
         }
-        let Some(key) = self.lease_key(c, a) else { return Ok(verdict) };
-        let Some(leases) = self.leases.as_mut() else { return Ok(verdict) };
-        match leases.check(&key, n, now) {
+        if self.lease_key(c, a).is_none() {
+            return Ok(verdict);
+        }
+        let (Some(leases), Some(Some(key))) = (self.leases.as_mut(), self.customers[c].lease_keys.get(a)) else {
+            return Ok(verdict);
+        };
+        match leases.check(key, n, now) {
             Ok(()) => Ok(verdict),
             Err(refusal) => {
-                leases.refused(&key, n.max(Decimal::ONE))?;
+                leases.refused(key, n.max(Decimal::ONE))?;
                 Ok(Verdict { allowed: false, reason: refusal.reason(), ..verdict })
             }
         }
@@ -78,10 +92,11 @@ impl Engine {
 
     /// With leases on, records `n` units used of `(c, a)` on its lease.
     pub(super) fn take_lease(&mut self, c: usize, a: usize, n: Decimal) -> Result<()> {
-        if let Some(key) = self.lease_key(c, a) {
-            if let Some(leases) = self.leases.as_mut() {
-                leases.take(&key, n)?;
-            }
+        if self.leases.is_none() || self.lease_key(c, a).is_none() {
+            return Ok(());
+        }
+        if let (Some(leases), Some(Some(key))) = (self.leases.as_mut(), self.customers[c].lease_keys.get(a)) {
+            leases.take(key, n)?;
         }
         Ok(())
     }
@@ -159,20 +174,16 @@ impl Engine {
     ) {
         let Some(leases) = self.leases.as_mut() else { return };
         let state = &self.customers[c];
-        let customer = &state.customer.id;
-        let id = match id {
-            Some(id) => format!("consume:{customer}:{id}"),
-            None => format!("consume:{}:{seq}", leases.boot_id),
-        };
-        let mut event = json!({
-            "id": id, "source": leases.edge_id, "type": CONSUME_EVENT, "subject": customer,
-            "time": now.to_rfc3339(),
-            "data": { "featureKey": &*state.access[a].key, "quantity": plain(n) },
+        // Kept compact (shared ids, no JSON) until a sync request needs the event.
+        leases.push_use(QueuedUse {
+            customer: state.shared_id.clone(),
+            feature: state.access[a].key.clone(),
+            quantity: n,
+            id: id.map(String::from),
+            seq,
+            time: now,
+            charges: (!charges.is_empty()).then(|| charges_attribute(charges)),
         });
-        if !charges.is_empty() {
-            event[CHARGES_ATTRIBUTE] = charges_attribute(charges);
-        }
-        leases.push_event(event);
     }
 
     /// With leases on, queues an ingested event for the hub, with what it charged.
@@ -251,7 +262,7 @@ impl Engine {
         let Some(a) = state.access_index(&key.key) else { return Ok(None) };
         let Some(meter) = state.access[a].meter.as_mut().filter(|m| !m.soft) else { return Ok(None) };
         meter.advance(now)?;
-        if meter.period.map_or(Timestamp(0), |p| p.start) != key.period {
+        if lease_period(meter) != key.period {
             return Ok(None);
         }
         let figures = meter.balance(now)?;

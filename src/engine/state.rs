@@ -34,6 +34,11 @@ pub struct CustomerState {
     pub wallet: Option<WalletState>,
     /// Closed invoices per (subscription, period start).
     pub closed: BTreeMap<(String, Timestamp), Invoice>,
+    /// The customer id, shared (queued uses hold it without copying).
+    pub shared_id: Arc<str>,
+    /// Per access (same positions): its lease key as last built, so the hot path of an edge
+    /// does not build one per call (rebuilt when the usage period moves).
+    pub lease_keys: Vec<Option<crate::sync::LeaseKey>>,
 }
 
 impl CustomerState {
@@ -50,7 +55,11 @@ impl CustomerState {
             credit_limit: w.credit_limit,
             offline_allowance: w.offline_allowance,
         });
+        let shared_id = Arc::from(customer.id.as_str());
+        let lease_keys = alloc::vec![None; access.len()];
         CustomerState {
+            shared_id,
+            lease_keys,
             customer,
             access,
             by_key,

@@ -8,10 +8,15 @@
 //! queued until a response acknowledges a request that carried them.
 
 use alloc::collections::BTreeMap;
+use alloc::format;
 use alloc::string::String;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use rust_decimal::Decimal;
-use serde_json::Value;
+use serde_json::{json, Value};
+
+use super::message::CONSUME_EVENT;
+use crate::money::plain;
 
 use super::message::{LeaseKey, LeaseReport, Mode, SyncRequest, SyncResponse};
 use crate::entitlements::Reason;
@@ -128,6 +133,59 @@ pub struct Finished {
     pub first_seq: u64,
 }
 
+/// A `consume` queued for the hub, kept compact until a request needs it as an event of type
+/// [`CONSUME_EVENT`]: `{ id, source: edge, type, subject, time, data: { featureKey, quantity } }`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueuedUse {
+    /// The customer.
+    pub customer: Arc<str>,
+    /// The feature.
+    pub feature: Arc<str>,
+    /// Units used.
+    pub quantity: Decimal,
+    /// The caller's idempotency id (the event id is `consume:<customer>:<id>`).
+    pub id: Option<String>,
+    /// Without an id: the engine's sequence number (the event id is `consume:<boot>:<seq>`).
+    pub seq: u64,
+    /// When.
+    pub time: Timestamp,
+    /// What it debited (`tollgatecharges`), when anything.
+    pub charges: Option<Value>,
+}
+
+/// A usage event queued for the hub.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Queued {
+    /// An ingested event, as it will be sent.
+    Event(Value),
+    /// A `consume`.
+    Use(QueuedUse),
+}
+
+impl Queued {
+    /// The event as the hub receives it, from the edge `edge_id` in its run `boot_id`.
+    pub fn to_value(&self, edge_id: &str, boot_id: &str) -> Value {
+        match self {
+            Queued::Event(v) => v.clone(),
+            Queued::Use(u) => {
+                let id = match &u.id {
+                    Some(id) => format!("consume:{}:{id}", u.customer),
+                    None => format!("consume:{boot_id}:{}", u.seq),
+                };
+                let mut event = json!({
+                    "id": id, "source": edge_id, "type": CONSUME_EVENT, "subject": &*u.customer,
+                    "time": u.time.to_rfc3339(),
+                    "data": { "featureKey": &*u.feature, "quantity": plain(u.quantity) },
+                });
+                if let Some(charges) = &u.charges {
+                    event["tollgatecharges"] = charges.clone();
+                }
+                event
+            }
+        }
+    }
+}
+
 /// Everything the edge keeps for sync: leases, finished leases, unacknowledged events.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EdgeLeases {
@@ -145,7 +203,7 @@ pub struct EdgeLeases {
     pub finished: BTreeMap<(LeaseKey, u32), Finished>,
     /// Events not yet acknowledged, with the `seq` of the first request that carried them (0:
     /// none yet).
-    pub events: Vec<(u64, Value)>,
+    pub events: Vec<(u64, Queued)>,
     /// When the hub last answered (edge time).
     pub last_answer: Option<Timestamp>,
     /// The lease lifetime the hub last gave (ms).
@@ -218,7 +276,17 @@ impl EdgeLeases {
 
     /// Queues a usage event for the hub.
     pub fn push_event(&mut self, event: Value) {
-        self.events.push((0, event));
+        self.events.push((0, Queued::Event(event)));
+    }
+
+    /// Queues a `consume` for the hub.
+    pub fn push_use(&mut self, used: QueuedUse) {
+        self.events.push((0, Queued::Use(used)));
+    }
+
+    /// The events not yet acknowledged, as the hub will receive them.
+    pub fn pending_events(&self) -> Vec<Value> {
+        self.events.iter().map(|(_, q)| q.to_value(&self.edge_id, &self.boot_id)).collect()
     }
 
     /// The key's usage as this edge knows it: everyone else's as of the last answer, plus its own.
@@ -321,7 +389,7 @@ impl EdgeLeases {
             if *first == 0 {
                 *first = seq;
             }
-            events.push(event.clone());
+            events.push(event.to_value(&self.edge_id, &self.boot_id));
         }
         Ok(SyncRequest {
             edge_id: self.edge_id.clone(),

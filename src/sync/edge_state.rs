@@ -55,7 +55,11 @@ impl EdgeLeases {
                     "granted": f.granted, "returned": f.returned, "used": f.used, "firstSeq": f.first_seq })
             })
             .collect();
-        let events: Vec<Value> = self.events.iter().map(|(seq, e)| json!({ "seq": seq, "event": e })).collect();
+        let events: Vec<Value> = self
+            .events
+            .iter()
+            .map(|(seq, e)| json!({ "seq": seq, "event": e.to_value(&self.edge_id, &self.boot_id) }))
+            .collect();
         let in_flight: Vec<Value> = self.in_flight.iter().map(|(s, t)| json!([s, t.0])).collect();
         let state = json!({ "edgeId": self.edge_id, "bootId": self.boot_id, "seq": self.seq,
             "ttlMs": self.ttl_ms, "lastAnswer": self.last_answer.map(|t| t.0), "inFlight": in_flight,
@@ -181,7 +185,7 @@ fn decode(value: &Value, problems: &mut Problems) -> Option<EdgeLeases> {
         let seq = e.opt_u64("seq").unwrap_or(0);
         let event = e.req("event").map(|(v, _)| v.clone());
         e.finish();
-        events.extend(event.map(|ev| (seq, ev)));
+        events.extend(event.map(|ev| (seq, super::edge::Queued::Event(ev))));
     }
     f.finish();
     Some(EdgeLeases {

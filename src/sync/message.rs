@@ -14,6 +14,9 @@ use crate::error::{Code, Error};
 use crate::json::{Fields, Problems};
 use crate::time::Timestamp;
 
+/// The `type` of the events an edge emits for `consume` calls, so the hub can bill them.
+pub const CONSUME_EVENT: &str = "tollgate.consume";
+
 /// The lease key of a wallet (SPEC §7: "metered feature or wallet"); not a valid feature key.
 pub const WALLET_KEY: &str = "$wallet";
 

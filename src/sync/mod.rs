@@ -8,6 +8,6 @@ mod edge_state;
 pub mod escrow;
 pub mod message;
 
-pub use edge::{EdgeLeases, Refusal};
+pub use edge::{EdgeLeases, Queued, QueuedUse, Refusal};
 pub use escrow::{Escrow, Policy, Terms};
-pub use message::{LeaseGrant, LeaseKey, LeaseReport, Mode, SyncRequest, SyncResponse, WALLET_KEY};
+pub use message::{LeaseGrant, LeaseKey, LeaseReport, Mode, SyncRequest, SyncResponse, CONSUME_EVENT, WALLET_KEY};
