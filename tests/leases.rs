@@ -72,10 +72,16 @@ fn a_hard_limit_needs_a_lease_then_sync_grants_it() {
     let first = fra.consume("cus_acme", "api-calls", Decimal::from(10), None, now).unwrap();
     assert!(!first.allowed);
     assert_eq!(first.reason, Reason::LeaseExhausted);
+    // The decision says it rests on a lease, and that a sync would help.
+    assert!(!first.exact && first.needs_sync, "{first:?}");
     assert!(fra.needs_sync(now));
     hub.sync(&mut fra, now);
     let second = fra.consume("cus_acme", "api-calls", Decimal::from(10), None, now).unwrap();
     assert!(second.allowed, "{second:?}");
+    assert!(!second.exact, "{second:?}");
+    // Without leases the same engine's answers are exact.
+    let alone = Engine::from_snapshot(&snapshot(), Options::default()).unwrap().check("cus_acme", "api-calls", now);
+    assert!(alone.unwrap().exact);
     // The use travels to the hub as an event and lands in its ledger after the next sync.
     hub.sync(&mut fra, now);
     assert!(fra.leases().unwrap().events.is_empty());
@@ -222,6 +228,9 @@ fn two_edges_never_spend_one_wallet_twice() {
     let last = edges[0].ingest(&call("late"), now).unwrap();
     assert!(!last.allowed && last.wallet_denied);
     assert_eq!(last.reason, Reason::LimitReached, "{last:?}");
+    // Spent: no sync would help (until the budget grows).
+    let spent = edges[0].consume("cus_acme", "api-calls", Decimal::ONE, None, now).unwrap();
+    assert_eq!((spent.reason, spent.needs_sync, spent.exact), (Reason::LimitReached, false, false), "{spent:?}");
     assert_eq!(last.wallet.as_ref().unwrap().balance, "0");
 }
 

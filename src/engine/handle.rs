@@ -86,7 +86,7 @@ impl Engine {
         now: Timestamp,
     ) -> Result<Verdict> {
         let before = judge(&mut self.customers[c].access[a], n, now)?;
-        if !before.allowed || self.customers[c].access[a].meter.is_none() {
+        if self.customers[c].access[a].meter.is_none() {
             return Ok(before);
         }
         let before = self.gate(c, a, n, before, now)?;
@@ -102,7 +102,8 @@ impl Engine {
         // with the units themselves.
         let pending = self.consume_charges(c, a, n, now, None)?;
         if let Some(reason) = self.wallet_gate(c, &pending, now)? {
-            return Ok(Verdict { allowed: false, reason, ..before });
+            let needs_sync = self.leases.is_some() && reason != Reason::LimitReached;
+            return Ok(Verdict { allowed: false, reason, needs_sync, ..before });
         }
         let spend = super::billing::total(&pending)?;
         let after = self.apply_use(c, a, n, before, seq, now, false)?;

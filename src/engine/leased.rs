@@ -71,21 +71,35 @@ impl Engine {
 
     /// With leases on, turns an allowed verdict for `n` units of `(c, a)` into the lease's
     /// refusal when the lease does not cover it (and remembers the demand).
-    pub(super) fn gate(&mut self, c: usize, a: usize, n: Decimal, verdict: Verdict, now: Timestamp) -> Result<Verdict> {
-        if !verdict.allowed || self.leases.is_none() {
+    /// At an edge every metered answer rests on leases or on usage the hub has not acknowledged,
+    /// so it is not `exact`; `needs_sync` says when a sync would help this key.
+    pub(super) fn gate(
+        &mut self,
+        c: usize,
+        a: usize,
+        n: Decimal,
+        mut verdict: Verdict,
+        now: Timestamp,
+    ) -> Result<Verdict> {
+        if self.leases.is_none() || verdict.figures.is_none() {
             return Ok(verdict);
         }
-        if self.lease_key(c, a).is_none() {
+        verdict.exact = false;
+        if !verdict.allowed || self.lease_key(c, a).is_none() {
             return Ok(verdict);
         }
         let (Some(leases), Some(Some(key))) = (self.leases.as_mut(), self.customers[c].lease_keys.get(a)) else {
             return Ok(verdict);
         };
         match leases.check(key, n, now) {
-            Ok(()) => Ok(verdict),
+            Ok(()) => {
+                verdict.needs_sync = leases.key_needs_sync(key, now);
+                Ok(verdict)
+            }
             Err(refusal) => {
                 leases.refused(key, n.max(Decimal::ONE))?;
-                Ok(Verdict { allowed: false, reason: refusal.reason(), ..verdict })
+                let needs_sync = refusal != crate::sync::Refusal::Spent;
+                Ok(Verdict { allowed: false, reason: refusal.reason(), needs_sync, ..verdict })
             }
         }
     }

@@ -22,8 +22,6 @@ pub struct Snapshot {
     pub catalog: Catalog,
     /// Customers.
     pub customers: Vec<Customer>,
-    /// This edge's leases (read by the sync layer).
-    pub leases: Vec<Value>,
 }
 
 impl Snapshot {
@@ -72,12 +70,12 @@ impl Snapshot {
                 }
             }
         }
-        let leases = f.opt_array("leases").map(|l| l.into_iter().map(|(v, _)| v.clone()).collect()).unwrap_or_default();
+        // SPEC §7 allows an edge's opening leases here; this version hands leases out through
+        // sync only, so the field is accepted and not read.
+        f.opt("leases");
         f.finish();
         match catalog {
-            Some(catalog) if problems.is_empty() => {
-                Ok(Snapshot { snapshot_version, issued_at, catalog, customers, leases })
-            }
+            Some(catalog) if problems.is_empty() => Ok(Snapshot { snapshot_version, issued_at, catalog, customers }),
             _ => Err(problems),
         }
     }

@@ -203,9 +203,15 @@ impl Engine {
             let v = judge(&mut state.access[*a], *n, now)?;
             verdicts.push(if force { Verdict { allowed: true, reason: Reason::Ok, ..v } } else { v });
         }
-        if !force && self.leases.is_some() && verdicts.iter().all(|v| v.allowed) {
-            // With leases on, every hard limit also needs its lease to cover the use.
+        if !force && self.leases.is_some() {
+            // With leases on, every hard limit also needs its lease to cover the use (asked
+            // only when every limit allows it), and no answer is exact.
+            let all_allowed = verdicts.iter().all(|v| v.allowed);
             for ((a, n, _), v) in wants.iter().zip(verdicts.iter_mut()) {
+                if !all_allowed {
+                    v.exact = v.figures.is_none();
+                    continue;
+                }
                 *v = self.gate(c, *a, *n, *v, now)?;
             }
         }

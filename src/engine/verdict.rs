@@ -18,12 +18,16 @@ pub struct Verdict {
     pub reason: Reason,
     /// Metered figures, when the feature is metered.
     pub figures: Option<Balance>,
+    /// False when the answer rests on a lease or on usage the hub has not acknowledged (an edge).
+    pub exact: bool,
+    /// True when a sync with the hub would help this answer (an edge).
+    pub needs_sync: bool,
 }
 
 impl Verdict {
     /// A denial without figures.
     pub fn denied(reason: Reason) -> Verdict {
-        Verdict { allowed: false, reason, figures: None }
+        Verdict { allowed: false, reason, figures: None, exact: true, needs_sync: false }
     }
 
     /// The full decision about `access`.
@@ -31,6 +35,8 @@ impl Verdict {
         let kind = if access.meter.is_some() { FeatureType::Metered } else { access.kind };
         let mut d = Decision::plain(self.allowed, self.reason, access.key.clone(), Some(kind));
         d.figures = self.figures;
+        d.exact = self.exact;
+        d.needs_sync = self.needs_sync;
         if self.allowed && access.meter.is_none() {
             d.config = access.config(now);
         }
@@ -39,7 +45,10 @@ impl Verdict {
 
     /// A decision without an entitlement to describe (unknown customer or feature, not entitled).
     pub fn bare(self, key: Arc<str>, kind: Option<FeatureType>) -> Decision {
-        Decision::plain(self.allowed, self.reason, key, kind)
+        let mut d = Decision::plain(self.allowed, self.reason, key, kind);
+        d.exact = self.exact;
+        d.needs_sync = self.needs_sync;
+        d
     }
 }
 
@@ -47,13 +56,13 @@ impl Verdict {
 /// a hard limit needs a positive balance; a use of n needs balance ≥ n.
 pub fn judge(access: &mut Access, n: Decimal, now: Timestamp) -> Result<Verdict> {
     let Some(meter) = &mut access.meter else {
-        return Ok(Verdict { allowed: true, reason: Reason::Ok, figures: None });
+        return Ok(Verdict { allowed: true, reason: Reason::Ok, figures: None, exact: true, needs_sync: false });
     };
     meter.advance(now)?;
     let figures = meter.balance(now)?;
     let allowed = meter.soft || if n.is_zero() { figures.balance > Decimal::ZERO } else { figures.balance >= n };
     let reason = if allowed { Reason::Ok } else { Reason::LimitReached };
-    Ok(Verdict { allowed, reason, figures: Some(figures) })
+    Ok(Verdict { allowed, reason, figures: Some(figures), exact: true, needs_sync: false })
 }
 
 /// Applies an allowed use of `n` and returns the verdict with the figures after it (the meter's

@@ -85,6 +85,8 @@ pub const MIGRATIONS: &[&str] = &[
     ",
     // 2: the offline allowance of a lease (part of `granted`).
     "ALTER TABLE leases ADD COLUMN allowance TEXT NOT NULL DEFAULT '0';",
+    // 3: usage outside any lease was never written (the hub draws through a lease of its own).
+    "DROP TABLE direct_usage;",
 ];
 
 /// The schema version this build writes.

@@ -300,11 +300,6 @@ impl HubState {
             }
             state.escrow.accounts.entry(key).or_default().leases.insert(holder, lease);
         }
-        for row in &loaded.direct {
-            let key =
-                LeaseKey { customer_id: row.customer_id.clone(), key: row.key.clone(), period: Timestamp(row.period) };
-            state.escrow.accounts.entry(key).or_default().direct = decimal_of(&row.used, "direct usage")?;
-        }
         for row in loaded.topups {
             state.topups.insert(row.idempotency_key.clone(), row);
         }
@@ -947,7 +942,8 @@ impl HubState {
                     let figures = meter.advance(now).and_then(|()| meter.balance(now)).map_err(ApiError::one)?;
                     let allowed = figures.balance > Decimal::ZERO;
                     let reason = if allowed { Reason::Ok } else { Reason::LimitReached };
-                    Some(Verdict { allowed, reason, figures: Some(figures) }.decision(access, now))
+                    let verdict = Verdict { allowed, reason, figures: Some(figures), exact: true, needs_sync: false };
+                    Some(verdict.decision(access, now))
                 }
                 _ => None,
             };

@@ -137,19 +137,6 @@ pub struct LeaseRow {
     pub allowance: String,
 }
 
-/// Units of a key consumed at the hub outside any lease.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DirectRow {
-    /// Lease key: customer.
-    pub customer_id: String,
-    /// Lease key: feature key.
-    pub key: String,
-    /// Lease key: period start (ms).
-    pub period: i64,
-    /// Units (decimal text).
-    pub used: String,
-}
-
 /// A wallet top-up, remembered by its idempotency key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TopUpRow {
@@ -197,8 +184,6 @@ pub struct Changes {
     pub events: Vec<EventRow>,
     /// Leases to insert or overwrite.
     pub leases: Vec<LeaseRow>,
-    /// Direct usage to insert or overwrite.
-    pub direct: Vec<DirectRow>,
     /// New top-ups.
     pub topups: Vec<TopUpRow>,
     /// New closed invoices.
@@ -213,7 +198,6 @@ impl Changes {
             && self.customers.is_empty()
             && self.events.is_empty()
             && self.leases.is_empty()
-            && self.direct.is_empty()
             && self.topups.is_empty()
             && self.invoices.is_empty()
     }
@@ -248,8 +232,6 @@ pub struct Loaded {
     pub meta: BTreeMap<String, String>,
     /// Every lease.
     pub leases: Vec<LeaseRow>,
-    /// Every direct usage.
-    pub direct: Vec<DirectRow>,
     /// Every top-up.
     pub topups: Vec<TopUpRow>,
     /// Every closed invoice.
@@ -390,13 +372,6 @@ impl SqliteStore {
                 r.allowance
             ])?;
         }
-        for r in &c.direct {
-            tx.prepare_cached(
-                "INSERT INTO direct_usage (customer_id, key, period, used) VALUES (?1, ?2, ?3, ?4) \
-                 ON CONFLICT (customer_id, key, period) DO UPDATE SET used = excluded.used",
-            )?
-            .execute(params![r.customer_id, r.key, r.period, r.used])?;
-        }
         for r in &c.topups {
             tx.prepare_cached(
                 "INSERT INTO wallet_topups (idempotency_key, customer_id, amount, currency, balance, created_at, seq) \
@@ -494,16 +469,6 @@ impl Store for SqliteStore {
                 expires_at: r.get(9)?,
                 closed: r.get(10)?,
                 allowance: r.get(11)?,
-            });
-        }
-        let mut stmt = self.conn.prepare("SELECT customer_id, key, period, used FROM direct_usage")?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            loaded.direct.push(DirectRow {
-                customer_id: r.get(0)?,
-                key: r.get(1)?,
-                period: r.get(2)?,
-                used: r.get(3)?,
             });
         }
         let mut stmt = self.conn.prepare(

@@ -153,6 +153,16 @@ pub struct QueuedUse {
     pub charges: Option<Value>,
 }
 
+/// Demand to ask for, about to expire (within a third of its lifetime), or under a quarter of
+/// its grant left while the budget has more.
+fn lease_wants_sync(l: &EdgeLease, now: Timestamp, ttl: i64) -> bool {
+    !l.demand.is_zero()
+        || l.expires_at.is_some_and(|t| t.0.saturating_sub(now.0) < ttl / 3)
+        || l.unused()
+            .checked_mul(Decimal::from(4))
+            .is_some_and(|x| x < l.granted.saturating_sub(l.allowance) && l.left() > Decimal::ZERO)
+}
+
 /// A usage event queued for the hub.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Queued {
@@ -294,19 +304,20 @@ impl EdgeLeases {
         self.leases.get(key).map_or(Decimal::ZERO, |l| l.others_usage.saturating_add(l.used))
     }
 
+    /// True when a sync would help the lease of `key`: demand to ask for, about to expire, running
+    /// low (while the budget has more).
+    pub fn key_needs_sync(&self, key: &LeaseKey, now: Timestamp) -> bool {
+        let ttl = i64::try_from(self.ttl_ms).unwrap_or(i64::MAX);
+        self.leases.get(key).is_some_and(|l| lease_wants_sync(l, now, ttl))
+    }
+
     /// True when a sync would help: events to send, demand to ask for, a lease about to expire
     /// or running low, a final report to deliver.
     pub fn needs_sync(&self, now: Timestamp) -> bool {
         let ttl = i64::try_from(self.ttl_ms).unwrap_or(i64::MAX);
         !self.events.is_empty()
             || !self.finished.is_empty()
-            || self.leases.values().any(|l| {
-                !l.demand.is_zero()
-                    || l.expires_at.is_some_and(|t| t.0.saturating_sub(now.0) < ttl / 3)
-                    || l.unused()
-                        .checked_mul(Decimal::from(4))
-                        .is_some_and(|x| x < l.granted.saturating_sub(l.allowance) && l.left() > Decimal::ZERO)
-            })
+            || self.leases.values().any(|l| lease_wants_sync(l, now, ttl))
     }
 
     /// Builds the next request at edge time `now`. Expired leases are reported final and their

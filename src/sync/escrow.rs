@@ -1,6 +1,7 @@
 //! The hub's side of quota leases (SPEC §7): per key a budget B = limit + tolerance, shared out
 //! as leases with cumulative grow-only counters, keeping
-//! `direct + Σ over leases of their commitment ≤ B` at every step.
+//! `Σ over leases of their commitment ≤ B` at every step (the hub's own use goes through a lease
+//! it holds itself).
 //!
 //! A lease commits `granted − returned` while it may still be used, and exactly its final
 //! `used` once the edge reports it final. An expired lease is settled pessimistically: it keeps
@@ -98,24 +99,22 @@ impl Lease {
     }
 }
 
-/// One key's account: its leases and the units consumed at the hub itself.
+/// One key's account: its leases.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Account {
     /// Leases by holder.
     pub leases: BTreeMap<Holder, Lease>,
-    /// Units consumed directly at the hub (server-side events), outside any lease.
-    pub direct: Decimal,
 }
 
 impl Account {
-    /// `direct + Σ commitments`: what the budget must cover.
+    /// `Σ commitments`: what the budget must cover.
     pub fn committed(&self) -> Result<Decimal, Overflow> {
-        self.leases.values().try_fold(self.direct, |sum, l| add(sum, l.commitment()))
+        self.leases.values().try_fold(Decimal::ZERO, |sum, l| add(sum, l.commitment()))
     }
 
-    /// Units used as far as the hub knows: direct plus every lease's reported `used`.
+    /// Units used as far as the hub knows: every lease's reported `used`.
     pub fn usage(&self) -> Result<Decimal, Overflow> {
-        self.leases.values().try_fold(self.direct, |sum, l| add(sum, l.used))
+        self.leases.values().try_fold(Decimal::ZERO, |sum, l| add(sum, l.used))
     }
 }
 
@@ -202,18 +201,6 @@ impl Escrow {
         let lease = lease.clone();
         grant.others_usage = sub(account.usage()?, own_used)?;
         Ok((grant, lease))
-    }
-
-    /// Consumes `n` units at the hub itself if the budget allows; false (nothing applied) if not.
-    pub fn consume_direct(&mut self, key: &LeaseKey, n: Decimal, budget: Decimal) -> Result<bool, Overflow> {
-        // (`budget` is `Terms::budget`: the hub's direct use has no offline allowance.)
-        let account = self.accounts.entry(key.clone()).or_default();
-        let after = add(account.committed()?, n)?;
-        if after > budget {
-            return Ok(false);
-        }
-        account.direct = add(account.direct, n)?;
-        Ok(true)
     }
 
     /// Units used of `key` as far as the hub knows.
