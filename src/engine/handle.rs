@@ -110,7 +110,7 @@ impl Engine {
         let charges = super::billing::apply_charges(&mut self.customers[c], pending)?;
         self.take_lease(c, a, n)?;
         self.take_wallet(c, spend)?;
-        self.queue_consume(c, a, n, id, seq, now, &charges);
+        self.queue_consume(c, a, n, id, seq, super::leased::Charged { time: now, charges: &charges });
         Ok(after)
     }
 

@@ -29,6 +29,12 @@ fn lease_period(meter: &crate::entitlements::Meter) -> Timestamp {
     }
 }
 
+/// When a use happened and what it charged.
+pub(super) struct Charged<'a> {
+    pub(super) time: Timestamp,
+    pub(super) charges: &'a [Charge],
+}
+
 /// The lease key of a customer's wallet: one per customer, outside any period.
 pub fn wallet_key(customer_id: &str) -> LeaseKey {
     LeaseKey { customer_id: customer_id.into(), key: WALLET_KEY.into(), period: Timestamp(0) }
@@ -174,8 +180,8 @@ impl Engine {
         })
     }
 
-    /// With leases on, queues the event of a `consume` for the hub (with what it charged).
-    #[allow(clippy::too_many_arguments)]
+    /// With leases on, queues a `consume` of `n` units of `(c, a)` for the hub, with what it
+    /// charged (kept compact: shared ids, no JSON, until a sync request is built).
     pub(super) fn queue_consume(
         &mut self,
         c: usize,
@@ -183,20 +189,18 @@ impl Engine {
         n: Decimal,
         id: Option<&str>,
         seq: u64,
-        now: Timestamp,
-        charges: &[Charge],
+        at: Charged<'_>,
     ) {
         let Some(leases) = self.leases.as_mut() else { return };
         let state = &self.customers[c];
-        // Kept compact (shared ids, no JSON) until a sync request needs the event.
         leases.push_use(QueuedUse {
             customer: state.shared_id.clone(),
             feature: state.access[a].key.clone(),
             quantity: n,
             id: id.map(String::from),
             seq,
-            time: now,
-            charges: (!charges.is_empty()).then(|| charges_attribute(charges)),
+            time: at.time,
+            charges: (!at.charges.is_empty()).then(|| charges_attribute(at.charges)),
         });
     }
 

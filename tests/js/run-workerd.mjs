@@ -1,45 +1,31 @@
 // The scenario in workerd (Cloudflare Workers' runtime) through Miniflare: a real worker module
 // that imports the package's `workerd` entry, which imports the `.wasm` as a compiled module.
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Miniflare } from "miniflare";
+import { startWorkers, workerdEntry } from "./hub-harness.mjs";
 import { report } from "./report.mjs";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
-const pkgDir = join(here, "node_modules", "tollgate");
-// Resolve the entry the way wrangler's bundler does for Workers: the `workerd` condition.
-const entry = JSON.parse(readFileSync(join(pkgDir, "package.json"), "utf8")).exports["."].workerd;
+// The entry the way wrangler's bundler resolves it for Workers: the `workerd` condition.
+const entry = workerdEntry.replace(/^\.\/tollgate\//, "./");
 
 const dir = mkdtempSync(join(tmpdir(), "tollgate-workerd-"));
 let results = [];
 let mf;
 try {
-  cpSync(pkgDir, join(dir, "tollgate"), { recursive: true });
   cpSync(join(here, "scenario.mjs"), join(dir, "scenario.mjs"));
-  writeFileSync(
-    join(dir, "worker.mjs"),
-    `import * as tollgate from ${JSON.stringify(`./tollgate/${entry.replace(/^\.\//, "")}`)};
+  const script = `import * as tollgate from ${JSON.stringify(workerdEntry)};
 import { scenario } from "./scenario.mjs";
 export default {
   async fetch(request, env) {
     return Response.json(await scenario(tollgate, JSON.parse(env.SNAPSHOT)));
   },
 };
-`,
-  );
-  mf = new Miniflare({
-    modules: true,
-    scriptPath: join(dir, "worker.mjs"),
-    modulesRoot: dir,
-    modulesRules: [
-      { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },
-      { type: "CompiledWasm", include: ["**/*.wasm"] },
-    ],
-    compatibilityDate: "2026-04-26",
-    bindings: { SNAPSHOT: readFileSync(join(here, "../../examples/llm-snapshot.json"), "utf8") },
-  });
+`;
+  const snapshot = readFileSync(join(here, "../../examples/llm-snapshot.json"), "utf8");
+  [mf] = startWorkers(dir, script, [{ name: "scenario", bindings: { SNAPSHOT: snapshot } }]);
   const response = await mf.dispatchFetch("http://localhost/");
   if (!response.ok) throw new Error(`worker answered ${response.status}: ${await response.text()}`);
   results = await response.json();
