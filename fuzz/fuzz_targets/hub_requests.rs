@@ -28,6 +28,9 @@ impl Store for NullStore {
     fn events(&mut self, _source: &str, _after: i64, _limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
         Ok(Vec::new())
     }
+    fn has_event(&mut self, _source: &str, _id: &str) -> Result<bool, StoreError> {
+        Ok(false)
+    }
 }
 
 fn hub() -> Option<HubState> {
@@ -75,7 +78,7 @@ fn sync(hub: &mut HubState, value: &Value) {
         }
     }
     if decoded.len() == request.events.len() {
-        let _ = hub.sync(&request, &decoded, now);
+        let _ = hub.sync(&request, &decoded, now, &mut |_, _| Ok(false));
     }
 }
 
