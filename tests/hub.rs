@@ -816,6 +816,40 @@ fn events_are_idempotent_by_source_and_id() {
     assert_eq!(old_tokens(&hub), tollgate::Decimal::from(7));
 }
 
+#[test]
+fn an_edge_token_speaks_only_for_its_own_edge() {
+    let dir = TempDir::new("identity");
+    let env = [
+        ("TOLLGATE_ADMIN_TOKEN", ADMIN),
+        ("TOLLGATE_EDGE_TOKENS", "fra-1:edge-token-aaaaaaaaaa, iad-1:edge-token-bbbbbbbbbb"),
+    ];
+    let hub = Hub::start_with_env(&dir.db(), &[], &env);
+    hub.setup(&[customer("cus_a", "plan_pro")]);
+    let ask = |token: &str, edge: &str| {
+        let body = sync_body(edge, "b1", 1, 2, json!([report("cus_a", "0", "1000", false)]), json!([]));
+        hub.post("/v1/sync", Some(token), &body)
+    };
+    // The second edge's token claiming the first edge's id gets nothing, and changes nothing.
+    let spoofed = ask(EDGE_B, "fra-1");
+    assert_error(&spoofed, 403, "forbidden", "/edgeId");
+    // The real edges are served as themselves.
+    let fra = ask(EDGE_A, "fra-1");
+    assert_eq!(fra.status, 200, "{}", fra.body);
+    assert_eq!(granted(&fra), tollgate::Decimal::from(1000), "{}", fra.body);
+    let iad = ask(EDGE_B, "iad-1");
+    assert_eq!((iad.status, granted(&iad)), (200, tollgate::Decimal::ZERO), "{}", iad.body);
+    // Ids are bounded and plain.
+    let long = "x".repeat(100_000);
+    let bare = Hub::start(&TempDir::new("identity-bare").db(), &[]);
+    bare.setup(&[customer("cus_a", "plan_pro")]);
+    let body = sync_body(&long, "b1", 1, 2, json!([]), json!([]));
+    assert_error(&bare.post("/v1/sync", Some(EDGE_A), &body), 400, "invalid_value", "/edgeId");
+    assert!(
+        bare.output.lock().unwrap().iter().any(|l| l.contains("may act as any edge")),
+        "a bare token is warned about"
+    );
+}
+
 /// Σ granted over the leases of the answers so far, by edge (granted only grows).
 fn granted(answer: &Answer) -> tollgate::Decimal {
     answer.body["leases"].as_array().unwrap().iter().map(|l| decimal(&l["granted"])).sum()

@@ -177,8 +177,8 @@ fn storage_failed() -> Response {
 
 /// Admin token required.
 struct Admin;
-/// Edge token required.
-struct EdgeOnly;
+/// Edge token required; the edge id the token is bound to, when it is.
+struct EdgeOnly(Option<String>);
 /// Admin or edge token.
 struct Anyone;
 
@@ -219,7 +219,9 @@ impl FromRequestParts<Arc<Hub>> for Admin {
 impl FromRequestParts<Arc<Hub>> for EdgeOnly {
     type Rejection = Response;
     async fn from_request_parts(parts: &mut Parts, hub: &Arc<Hub>) -> Result<Self, Response> {
-        admit(hub, parts, &[Role::Edge]).map(|()| EdgeOnly).map_err(|r| *r)
+        admit(hub, parts, &[Role::Edge]).map_err(|r| *r)?;
+        let bound = hub.tokens.caller(&parts.headers).and_then(|(_, id)| id.map(String::from));
+        Ok(EdgeOnly(bound))
     }
 }
 
@@ -309,7 +311,7 @@ async fn healthz(State(hub): State<Arc<Hub>>) -> Response {
     json_response(if ok { 200 } else { 503 }, &json!({ "ok": ok, "snapshotVersion": version }))
 }
 
-async fn sync(State(hub): State<Arc<Hub>>, _: EdgeOnly, body: Result<Bytes, BytesRejection>) -> Response {
+async fn sync(State(hub): State<Arc<Hub>>, edge: EdgeOnly, body: Result<Bytes, BytesRejection>) -> Response {
     let value = match json_body(body) {
         Ok(v) => v,
         Err(e) => return error_response(&e),
@@ -318,6 +320,18 @@ async fn sync(State(hub): State<Arc<Hub>>, _: EdgeOnly, body: Result<Bytes, Byte
         Ok(r) => r,
         Err(errors) => return error_response(&ApiError::list(errors)),
     };
+    // The identity is the token's: a body may not speak for another edge.
+    if let Some(bound) = &edge.0 {
+        if request.edge_id != *bound {
+            let message = format!("this token belongs to edge {bound:?}, not {:?}", request.edge_id);
+            return error_response(&ApiError::new(Code::Forbidden, "/edgeId", message));
+        }
+    }
+    if !crate::hub::config::valid_edge_id(&request.edge_id) || request.boot_id.is_empty() || request.boot_id.len() > 128
+    {
+        let message = "edgeId has 1 to 64 of A-Z a-z 0-9 . _ -, and bootId 1 to 128 bytes";
+        return error_response(&ApiError::new(Code::InvalidValue, "/edgeId", message));
+    }
     // Every event's shape is checked before anything is applied.
     let now = state::now();
     let mut events = Vec::with_capacity(request.events.len());

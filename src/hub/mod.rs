@@ -59,10 +59,10 @@ pub fn run(config: Config) -> Result<(), String> {
     };
     for (role, token) in &generated {
         let (name, var) = match role {
-            Role::Admin => ("admin", "TOLLGATE_ADMIN_TOKEN"),
-            Role::Edge => ("edge", "TOLLGATE_EDGE_TOKENS"),
+            Role::Admin => ("admin", "set TOLLGATE_ADMIN_TOKEN to choose"),
+            Role::Edge => ("edge", "edge id edge-1; set TOLLGATE_EDGE_TOKENS=edgeId:token to choose"),
         };
-        print(&mut out, format!("tollgate hub: {name} token (generated, shown once; set {var} to choose): {token}"));
+        print(&mut out, format!("tollgate hub: {name} token (generated, shown once; {var}): {token}"));
     }
     let key = state.key();
     let public = key.public_key().to_base64();
