@@ -850,6 +850,40 @@ fn an_edge_token_speaks_only_for_its_own_edge() {
     );
 }
 
+#[test]
+fn one_hub_per_sqlite_file_and_its_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("one-writer");
+    let first = Hub::start(&dir.db(), &[]);
+    first.setup(&[customer("cus_a", "plan_pro")]);
+    // A second hub on the same file (an overlapping deploy) is refused at start, before it reads
+    // or grants anything.
+    let second = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(["hub", "--db"])
+        .arg(dir.db())
+        .args(["--listen", "127.0.0.1:0"])
+        .env("TOLLGATE_ADMIN_TOKEN", ADMIN)
+        .env("TOLLGATE_EDGE_TOKENS", EDGE_A)
+        .output()
+        .expect("run a second hub");
+    assert!(!second.status.success());
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert!(said.contains("another hub process is using"), "{said}");
+    // The first one goes on serving.
+    assert_eq!(first.get("/healthz", None).status, 200);
+    // The database, its WAL and its lock file are the owner's only.
+    for suffix in ["", "-wal", ".lock"] {
+        let mut name = dir.db().into_os_string();
+        name.push(suffix);
+        let mode = std::fs::metadata(&name).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{name:?} is {mode:o}");
+    }
+    // Once the first is gone, the lock goes with it: a restart takes the file.
+    drop(first);
+    let again = Hub::start(&dir.db(), &[]);
+    assert_eq!(again.get("/healthz", None).status, 200);
+}
+
 /// Σ granted over the leases of the answers so far, by edge (granted only grows).
 fn granted(answer: &Answer) -> tollgate::Decimal {
     answer.body["leases"].as_array().unwrap().iter().map(|l| decimal(&l["granted"])).sum()

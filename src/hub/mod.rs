@@ -40,6 +40,8 @@ pub fn run(config: Config) -> Result<(), String> {
     }
     let (tokens, generated) =
         Tokens::from_env(std::env::var("TOLLGATE_ADMIN_TOKEN").ok(), std::env::var("TOLLGATE_EDGE_TOKENS").ok())?;
+    // One writer per file: a second hub on the same database is refused before it reads it.
+    let _writer_lock = store::WriterLock::take(&config.db).map_err(|e| e.to_string())?;
     let mut store = SqliteStore::open(&config.db).map_err(|e| e.to_string())?;
     let setup = Setup {
         key: config.key.clone(),

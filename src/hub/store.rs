@@ -267,6 +267,57 @@ pub trait Store: Send {
     fn has_event(&mut self, source: &str, id: &str) -> Result<bool, StoreError>;
 }
 
+/// Creates `path` readable and writable by its owner only, if it does not exist.
+fn private_file(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let created = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path);
+    match created {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError(format!("cannot create {}: {e}", path.display()))),
+    }
+}
+
+/// Makes an existing `path` readable and writable by its owner only.
+fn restrict(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::metadata(path) {
+        Ok(m) if m.permissions().mode() & 0o077 != 0 => {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| StoreError(format!("cannot restrict {}: {e}", path.display())))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Holds the lock that makes one hub process the only writer of a SQLite file (an OS lock on
+/// `<db>.lock`, released when the process ends however it ends).
+pub struct WriterLock {
+    _file: std::fs::File,
+}
+
+impl WriterLock {
+    /// Takes the lock of the database at `db`, or says which file another hub holds.
+    pub fn take(db: &Path) -> Result<WriterLock, StoreError> {
+        let mut name = db.as_os_str().to_owned();
+        name.push(".lock");
+        let path = Path::new(&name);
+        private_file(path)?;
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
+        match file.try_lock() {
+            Ok(()) => Ok(WriterLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(StoreError(format!(
+                "another hub process is using {} (one hub per SQLite file; several hubs need PostgreSQL)",
+                db.display()
+            ))),
+            Err(std::fs::TryLockError::Error(e)) => Err(StoreError(format!("cannot lock {}: {e}", path.display()))),
+        }
+    }
+}
+
 /// The SQLite store: one file, WAL, `synchronous=FULL` (a committed transaction survives a
 /// crash or power loss).
 pub struct SqliteStore {
@@ -274,8 +325,11 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date. The
+    /// database's files are readable by their owner only (0600): they hold tokens' effects,
+    /// the ledger and the signing key.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        private_file(path)?;
         let conn = Connection::open(path).map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
@@ -283,6 +337,13 @@ impl SqliteStore {
             return Err(StoreError(format!("{}: cannot use WAL (journal_mode is {mode})", path.display())));
         }
         conn.execute_batch("PRAGMA synchronous=FULL;")?;
+        // SQLite creates the WAL and shared-memory files with the database's permissions; an
+        // older database may still have looser ones.
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            restrict(Path::new(&name))?;
+        }
         let mut store = SqliteStore { conn };
         store.migrate()?;
         Ok(store)
