@@ -413,7 +413,7 @@ impl World {
             self.consume_units(e, i as usize, n, real);
         } else {
             let w = (i - keys_n) as usize / 2;
-            self.debit(e, w, n, (i - keys_n) % 2 == 0, real);
+            self.debit(e, w, n, (i - keys_n).is_multiple_of(2), real);
         }
     }
 

@@ -112,7 +112,7 @@ fn bad_quad(quad: &[u8], at: usize) -> Base64Error {
 /// byte string has exactly one accepted text.
 pub fn decode_base64(text: &str) -> Result<Vec<u8>, Base64Error> {
     let bytes = text.as_bytes();
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return Err(Base64Error::Length(bytes.len()));
     }
     let Some(body_len) = bytes.len().checked_sub(4) else { return Ok(Vec::new()) };
