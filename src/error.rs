@@ -91,6 +91,8 @@ pub enum Code {
     /// A handle from before the customer was redefined or removed: resolve it again.
     StaleHandle,
     // ---- signed snapshots
+    /// A snapshot older than the one the engine holds (a rollback or a replayed old one).
+    StaleSnapshot,
     /// A plain snapshot where a hub public key is configured (only a signed one is accepted).
     UnsignedSnapshot,
     /// A snapshot signature that does not match its payload under the configured key.
@@ -154,6 +156,7 @@ impl Code {
             Code::Overflow => "overflow",
             Code::EventTooOld => "event_too_old",
             Code::StaleHandle => "stale_handle",
+            Code::StaleSnapshot => "stale_snapshot",
             Code::UnsignedSnapshot => "unsigned_snapshot",
             Code::BadSignature => "bad_signature",
             Code::Unauthorized => "unauthorized",

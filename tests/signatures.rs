@@ -539,3 +539,24 @@ fn cli_verifies_the_committed_demo_envelope() {
     let signed = run_ok(&["sign", "--key", "examples/keys/demo-hub.json", "examples/llm-snapshot.json"]);
     assert_eq!(signed, DEMO_SIGNED);
 }
+
+#[test]
+fn a_validly_signed_older_snapshot_is_refused() {
+    use tollgate::engine::{Engine, Options};
+    let key = pair(5);
+    let signed = |version: u64| {
+        let mut snapshot = value(SNAPSHOT);
+        snapshot["snapshotVersion"] = json!(version);
+        key.seal(serde_json::to_string(&snapshot).unwrap().as_bytes())
+    };
+    let options = Options { hub_public_key: Some(key.public_key()), ..Options::default() };
+    let mut engine = Engine::from_snapshot(&signed(5), options).unwrap();
+    // v4, signed by the same hub (a rollback, or an old response replayed), changes nothing.
+    let errors = engine.apply_snapshot(&signed(4)).unwrap_err();
+    assert_eq!((errors[0].code, errors[0].path.as_str()), (Code::StaleSnapshot, "/snapshotVersion"));
+    assert_eq!(engine.snapshot_version(), 5);
+    // The same version again, or a newer one, is taken.
+    engine.apply_snapshot(&signed(5)).unwrap();
+    engine.apply_snapshot(&signed(6)).unwrap();
+    assert_eq!(engine.snapshot_version(), 6);
+}

@@ -163,6 +163,16 @@ impl Engine {
     /// A snapshot with any problem changes nothing. Handles made before become stale.
     pub fn apply_snapshot(&mut self, value: &Value) -> Result<(), Vec<Error>> {
         let snap = Snapshot::open(value, self.hub_public_key.as_ref())?;
+        // Snapshots only move forward: an older one (validly signed or not) would roll back
+        // catalogs and customers — an ended subscription could come back.
+        if snap.snapshot_version < self.snapshot_version {
+            let message = alloc::format!(
+                "snapshot version {} is older than the version {} this engine holds",
+                snap.snapshot_version,
+                self.snapshot_version
+            );
+            return Err(alloc::vec![Error::new(Code::StaleSnapshot, "/snapshotVersion", message)]);
+        }
         self.instant = instant_metrics(&snap.catalog);
         let old_catalog = core::mem::replace(&mut self.catalog, Arc::new(snap.catalog));
         self.feature_types = Map::default();
