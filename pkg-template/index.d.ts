@@ -493,8 +493,9 @@ export declare class Engine {
   upsertCustomer(customer: Customer | string): void;
   /**
    * Replaces catalog and customers with a newer snapshot, keeping usage, used balances, wallet
-   * debits and the idempotency memory. A bad snapshot throws and changes nothing; handles made
-   * before become stale.
+   * debits and the idempotency memory. A bad snapshot throws and changes nothing; so does one
+   * older than the engine's (`stale_snapshot`: snapshots only move forward). Handles made before
+   * become stale.
    */
   applySnapshot(snapshot: Snapshot | string): void;
   /** The next sync request (`null` when leases are off); nothing is dropped until acknowledged. */
