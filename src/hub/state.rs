@@ -28,7 +28,7 @@ use crate::metering::Event;
 use crate::money::{add, parse_decimal, plain, Currency};
 use crate::sync::escrow::{Holder, Lease};
 use crate::sync::signed::KeyPair;
-use crate::sync::{Escrow, LeaseKey, Policy, SyncRequest, SyncResponse};
+use crate::sync::{Escrow, LeaseGrant, LeaseKey, LeaseReport, Mode, Policy, SyncRequest, SyncResponse, Terms};
 use crate::time::Timestamp;
 use crate::Decimal;
 
@@ -215,6 +215,46 @@ fn lease_row(key: &LeaseKey, edge_id: &str, boot_id: &str, epoch: u32, lease: &L
         expires_at: lease.expires_at.0,
         closed: lease.closed,
         allowance: plain(lease.allowance),
+    }
+}
+
+/// Whether the hub answers a lease report, and against which terms: the key must be leased
+/// now (a hard-limit feature of its current period, or a wallet) or be a lease the hub holds for
+/// this edge already (a final report of an earlier period), and its counters must agree with
+/// what the hub granted (`used` and `returned` ≤ `granted`; a new lease has used nothing).
+fn judge_report(
+    engine: &mut Engine,
+    report: &LeaseReport,
+    held: Option<&Lease>,
+    now: Timestamp,
+) -> Result<Terms, Error> {
+    let terms = engine.lease_terms(&report.key, now)?;
+    if terms.is_none() && held.is_none() {
+        return Err(Error::new(
+            Code::UnknownReference,
+            "",
+            "no such lease: the key is not a hard-limit feature of its current period nor a wallet",
+        ));
+    }
+    let granted = held.map_or(Decimal::ZERO, |l| l.granted);
+    if report.used > granted || report.returned > granted {
+        return Err(Error::new(Code::InvalidValue, "", "used and returned cannot exceed what the hub granted"));
+    }
+    Ok(terms.unwrap_or_default())
+}
+
+/// The answer to a refused report: the lease is over (`closed`), at what the hub granted.
+fn closed(report: &LeaseReport, held: Option<&Lease>) -> LeaseGrant {
+    LeaseGrant {
+        key: report.key.clone(),
+        epoch: report.epoch,
+        granted: held.map_or(Decimal::ZERO, |l| l.granted),
+        ttl_ms: 0,
+        mode: Mode::Closed,
+        shrink_to: None,
+        others_usage: Decimal::ZERO,
+        allowance: Decimal::ZERO,
+        budget: Decimal::ZERO,
     }
 }
 
@@ -514,45 +554,40 @@ impl HubState {
         }
         let Some(engine) = self.engine.as_mut() else { return Err(no_catalog()) };
         let mut changes = Changes::default();
-        // Leases first, all or nothing: a report that fails puts back every lease touched (a
-        // report changes only its own lease of the account).
-        let mut backup: Vec<(LeaseKey, Holder, Option<Option<Lease>>)> = Vec::with_capacity(req.leases.len());
+        // Leases, each on its own: a report that is refused (a key that is not leased, counters
+        // that contradict what the hub granted, an overflow) changes nothing of its lease, is
+        // answered `closed` so the edge stops using it and drops it, and is listed in
+        // `problems`; the other leases and the events of the request go ahead.
         let mut grants = Vec::with_capacity(req.leases.len());
+        let mut problems = Vec::new();
         for (i, report) in req.leases.iter().enumerate() {
-            let at = format!("/leases/{i}");
             let holder = Holder { edge_id: req.edge_id.clone(), boot_id: req.boot_id.clone(), epoch: report.epoch };
-            let before = self.escrow.accounts.get(&report.key).map(|a| a.leases.get(&holder).cloned());
-            backup.push((report.key.clone(), holder, before));
-            let result = match engine.lease_terms(&report.key, now) {
+            let existing = self.escrow.accounts.get(&report.key).and_then(|a| a.leases.get(&holder)).cloned();
+            let answered = match judge_report(engine, report, existing.as_ref(), now) {
                 Ok(terms) => self
                     .escrow
-                    .report(&req.edge_id, &req.boot_id, report, terms.unwrap_or_default(), &self.policy, now)
-                    .map_err(|_| overflow(&at)),
-                Err(e) => Err(e.under(&at)),
+                    .report(&req.edge_id, &req.boot_id, report, terms, &self.policy, now)
+                    .map_err(|_| overflow("")),
+                Err(e) => Err(e),
             };
-            match result {
+            match answered {
                 Ok((grant, lease)) => {
                     changes.leases.push(lease_row(&report.key, &req.edge_id, &req.boot_id, report.epoch, &lease));
                     grants.push(grant);
                 }
                 Err(e) => {
-                    // Newest first, so a key reported twice ends as it began.
-                    for (key, holder, before) in backup.into_iter().rev() {
-                        match before {
-                            None => {
-                                self.escrow.accounts.remove(&key);
-                            }
-                            Some(lease) => {
-                                if let Some(account) = self.escrow.accounts.get_mut(&key) {
-                                    match lease {
-                                        Some(l) => account.leases.insert(holder, l),
-                                        None => account.leases.remove(&holder),
-                                    };
-                                }
-                            }
+                    // Put the lease back as it was (a refused report changes nothing).
+                    if let Some(account) = self.escrow.accounts.get_mut(&report.key) {
+                        match &existing {
+                            Some(l) => account.leases.insert(holder, l.clone()),
+                            None => account.leases.remove(&holder),
+                        };
+                        if account.leases.is_empty() {
+                            self.escrow.accounts.remove(&report.key);
                         }
                     }
-                    return Err(ApiError::one(e));
+                    problems.push(e.under(&format!("/leases/{i}")));
+                    grants.push(closed(report, existing.as_ref()));
                 }
             }
         }
@@ -598,7 +633,11 @@ impl HubState {
         let snapshot =
             if req.catalog_version < self.snapshot_version { self.signed().map(|s| (*s.value).clone()) } else { None };
         let response = SyncResponse { ack_seq: req.seq, leases: grants, snapshot };
-        Ok((Reply::json(200, &response)?, changes))
+        let mut body = serde_json::to_value(&response).map_err(|_| ApiError::new(Code::Overflow, "", "unencodable"))?;
+        if !problems.is_empty() {
+            body["problems"] = Value::Array(problems.iter().map(error_json).collect());
+        }
+        Ok((Reply::json(200, &body)?, changes))
     }
 
     /// The hub's own engine syncs with the escrow in-process, as an edge named [`HUB_EDGE`]:

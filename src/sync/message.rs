@@ -245,6 +245,9 @@ impl SyncResponse {
             leases.extend(LeaseGrant::decode(v, &path, f.problems()));
         }
         let snapshot = f.opt("snapshot").map(|(v, _)| v.clone());
+        // The hub's list of refused leases (`{ code, path, message }`): informative for the
+        // client; the edge acts on the `closed` answers those leases get.
+        f.opt("problems");
         f.finish();
         Some(SyncResponse { ack_seq: ack_seq?, leases, snapshot })
     }
