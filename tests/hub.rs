@@ -889,6 +889,70 @@ fn one_hub_per_sqlite_file_and_its_files_are_private() {
     assert_eq!(again.get("/healthz", None).status, 200);
 }
 
+/// True when the server closed `stream` (end of file or reset) within `within`.
+fn closed_by_server(stream: &mut std::net::TcpStream, within: Duration) -> bool {
+    stream.set_read_timeout(Some(within)).unwrap();
+    let mut buf = [0u8; 512];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue, // an error response before the close
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                return false
+            }
+            Err(_) => return true,
+        }
+    }
+}
+
+#[test]
+fn silent_and_slow_clients_are_cut_off_and_do_not_starve_the_rest() {
+    let dir = TempDir::new("slowloris");
+    let hub = Hub::start(&dir.db(), &["--header-timeout-ms", "1000", "--body-timeout-ms", "1000"]);
+    let addr = hub.base.trim_start_matches("http://").to_string();
+    // 200 connections that never send a byte (no token needed to open one).
+    let mut silent: Vec<std::net::TcpStream> =
+        (0..200).map(|_| std::net::TcpStream::connect(&addr).expect("connect")).collect();
+    // The hub still answers everyone else at once (the client gives up after 1 s).
+    let quick: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(1)))
+        .build()
+        .into();
+    let health = quick.get(&format!("{}/healthz", hub.base)).call().expect("healthz within 1 s");
+    assert_eq!(health.status(), 200);
+    // A request whose body never finishes.
+    let mut slow = std::net::TcpStream::connect(&addr).unwrap();
+    let head = format!(
+        "POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ADMIN}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n[{{\"id\""
+    );
+    slow.write_all(head.as_bytes()).unwrap();
+    // Every silent connection is closed by the header timeout, and the slow body by the body
+    // timeout, well before a patient attacker would like.
+    for s in &mut silent {
+        assert!(closed_by_server(s, Duration::from_secs(5)), "a silent connection was left open");
+    }
+    let mut answer = String::new();
+    slow.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let _ = slow.read_to_string(&mut answer);
+    assert!(!answer.starts_with("HTTP/1.1 200"), "a half-sent request was answered: {answer}");
+    assert_eq!(hub.get("/healthz", None).status, 200);
+}
+
+#[test]
+fn connections_past_the_cap_are_closed_as_they_arrive() {
+    let dir = TempDir::new("conn-cap");
+    let hub = Hub::start(&dir.db(), &["--max-connections", "20", "--header-timeout-ms", "30000"]);
+    let addr = hub.base.trim_start_matches("http://").to_string();
+    let _held: Vec<std::net::TcpStream> = (0..20).map(|_| std::net::TcpStream::connect(&addr).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut extra = std::net::TcpStream::connect(&addr).unwrap();
+    assert!(closed_by_server(&mut extra, Duration::from_secs(5)), "the 21st connection was kept");
+    drop(_held);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(hub.get("/healthz", None).status, 200, "the cap frees up as connections close");
+}
+
 /// Σ granted over the leases of the answers so far, by edge (granted only grows).
 fn granted(answer: &Answer) -> tollgate::Decimal {
     answer.body["leases"].as_array().unwrap().iter().map(|l| decimal(&l["granted"])).sum()

@@ -23,7 +23,8 @@ const USAGE: &str = "usage:
   tollgate sign --key KEY.json SNAPSHOT.json
   tollgate verify --public-key BASE64 SIGNED.json [--json]
   tollgate hub [--db tollgate.db] [--listen 127.0.0.1:8787] [--www www] [--key KEY.json]
-               [--seed SNAPSHOT.json] [--ttl-ms 30000]      (builds with --features hub)";
+               [--seed SNAPSHOT.json] [--ttl-ms 30000] [--header-timeout-ms 10000]
+               [--body-timeout-ms 30000] [--max-connections 4096]      (builds with --features hub)";
 
 /// A failure to report: one line, and the exit code.
 struct Fail(String, u8);
@@ -57,7 +58,20 @@ fn run(args: &[String]) -> Result<u8, Fail> {
         "sign" => sign_cmd(&opts.allow(&["key"], 1)?),
         "verify" => verify_cmd(&opts.allow(&["public-key"], 1)?),
         #[cfg(feature = "hub")]
-        "hub" => hub_cmd(&opts.allow(&["db", "listen", "www", "key", "seed", "ttl-ms"], 0)?),
+        "hub" => hub_cmd(&opts.allow(
+            &[
+                "db",
+                "listen",
+                "www",
+                "key",
+                "seed",
+                "ttl-ms",
+                "header-timeout-ms",
+                "body-timeout-ms",
+                "max-connections",
+            ],
+            0,
+        )?),
         #[cfg(not(feature = "hub"))]
         "hub" => Err(Fail("this build has no hub: rebuild with `cargo build --release --features hub`".into(), 2)),
         "help" | "--help" | "-h" => {
@@ -323,12 +337,22 @@ fn hub_cmd(opts: &Opts) -> Result<u8, Fail> {
     if let Some(path) = opts.get("seed") {
         config.seed = Some(read_json(path)?);
     }
-    if let Some(ttl) = opts.get("ttl-ms") {
-        config.ttl_ms = ttl
-            .parse::<u64>()
-            .ok()
-            .filter(|t| *t > 0)
-            .ok_or_else(|| Fail(format!("--ttl-ms: {ttl:?} is not a positive whole number of milliseconds"), 2))?;
+    let positive = |name: &str| -> Result<Option<u64>, Fail> {
+        let Some(text) = opts.get(name) else { return Ok(None) };
+        let n = text.parse::<u64>().ok().filter(|t| *t > 0);
+        n.map(Some).ok_or_else(|| Fail(format!("--{name}: {text:?} is not a positive whole number"), 2))
+    };
+    if let Some(ms) = positive("ttl-ms")? {
+        config.ttl_ms = ms;
+    }
+    if let Some(ms) = positive("header-timeout-ms")? {
+        config.header_timeout_ms = ms;
+    }
+    if let Some(ms) = positive("body-timeout-ms")? {
+        config.body_timeout_ms = ms;
+    }
+    if let Some(n) = positive("max-connections")? {
+        config.max_connections = usize::try_from(n).unwrap_or(usize::MAX);
     }
     tollgate::hub::run(config).map_err(|e| Fail(e, 1))?;
     Ok(0)

@@ -23,6 +23,13 @@ pub struct Config {
     pub seed: Option<serde_json::Value>,
     /// Lease lifetime told to edges, in ms (`--ttl-ms`).
     pub ttl_ms: u64,
+    /// How long a connection may take to send a request's headers, and may sit idle between
+    /// requests, in ms (`--header-timeout-ms`).
+    pub header_timeout_ms: u64,
+    /// How long a request's body may take to arrive, in ms (`--body-timeout-ms`).
+    pub body_timeout_ms: u64,
+    /// Open connections at most (`--max-connections`); more are closed as they arrive.
+    pub max_connections: usize,
 }
 
 impl Config {
@@ -35,6 +42,9 @@ impl Config {
             key: None,
             seed: None,
             ttl_ms: 30_000,
+            header_timeout_ms: 10_000,
+            body_timeout_ms: 30_000,
+            max_connections: 4_096,
         }
     }
 }

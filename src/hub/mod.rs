@@ -108,6 +108,54 @@ pub fn run(config: Config) -> Result<(), String> {
                 ticker.tick().await;
             }
         });
-        axum::serve(listener, http::router(hub)).await.map_err(|e| format!("the server stopped: {e}"))
+        let limits = Limits {
+            header_timeout: std::time::Duration::from_millis(config.header_timeout_ms),
+            body_timeout: std::time::Duration::from_millis(config.body_timeout_ms),
+            max_connections: config.max_connections,
+        };
+        serve(listener, http::router(hub), limits).await
     })
+}
+
+/// What a connection may take: the time to send headers (and to sit idle between requests),
+/// the time to send a body, and how many connections may be open at once.
+struct Limits {
+    header_timeout: std::time::Duration,
+    body_timeout: std::time::Duration,
+    max_connections: usize,
+}
+
+/// Serves `app` on `listener` with hyper's HTTP/1 directly, so that a client that sends nothing,
+/// or sends slowly, is cut off without a token (the slowloris attacks), and connections past the
+/// cap are closed as they arrive instead of starving the rest.
+async fn serve(listener: tokio::net::TcpListener, app: axum::Router, limits: Limits) -> Result<(), String> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+    let app = tower_http::timeout::RequestBodyTimeout::new(app, limits.body_timeout);
+    let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of descriptors and the like: wait a little rather than spin.
+                eprintln!("tollgate hub: accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            drop(stream); // over the cap: closed at once
+            continue;
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let header_timeout = limits.header_timeout;
+        tokio::spawn(async move {
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                .serve_connection(TokioIo::new(stream), service);
+            let _ = connection.await;
+            drop(permit);
+        });
+    }
 }
