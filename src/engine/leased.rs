@@ -97,9 +97,9 @@ impl Engine {
         let (Some(leases), Some(Some(key))) = (self.leases.as_mut(), self.customers[c].lease_keys.get(a)) else {
             return Ok(verdict);
         };
-        match leases.check(key, n, now) {
-            Ok(()) => {
-                verdict.needs_sync = leases.key_needs_sync(key, now);
+        match leases.check_use(key, n, now) {
+            Ok(wants_sync) => {
+                verdict.needs_sync = wants_sync;
                 Ok(verdict)
             }
             Err(refusal) => {

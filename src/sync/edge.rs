@@ -238,7 +238,14 @@ impl EdgeLeases {
 
     /// Whether `n` units of `key` may be used at `now`.
     pub fn check(&self, key: &LeaseKey, n: Decimal, now: Timestamp) -> Result<(), Refusal> {
+        self.check_use(key, n, now).map(|_| ())
+    }
+
+    /// [`EdgeLeases::check`], and when `n` may be used, whether a sync would help the lease
+    /// (demand to ask for, about to expire, running low) — one lookup for the hot path.
+    pub fn check_use(&self, key: &LeaseKey, n: Decimal, now: Timestamp) -> Result<bool, Refusal> {
         let Some(lease) = self.leases.get(key) else { return Err(Refusal::Exhausted) };
+        let ttl = i64::try_from(self.ttl_ms).unwrap_or(i64::MAX);
         let fits = |usable: Decimal| if n.is_zero() { usable > Decimal::ZERO } else { n <= usable };
         let answered_lately = self.answered_lately(now);
         if lease.expires_at.is_none() && self.last_answer.is_some() && !answered_lately {
@@ -250,7 +257,7 @@ impl EdgeLeases {
             }
             // Offline: only the allowance of a lease that expired (never of a closed one).
             if lease.mode != Mode::Closed && !lease.allowance.is_zero() && fits(lease.offline_unused()) {
-                return Ok(());
+                return Ok(true);
             }
             return Err(Refusal::Offline);
         }
@@ -261,7 +268,7 @@ impl EdgeLeases {
                 Refusal::Exhausted
             });
         }
-        Ok(())
+        Ok(lease_wants_sync(lease, now, ttl))
     }
 
     /// True when the hub answered within the last lease lifetime.
@@ -302,13 +309,6 @@ impl EdgeLeases {
     /// The key's usage as this edge knows it: everyone else's as of the last answer, plus its own.
     pub fn usage(&self, key: &LeaseKey) -> Decimal {
         self.leases.get(key).map_or(Decimal::ZERO, |l| l.others_usage.saturating_add(l.used))
-    }
-
-    /// True when a sync would help the lease of `key`: demand to ask for, about to expire, running
-    /// low (while the budget has more).
-    pub fn key_needs_sync(&self, key: &LeaseKey, now: Timestamp) -> bool {
-        let ttl = i64::try_from(self.ttl_ms).unwrap_or(i64::MAX);
-        self.leases.get(key).is_some_and(|l| lease_wants_sync(l, now, ttl))
     }
 
     /// True when a sync would help: events to send, demand to ask for, a lease about to expire
