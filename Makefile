@@ -40,13 +40,15 @@ test-rust:
 	TOLLGATE_SIM_SCHEDULES=200 $(CARGO) test --all-targets
 
 ## test-sim: the seeded simulation of one hub and many edges over a faulty network, 10,000
-## schedules (`make sim-long` runs 200,000).
+## schedules (`make sim-long` runs 200,000); and the real hub (state, SQLite, group commit,
+## start-up replay) crashed at random points, 2,000 seeds.
 test-sim:
 	$(CARGO) test --release --test sync_simulation -- --nocapture
+	$(CARGO) test --release --features hub --test hub_simulation -- --nocapture
 
 ## test-hub: the real hub binary on loopback (HTTP API, SQLite on disk, kill -9 mid-burst).
 test-hub:
-	$(CARGO) test --features hub --test hub
+	$(CARGO) test --features hub --test hub --test hub_security
 
 ## test-fuzz: a short run of every fuzz target (`scripts/fuzz.sh long` for the long mode).
 test-fuzz:

@@ -256,10 +256,16 @@ export class Engine {
       if (given.bootId === undefined) given = { ...given, bootId: newBootId() };
       if (given.edgeId === undefined) given = { ...given, edgeId: `edge-${newBootId()}` };
     }
+    // A snapshot already expired (its `expiresAt`, at `now`) is refused.
+    const now = timeOf(given);
+    if (typeof given === "object" && given !== null && "now" in given) {
+      const { now: _, ...rest } = given;
+      given = rest;
+    }
     const opts = text(given, "/options");
     let r;
     try {
-      r = raw.RawEngine.from_snapshot(snap, opts);
+      r = raw.RawEngine.from_snapshot_at(snap, opts, now);
     } catch (e) {
       throw trapped(e);
     }
@@ -419,10 +425,19 @@ export class Engine {
     return JSON.parse(this.#run((r) => r.quote(body)));
   }
 
-  /** Replaces catalog and customers with a newer snapshot (SPEC §7), keeping usage so far. */
-  applySnapshot(snapshot) {
+  /**
+   * Replaces catalog and customers with a newer snapshot (SPEC §7), keeping usage so far; one
+   * older than the engine's, or expired at `now`, is refused (`stale_snapshot`).
+   */
+  applySnapshot(snapshot, options) {
     const body = text(snapshot, "");
-    this.#run((r) => r.apply_snapshot(body));
+    const now = timeOf(options);
+    this.#run((r) => r.apply_snapshot_at(body, now));
+  }
+
+  /** When the snapshot held stops being loadable (RFC 3339), or null; the engine keeps deciding. */
+  get snapshotExpiresAt() {
+    return this.#live().snapshot_expires_at() ?? null;
   }
 
   /**
@@ -462,6 +477,11 @@ export class Engine {
     const body = text(response, "");
     const now = timeOf(options);
     this.#run((r) => r.apply_sync(body, now));
+  }
+
+  /** Queued events no sync request has carried yet: another page to send when not 0. */
+  syncBacklog() {
+    return this.#run((r) => r.sync_backlog());
   }
 
   /** True when this edge should sync soon (usage to send, a lease running low or expiring). */
@@ -535,16 +555,28 @@ export function validateCatalog(catalog) {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+// The hub signs a sync answer for the edge run it answers when asked to: an engine with
+// `hubPublicKey` takes only such answers (the engine checks the signature, not this code).
+const SIGNED_JSON = "application/vnd.tollgate.signed+json";
+
+// A signed answer's payload, for the caller to read (the engine already checked and applied it).
+function openedResponse(value) {
+  if (value === null || typeof value !== "object" || typeof value.payload !== "string") return value;
+  const bytes = Uint8Array.from(atob(value.payload), (c) => c.charCodeAt(0));
+  return JSON.parse(new TextDecoder().decode(bytes));
+}
+
 export class HubClient {
   #url;
   #token;
   #fetch;
   #retries;
   #backoffMs;
+  #maxPages;
   #queue = Promise.resolve();
 
   /**
-   * @param {{ url: string, token: string, fetch?: typeof fetch, retries?: number, backoffMs?: number }} options
+   * @param {{ url: string, token: string, fetch?: typeof fetch, retries?: number, backoffMs?: number, maxPages?: number }} options
    */
   constructor(options) {
     if (options == null || typeof options.url !== "string") {
@@ -558,16 +590,33 @@ export class HubClient {
     this.#fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
     this.#retries = options.retries ?? 3;
     this.#backoffMs = options.backoffMs ?? 100;
+    this.#maxPages = options.maxPages ?? 1000;
   }
 
   /**
    * Sends the engine's pending usage and lease counters, merges the answer (grants, a newer
-   * snapshot). Resolves to the hub's response, or `null` when the engine does not use leases.
+   * snapshot), page after page until no event is left unsent (at most `maxPages`, 1,000 by
+   * default, per call). Resolves to the last page's response, with the `problems` of every page
+   * (leases and events the hub refused: events become dead letters at the hub, never resent), or
+   * `null` when the engine does not use leases.
    */
   sync(engine, options) {
-    const run = this.#queue.then(() => this.#syncOnce(engine, options));
+    const run = this.#queue.then(() => this.#syncPages(engine, options));
     this.#queue = run.catch(() => undefined);
     return run;
+  }
+
+  async #syncPages(engine, options) {
+    const problems = [];
+    let last = null;
+    for (let page = 0; page < this.#maxPages; page++) {
+      last = await this.#syncOnce(engine, options);
+      if (last === null) return null;
+      if (Array.isArray(last.problems)) problems.push(...last.problems);
+      if (engine.syncBacklog() === 0) break;
+    }
+    if (problems.length > 0) last.problems = problems;
+    return last;
   }
 
   async #syncOnce(engine, options) {
@@ -581,7 +630,11 @@ export class HubClient {
       try {
         response = await this.#fetch(`${this.#url}/v1/sync`, {
           method: "POST",
-          headers: { "content-type": "application/json", authorization: `Bearer ${this.#token}` },
+          headers: {
+            "content-type": "application/json",
+            accept: `${SIGNED_JSON}, application/json`,
+            authorization: `Bearer ${this.#token}`,
+          },
           body,
         });
       } catch (e) {
@@ -604,7 +657,7 @@ export class HubClient {
         throw new TollgateError(problem.code, problem.path ?? "", problem.message ?? "", undefined, {});
       }
       engine.applySync(text);
-      return JSON.parse(text);
+      return openedResponse(JSON.parse(text));
     }
     throw lastError ?? new Error("sync failed");
   }

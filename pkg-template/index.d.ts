@@ -196,6 +196,12 @@ export interface Grant {
 export interface Snapshot {
   snapshotVersion?: number;
   issuedAt?: Timestamp;
+  /**
+   * The first instant at which the snapshot may no longer be applied: `applySnapshot` and
+   * `applySync` at or after it refuse it (`stale_snapshot` at `/expiresAt`). Absent or `null`:
+   * it never expires. An engine already holding it keeps deciding after it passes.
+   */
+  expiresAt?: Timestamp | null;
   catalog: Catalog;
   customers?: Customer[];
   leases?: JsonValue[];
@@ -384,6 +390,18 @@ export declare class TollgateError extends Error {
 export interface EngineOptions {
   /** How long (ms of event time before `now`) idempotency keys are remembered (default 35 days). */
   dedupeWindowMs?: number;
+  /**
+   * How many idempotency keys are remembered at most (default 100,000, whole, ≥ 1; per memory:
+   * events, and `consume` ids). Past it the oldest by event time are forgotten, and `ingest`
+   * refuses an event dated at or before the newest forgotten one as `event_too_old` rather than
+   * risk counting it twice.
+   */
+  dedupeMaxEntries?: number;
+  /**
+   * How far (ms) after `now` an ingested event may be dated (default 300,000: 5 minutes of clock
+   * skew); later is refused as `invalid_timestamp` at `/time`.
+   */
+  maxFutureMs?: number;
   /** This edge's name in sync messages. */
   edgeId?: string;
   /** This run of the edge (default: a fresh random id when `leases` is on). */
@@ -421,9 +439,26 @@ export interface SyncRequest {
   events: unknown[];
 }
 
-/** The hub's answer to a sync request. */
+/**
+ * A signed snapshot or sync response (SPEC §7): `payload` is the base64 of the exact JSON bytes
+ * the hub signed, `signature` the base64 of their Ed25519 signature.
+ */
+export interface SignedEnvelope {
+  payload: string;
+  signature: string;
+  keyId?: string;
+}
+
+/**
+ * The hub's answer to a sync request. A hub with a signing key sends it as a `SignedEnvelope`
+ * whose payload is this object, with `edgeId` and `bootId` naming the edge run it answers.
+ */
 export interface SyncResponse {
   ackSeq: number;
+  /** The edge answered (always in a signed response; when present, it must be this engine's). */
+  edgeId?: string;
+  /** The run of that edge answered (always in a signed response; when present, it must be this engine's). */
+  bootId?: string;
   leases: {
     customerId: string;
     key: string;
@@ -434,11 +469,17 @@ export interface SyncResponse {
     mode: "normal" | "precise" | "closed";
     shrinkTo: string | null;
     othersUsage: string;
+    allowance?: string;
+    budget?: string;
   }[];
   snapshot: unknown | null;
+  /** Leases and events the hub refused (events are kept at the hub as dead letters). */
+  problems?: { code: string; path: string; message: string }[];
+  /** How many problems were not listed (over 100). */
+  problemsOmitted?: number;
 }
 
-/** Syncs an engine with the hub: one round trip per call, retried with backoff. */
+/** Syncs an engine with the hub: pages of round trips per call, each retried with backoff. */
 export declare class HubClient {
   constructor(options: {
     url: string;
@@ -447,8 +488,15 @@ export declare class HubClient {
     fetch?: (url: string, init: { method: string; headers: Record<string, string>; body: string }) => Promise<{ status: number; ok: boolean; text(): Promise<string> }>;
     retries?: number;
     backoffMs?: number;
+    /** Most pages one `sync` call sends (default 1,000). */
+    maxPages?: number;
   });
-  /** Sends pending usage and lease counters, merges the answer; `null` when leases are off. */
+  /**
+   * Sends pending usage and lease counters, page after page until `engine.syncBacklog()` is 0,
+   * merging each answer (asked signed: an engine with `hubPublicKey` takes only those). Resolves
+   * to the last page's answer, opened, with the `problems` of every page; `null` when leases are
+   * off.
+   */
   sync(engine: Engine, options?: At): Promise<SyncResponse | null>;
 }
 
@@ -472,7 +520,7 @@ export declare class Handle {
 export declare class Engine {
   private constructor();
   /** An engine over a snapshot (object or JSON text). Throws TollgateError on bad input. */
-  static fromSnapshot(snapshot: Snapshot | string, options?: EngineOptions): Engine;
+  static fromSnapshot(snapshot: Snapshot | SignedEnvelope | string, options?: EngineOptions & At): Engine;
   /** May `customer` use `featureKey`? */
   check(customer: string, featureKey: string, options?: At): Decision;
   /** Uses `n` units: all or nothing on a hard limit, overage on a soft one. */
@@ -494,24 +542,38 @@ export declare class Engine {
   /**
    * Replaces catalog and customers with a newer snapshot, keeping usage, used balances, wallet
    * debits and the idempotency memory. A bad snapshot throws and changes nothing; so does one
-   * older than the engine's (`stale_snapshot`: snapshots only move forward). Handles made before
-   * become stale.
+   * older than the engine's (`stale_snapshot` at `/snapshotVersion`: snapshots only move
+   * forward) and one whose `expiresAt` is at or before `now` (`stale_snapshot` at `/expiresAt`).
+   * Handles made before become stale.
    */
-  applySnapshot(snapshot: Snapshot | string): void;
+  applySnapshot(snapshot: Snapshot | SignedEnvelope | string, options?: At): void;
   /** The next sync request (`null` when leases are off); nothing is dropped until acknowledged. */
   pendingSync(options?: At): SyncRequest | null;
   /** `pendingSync` as JSON text. */
   pendingSyncText(options?: At): string | null;
-  /** Merges the hub's response (grants, a newer snapshot). */
-  applySync(response: SyncResponse | string, options?: At): void;
+  /**
+   * Merges the hub's response (grants, a newer snapshot), plain or signed. With `hubPublicKey`,
+   * only a signed response whose signature checks (`unsigned_snapshot`, `bad_signature`) and that
+   * names this edge and run is taken (`invalid_value` at `/payload/edgeId` or `/payload/bootId`
+   * for another's); without it both forms are. A snapshot in it is applied as by
+   * `applySnapshot` at `now`. All or nothing: a response that throws changes nothing.
+   */
+  applySync(response: SyncResponse | SignedEnvelope | string, options?: At): void;
   /** True when this edge should sync soon. */
   needsSync(options?: At): boolean;
+  /** Queued events no sync request has carried yet: send another page while it is not 0. */
+  syncBacklog(): number;
   /** The sync state (leases, unacknowledged usage) as JSON text, for durable storage. */
   exportState(): string | null;
   /** Restores a state from `exportState`. */
   importState(state: string): void;
   /** The version of the snapshot loaded. */
   readonly snapshotVersion: number;
+  /**
+   * The `expiresAt` of the snapshot held, or `null` when it never expires. Informational: the
+   * engine goes on deciding after it passes; compare it with your clock to fetch a newer one.
+   */
+  readonly snapshotExpiresAt: Timestamp | null;
   /** Releases the engine's memory now (otherwise when it is garbage-collected). */
   free(): void;
 }

@@ -93,9 +93,9 @@ pub enum Code {
     // ---- signed snapshots
     /// A snapshot older than the one the engine holds (a rollback or a replayed old one).
     StaleSnapshot,
-    /// A plain snapshot where a hub public key is configured (only a signed one is accepted).
+    /// A plain snapshot or sync response where a hub public key is configured (only a signed one is accepted).
     UnsignedSnapshot,
-    /// A snapshot signature that does not match its payload under the configured key.
+    /// A signature (of a snapshot or a sync response) that does not match its payload under the configured key.
     BadSignature,
     // ---- the hub's HTTP API
     /// A request without a valid token (HTTP 401).

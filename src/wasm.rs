@@ -234,6 +234,18 @@ fn options(text: &str) -> Result<(Options, Lease), Vec<Error>> {
                 _ => f.fail("dedupeWindowMs", Code::InvalidValue, "dedupeWindowMs must be a whole number ≥ 0"),
             }
         }
+        if let Some(n) = f.opt_decimal("dedupeMaxEntries") {
+            match usize::try_from(n) {
+                Ok(whole) if whole >= 1 && n.fract().is_zero() => opts.dedupe_max_entries = whole,
+                _ => f.fail("dedupeMaxEntries", Code::InvalidValue, "dedupeMaxEntries must be a whole number ≥ 1"),
+            }
+        }
+        if let Some(ms) = f.opt_decimal("maxFutureMs") {
+            match i64::try_from(ms) {
+                Ok(whole) if whole >= 0 && ms.fract().is_zero() => opts.max_future_ms = whole,
+                _ => f.fail("maxFutureMs", Code::InvalidValue, "maxFutureMs must be a whole number ≥ 0"),
+            }
+        }
         // SPEC §8 options of the sync layer: with `leases: true` hard limits also need the
         // edge's lease (`edgeId`, `bootId` name this edge and run); `hubPublicKey` makes the
         // engine take only snapshots the hub signed.
@@ -264,31 +276,16 @@ fn options(text: &str) -> Result<(Options, Lease), Vec<Error>> {
 
 #[wasm_bindgen]
 impl RawEngine {
-    /// An engine from snapshot JSON text and options JSON text (`{ dedupeWindowMs? }`), or
+    /// An engine from snapshot JSON text and options JSON text (`{ dedupeWindowMs?, dedupeMaxEntries?, maxFutureMs?, … }`), or
     /// `None` with the problems kept for [`take_errors`].
     pub fn from_snapshot(snapshot: &str, options_json: &str) -> Option<RawEngine> {
-        install_panic_hook();
-        let built = options(options_json).and_then(|(o, lease)| {
-            let mut engine = json(snapshot, "").and_then(|v| Engine::from_snapshot(&v, o))?;
-            if let Some((edge, boot)) = lease {
-                engine.enable_leases(&edge, &boot);
-            }
-            Ok(engine)
-        });
-        match built {
-            Ok(inner) => Some(RawEngine {
-                inner,
-                figures: [0; 16],
-                config: None,
-                scratch: vec![0; 256],
-                handles: Vec::new(),
-                handle_numbers: crate::engine::FxMap::default(),
-            }),
-            Err(errors) => {
-                fail(errors);
-                None
-            }
-        }
+        RawEngine::build(snapshot, options_json, None)
+    }
+
+    /// [`RawEngine::from_snapshot`] at `now` (ms): a snapshot whose `expiresAt` is at or before
+    /// `now` is refused (`stale_snapshot` at `/expiresAt`).
+    pub fn from_snapshot_at(snapshot: &str, options_json: &str, now: JsNumber) -> Option<RawEngine> {
+        RawEngine::build(snapshot, options_json, Some(now))
     }
 
     /// Where the figure buffer lives in the module's memory (a byte address).
@@ -329,16 +326,25 @@ impl RawEngine {
         self.inner.snapshot_version() as JsNumber
     }
 
+    /// The `expiresAt` of the snapshot held, as RFC 3339 text (`None`: it never expires).
+    pub fn snapshot_expires_at(&self) -> Option<String> {
+        self.inner.snapshot_expires_at().map(|t| t.to_rfc3339())
+    }
+
     /// Replaces catalog and customers with a snapshot given as JSON text, keeping usage so far;
     /// false (and nothing changed) on bad input.
     pub fn apply_snapshot(&mut self, snapshot: &str) -> bool {
-        match json(snapshot, "").and_then(|v| self.inner.apply_snapshot(&v)) {
-            Ok(()) => true,
-            Err(errors) => {
-                fail(errors);
-                false
-            }
-        }
+        done(json(snapshot, "").and_then(|v| self.inner.apply_snapshot(&v)))
+    }
+
+    /// [`RawEngine::apply_snapshot`] at `now` (ms): a snapshot whose `expiresAt` is at or before
+    /// `now` is refused too (`stale_snapshot` at `/expiresAt`), and nothing changes.
+    pub fn apply_snapshot_at(&mut self, snapshot: &str, now: JsNumber) -> bool {
+        let now = match timestamp(now) {
+            Ok(now) => now,
+            Err(e) => return done(Err(vec![e])),
+        };
+        done(json(snapshot, "").and_then(|v| self.inner.apply_snapshot_at(&v, now)))
     }
 
     /// Adds or replaces a customer given as JSON text; false on bad input.
@@ -439,8 +445,9 @@ impl RawEngine {
         }
     }
 
-    /// Merges the hub's response (JSON text); false with the problems for [`take_errors`].
-    /// A snapshot in it makes earlier handles stale, as [`RawEngine::apply_snapshot`] does.
+    /// Merges the hub's response (JSON text: the plain response, or its signed envelope); false
+    /// with the problems for [`take_errors`]. A snapshot in it is applied at `now` (an expired
+    /// one is refused) and makes earlier handles stale, as [`RawEngine::apply_snapshot_at`] does.
     pub fn apply_sync(&mut self, response: &str, now: JsNumber) -> bool {
         let done = timestamp(now)
             .map_err(|e| vec![e])
@@ -457,6 +464,11 @@ impl RawEngine {
     /// True when this edge should sync soon.
     pub fn needs_sync(&self, now: JsNumber) -> bool {
         timestamp(now).is_ok_and(|now| self.inner.needs_sync(now))
+    }
+
+    /// Queued events no sync request has carried yet (`syncBacklog`).
+    pub fn sync_backlog(&self) -> u32 {
+        u32::try_from(self.inner.sync_backlog()).unwrap_or(u32::MAX)
     }
 
     /// The edge's sync state as JSON text (`None` when leases are off).
@@ -491,6 +503,17 @@ fn to_json<T: serde::Serialize>(value: &T) -> Result<String, Vec<Error>> {
     serde_json::to_string(value).map_err(|e| vec![Error::new(Code::Overflow, "", e.to_string())])
 }
 
+/// True when `result` is `Ok`; otherwise false, with the problems kept for [`take_errors`].
+fn done(result: Result<(), Vec<Error>>) -> bool {
+    match result {
+        Ok(()) => true,
+        Err(errors) => {
+            fail(errors);
+            false
+        }
+    }
+}
+
 fn text_or_fail(result: Result<String, Vec<Error>>) -> Option<String> {
     match result {
         Ok(text) => Some(text),
@@ -502,6 +525,36 @@ fn text_or_fail(result: Result<String, Vec<Error>>) -> Option<String> {
 }
 
 impl RawEngine {
+    /// An engine from snapshot and options JSON text, checked for expiry at `now` when given.
+    fn build(snapshot: &str, options_json: &str, now: Option<JsNumber>) -> Option<RawEngine> {
+        install_panic_hook();
+        let built = options(options_json).and_then(|(o, lease)| {
+            let v = json(snapshot, "")?;
+            let mut engine = match now {
+                Some(now) => Engine::from_snapshot_at(&v, o, timestamp(now).map_err(|e| vec![e])?)?,
+                None => Engine::from_snapshot(&v, o)?,
+            };
+            if let Some((edge, boot)) = lease {
+                engine.enable_leases(&edge, &boot);
+            }
+            Ok(engine)
+        });
+        match built {
+            Ok(inner) => Some(RawEngine {
+                inner,
+                figures: [0; 16],
+                config: None,
+                scratch: vec![0; 256],
+                handles: Vec::new(),
+                handle_numbers: crate::engine::FxMap::default(),
+            }),
+            Err(errors) => {
+                fail(errors);
+                None
+            }
+        }
+    }
+
     /// The figure buffer as the last packed decision left it (for the binding tests).
     pub fn last_figures(&self) -> [u32; 16] {
         self.figures

@@ -228,7 +228,8 @@ impl World {
         let limit = Decimal::from(50 + rng.below(400));
         let tolerance = Decimal::from(rng.below(3) * 5);
         let drift_ppm = 10_000; // the policy's bound: clocks run within ±1 %
-        let policy = Policy { ttl_ms: 200 + rng.below(800), drift_ppm, precise_below_percent: 10 };
+        let edge_share_percent = [100, 50, 34][usize::try_from(rng.below(3)).unwrap_or(0)];
+        let policy = Policy { ttl_ms: 200 + rng.below(800), drift_ppm, precise_below_percent: 10, edge_share_percent };
         let period = Timestamp::parse("2026-11-01T00:00:00Z").unwrap();
         let keys =
             (0..keys_n).map(|k| LeaseKey { customer_id: format!("cus_{k}"), key: "tokens".into(), period }).collect();

@@ -24,7 +24,8 @@ const USAGE: &str = "usage:
   tollgate verify --public-key BASE64 SIGNED.json [--json]
   tollgate hub [--db tollgate.db] [--listen 127.0.0.1:8787] [--www www] [--key KEY.json]
                [--seed SNAPSHOT.json] [--ttl-ms 30000] [--header-timeout-ms 10000]
-               [--body-timeout-ms 30000] [--max-connections 4096]      (builds with --features hub)";
+               [--body-timeout-ms 30000] [--max-connections 4096] [--max-future-ms 300000]
+               [--max-edge-share 50] [--snapshot-ttl-ms 604800000]    (builds with --features hub)";
 
 /// A failure to report: one line, and the exit code.
 struct Fail(String, u8);
@@ -69,6 +70,9 @@ fn run(args: &[String]) -> Result<u8, Fail> {
                 "header-timeout-ms",
                 "body-timeout-ms",
                 "max-connections",
+                "max-future-ms",
+                "max-edge-share",
+                "snapshot-ttl-ms",
             ],
             0,
         )?),
@@ -353,6 +357,18 @@ fn hub_cmd(opts: &Opts) -> Result<u8, Fail> {
     }
     if let Some(n) = positive("max-connections")? {
         config.max_connections = usize::try_from(n).unwrap_or(usize::MAX);
+    }
+    if let Some(ms) = positive("max-future-ms")? {
+        config.max_future_ms = ms;
+    }
+    if let Some(ms) = positive("snapshot-ttl-ms")? {
+        config.snapshot_ttl_ms = ms;
+    }
+    if let Some(p) = positive("max-edge-share")? {
+        if p > 100 {
+            return Err(Fail(format!("--max-edge-share: {p} is over 100 (percent of a key's budget)"), 2));
+        }
+        config.edge_share_percent = u32::try_from(p).unwrap_or(100);
     }
     tollgate::hub::run(config).map_err(|e| Fail(e, 1))?;
     Ok(0)

@@ -1,5 +1,11 @@
 //! Idempotency memory: the first result of each `(source, id)`, kept for a window of event time
-//! so that memory stays bounded.
+//! and up to a number of entries, so that memory stays bounded.
+//!
+//! The memory is honest about what it forgot: [`Dedupe::horizon`] is the oldest event time it
+//! still answers for. A key absent from the memory whose time is at or after the horizon was
+//! never inserted; at an older time, it may have been inserted and forgotten (by the window or
+//! by the size cap), so a caller must not treat it as new (the edge refuses it as
+//! `event_too_old`, the hub asks its ledger).
 
 use alloc::collections::BTreeSet;
 use alloc::string::String;
@@ -11,18 +17,38 @@ use crate::time::Timestamp;
 /// covers the current and the previous monthly period.
 pub const DEFAULT_WINDOW_MS: i64 = 35 * 86_400_000;
 
+/// How many results are remembered at most by default (per memory: events, and `consume` ids):
+/// 100,000, about 28 MB at the ~280 B per entry measured (an edge isolate may have 128 MB).
+pub const DEFAULT_MAX_ENTRIES: usize = 100_000;
+
 /// Remembered results by idempotency key.
 #[derive(Clone, Debug)]
 pub struct Dedupe<V> {
     window_ms: i64,
+    max_entries: usize,
+    /// The event time just above the newest entry forgotten so far (`Timestamp(i64::MIN)` while
+    /// nothing was): every forgotten entry is older than this.
+    forgotten_below: Timestamp,
     seen: Map<String, (Timestamp, V)>,
     by_time: BTreeSet<(Timestamp, String)>,
 }
 
 impl<V> Dedupe<V> {
-    /// An empty memory keeping `window_ms` of event time.
+    /// An empty memory keeping `window_ms` of event time and at most [`DEFAULT_MAX_ENTRIES`].
     pub fn new(window_ms: i64) -> Self {
-        Dedupe { window_ms, seen: Map::default(), by_time: BTreeSet::new() }
+        Self::bounded(window_ms, DEFAULT_MAX_ENTRIES)
+    }
+
+    /// An empty memory keeping `window_ms` of event time and at most `max_entries` keys (the
+    /// oldest by event time are forgotten first; with 0, nothing is kept).
+    pub fn bounded(window_ms: i64, max_entries: usize) -> Self {
+        Dedupe {
+            window_ms,
+            max_entries,
+            forgotten_below: Timestamp(i64::MIN),
+            seen: Map::default(),
+            by_time: BTreeSet::new(),
+        }
     }
 
     /// The key of `(source, id)`.
@@ -34,9 +60,12 @@ impl<V> Dedupe<V> {
         k
     }
 
-    /// The oldest event time still remembered at `now`; older events cannot be deduplicated.
+    /// The oldest event time still remembered at `now`: `max(now − window, t + 1)` where `t` is
+    /// the time of the newest entry forgotten so far (by the window or the size cap). A key
+    /// inserted at a time at or after the horizon is still here; an older event cannot be
+    /// deduplicated (it may have been forgotten).
     pub fn horizon(&self, now: Timestamp) -> Timestamp {
-        Timestamp(now.0.saturating_sub(self.window_ms))
+        Timestamp(now.0.saturating_sub(self.window_ms)).max(self.forgotten_below)
     }
 
     /// The first result for `key`.
@@ -44,17 +73,22 @@ impl<V> Dedupe<V> {
         self.seen.get(key).map(|(_, v)| v)
     }
 
-    /// Remembers `value` for `key`, and forgets what fell out of the window.
+    /// Remembers `value` for `key` (replacing what `key` had), then forgets what fell out of the
+    /// window at `now` and, while more than the cap are kept, the oldest entries by event time.
     pub fn insert(&mut self, key: String, time: Timestamp, value: V, now: Timestamp) {
-        self.by_time.insert((time, key.clone()));
-        self.seen.insert(key, (time, value));
-        let horizon = self.horizon(now);
+        if let Some((before, _)) = self.seen.insert(key.clone(), (time, value)) {
+            // Rare (callers look a key up before inserting it): drop its old position.
+            self.by_time.remove(&(before, key.clone()));
+        }
+        self.by_time.insert((time, key));
+        let window = Timestamp(now.0.saturating_sub(self.window_ms));
         while let Some((t, _)) = self.by_time.first() {
-            if *t >= horizon {
+            if *t >= window && self.by_time.len() <= self.max_entries {
                 break;
             }
-            if let Some((_, k)) = self.by_time.pop_first() {
+            if let Some((t, k)) = self.by_time.pop_first() {
                 self.seen.remove(&k);
+                self.forgotten_below = self.forgotten_below.max(Timestamp(t.0.saturating_add(1)));
             }
         }
     }

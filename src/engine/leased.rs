@@ -228,6 +228,12 @@ impl Engine {
         self.leases.as_ref().is_some_and(|l| l.needs_sync(now))
     }
 
+    /// Queued events that no sync request has carried yet: when a sync is answered and this is
+    /// not zero, send the next page.
+    pub fn sync_backlog(&self) -> usize {
+        self.leases.as_ref().map_or(0, EdgeLeases::unsent)
+    }
+
     /// The next sync request (leases on), at edge time `now`. Nothing is dropped until a
     /// response acknowledges it, so this may be called any number of times.
     pub fn sync_request(&mut self, now: Timestamp) -> Result<Option<SyncRequest>> {
@@ -238,18 +244,23 @@ impl Engine {
         }
     }
 
-    /// Merges the hub's response (leases on). A snapshot in it is applied as by
-    /// [`Engine::apply_snapshot`] (checked against the hub's key when one is set). All or
-    /// nothing: a response that fails anywhere leaves the engine as it was.
+    /// Merges the hub's response (leases on), received at edge time `now`, plain or signed
+    /// ([`SyncResponse::open`]). With the hub's public key set, only a signed response whose
+    /// signature checks (`unsigned_snapshot`, `bad_signature`) and that names this edge and run
+    /// (`edgeId`, `bootId`) is taken; without a key both forms are, and a plain response that
+    /// names another edge or run is refused. A snapshot in it is applied as by
+    /// [`Engine::apply_snapshot_at`] at `now` (checked against the hub's key, refused when older
+    /// than the engine's or expired). All or nothing: a response that fails anywhere leaves the
+    /// engine as it was.
     pub fn apply_sync(&mut self, response: &Value, now: Timestamp) -> Result<(), Vec<Error>> {
-        let response = SyncResponse::from_value(response)?;
         let Some(current) = self.leases.as_ref() else {
             return Err(alloc::vec![Error::new(Code::NotAllowedHere, "", "this engine does not use leases")]);
         };
+        let response = SyncResponse::open(response, self.hub_public_key.as_ref(), &current.edge_id, &current.boot_id)?;
         let mut next = current.clone();
         next.apply(&response, now).map_err(|e| alloc::vec![Error::from(e)])?;
         if let Some(snapshot) = &response.snapshot {
-            self.apply_snapshot(snapshot)?;
+            self.apply_snapshot_at(snapshot, now)?;
         }
         self.leases = Some(next);
         Ok(())

@@ -12,7 +12,7 @@ mod usage;
 mod verdict;
 
 pub use billing::{declared_charges, Charge, Declared, InstantRun, WalletState, CHARGES_ATTRIBUTE};
-pub use dedupe::{Dedupe, DEFAULT_WINDOW_MS};
+pub use dedupe::{Dedupe, DEFAULT_MAX_ENTRIES, DEFAULT_WINDOW_MS};
 pub use handle::Handle;
 /// The engine's seedless hash map, for bindings that keep maps of their own (one hash table in the module).
 pub use hash::Map as FxMap;
@@ -36,18 +36,33 @@ use crate::metering::MetricLedger;
 use crate::time::{Period, Timestamp};
 use hash::Map;
 
+/// How far after `now` an ingested event may be dated by default: 5 minutes of clock skew.
+pub const DEFAULT_MAX_FUTURE_MS: i64 = 300_000;
+
 /// Options of an engine.
 #[derive(Clone, Copy, Debug)]
 pub struct Options {
     /// How long (ms of event time before `now`) idempotency keys are remembered.
     pub dedupe_window_ms: i64,
+    /// How many idempotency keys are remembered at most, per memory (events; `consume` ids):
+    /// past it the oldest by event time are forgotten, and `ingest` refuses events at or before
+    /// the newest forgotten one's time as `event_too_old` (see [`Dedupe::horizon`]).
+    pub dedupe_max_entries: usize,
+    /// How far (ms) after `now` an event passed to `ingest` may be dated; later is refused as
+    /// `invalid_timestamp` at `/time`. Not applied to what the hub records (`record`).
+    pub max_future_ms: i64,
     /// The hub's public key: when set, only snapshots signed with it are accepted.
     pub hub_public_key: Option<crate::sync::signed::PublicKey>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { dedupe_window_ms: DEFAULT_WINDOW_MS, hub_public_key: None }
+        Options {
+            dedupe_window_ms: DEFAULT_WINDOW_MS,
+            dedupe_max_entries: DEFAULT_MAX_ENTRIES,
+            max_future_ms: DEFAULT_MAX_FUTURE_MS,
+            hub_public_key: None,
+        }
     }
 }
 
@@ -60,8 +75,12 @@ pub struct Engine {
     by_id: Map<String, usize>,
     events: Dedupe<IngestOutcome>,
     consumed: Dedupe<Decision>,
+    /// `ingest` refuses events dated more than this after `now`.
+    max_future_ms: i64,
     seq: u64,
     snapshot_version: u64,
+    /// The `expiresAt` of the snapshot held: informational, nothing is torn down when it passes.
+    snapshot_expires_at: Option<Timestamp>,
     generations: u32,
     /// The edge's leases and unacknowledged usage, when hard limits are shared through a hub.
     leases: Option<crate::sync::EdgeLeases>,
@@ -93,10 +112,12 @@ impl Engine {
             feature_types,
             customers: Vec::new(),
             by_id: Map::default(),
-            events: Dedupe::new(options.dedupe_window_ms),
-            consumed: Dedupe::new(options.dedupe_window_ms),
+            events: Dedupe::bounded(options.dedupe_window_ms, options.dedupe_max_entries),
+            consumed: Dedupe::bounded(options.dedupe_window_ms, options.dedupe_max_entries),
+            max_future_ms: options.max_future_ms,
             seq: 0,
             snapshot_version: 0,
+            snapshot_expires_at: None,
             generations: 0,
             leases: None,
             hub_public_key: options.hub_public_key,
@@ -107,12 +128,7 @@ impl Engine {
     /// validated whole.
     pub fn from_snapshot(value: &Value, options: Options) -> Result<Engine, Vec<Error>> {
         let snap = Snapshot::open(value, options.hub_public_key.as_ref())?;
-        let mut engine = Engine::new(snap.catalog, options);
-        engine.snapshot_version = snap.snapshot_version;
-        for c in snap.customers {
-            engine.put_customer(c);
-        }
-        Ok(engine)
+        Ok(Engine::from_opened(snap, options))
     }
 
     /// The catalog.
@@ -160,39 +176,12 @@ impl Engine {
 
     /// Replaces the catalog and the customers with a new snapshot, keeping what happened so far:
     /// usage, balances already used, wallet debits, closed invoices and the idempotency memory.
-    /// A snapshot with any problem changes nothing. Handles made before become stale.
+    /// A snapshot with any problem changes nothing, and so does one older than the engine's
+    /// (`stale_snapshot` at `/snapshotVersion`). Its expiry is not checked here (there is no
+    /// `now`): see [`Engine::apply_snapshot_at`]. Handles made before become stale.
     pub fn apply_snapshot(&mut self, value: &Value) -> Result<(), Vec<Error>> {
         let snap = Snapshot::open(value, self.hub_public_key.as_ref())?;
-        // Snapshots only move forward: an older one (validly signed or not) would roll back
-        // catalogs and customers — an ended subscription could come back.
-        if snap.snapshot_version < self.snapshot_version {
-            let message = alloc::format!(
-                "snapshot version {} is older than the version {} this engine holds",
-                snap.snapshot_version,
-                self.snapshot_version
-            );
-            return Err(alloc::vec![Error::new(Code::StaleSnapshot, "/snapshotVersion", message)]);
-        }
-        self.instant = instant_metrics(&snap.catalog);
-        let old_catalog = core::mem::replace(&mut self.catalog, Arc::new(snap.catalog));
-        self.feature_types = Map::default();
-        for f in &self.catalog.features {
-            self.feature_types.entry(Arc::from(f.key.as_str())).or_insert(f.kind);
-        }
-        let mut old: Map<String, CustomerState> =
-            self.customers.drain(..).map(|s| (s.customer.id.clone(), s)).collect();
-        self.by_id.clear();
-        for customer in snap.customers {
-            let generation = self.next_generation();
-            let state = match old.remove(&customer.id) {
-                Some(prev) => prev.redefine(&old_catalog, &self.catalog, customer, generation),
-                None => CustomerState::new(&self.catalog, customer, generation),
-            };
-            self.by_id.insert(state.customer.id.clone(), self.customers.len());
-            self.customers.push(state);
-        }
-        self.snapshot_version = snap.snapshot_version;
-        Ok(())
+        self.install_snapshot(snap, None)
     }
 
     /// A customer's state.

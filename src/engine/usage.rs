@@ -143,7 +143,17 @@ impl Engine {
             return Ok(again);
         }
         if !force && event.time < self.events.horizon(now) {
-            return Err(Error::new(Code::EventTooOld, "/time", "the event is older than the idempotency window"));
+            // Older than what the memory answers for (its window, or what its size cap made it
+            // forget): it may have been counted already.
+            let message =
+                "the event is older than the idempotency memory reaches (its window, or what its size cap forgot)";
+            return Err(Error::new(Code::EventTooOld, "/time", message));
+        }
+        if !force && event.time.0 > now.0.saturating_add(self.max_future_ms) {
+            // The hub (`record`, `force`) applies its own policy before recording.
+            let message =
+                alloc::format!("the event is too far in the future: more than {} ms after now", self.max_future_ms);
+            return Err(Error::new(Code::InvalidTimestamp, "/time", message));
         }
         let seq = self.next_seq();
         let Some(&c) = self.by_id.get(&event.subject) else {
@@ -175,6 +185,9 @@ impl Engine {
         // 2. What each metered feature would consume, and whether every hard limit allows it.
         // Per access: the total it would consume and what each metric contributes to it.
         let mut wants: Vec<Want> = Vec::new();
+        // Hard limits whose usage period ended before the event's time: no balance and no lease
+        // covers that period any more, so such usage is not waved through (decision 86).
+        let mut ended: Vec<usize> = Vec::new();
         for (i, fold) in &folds {
             let delta = state.ledgers[*i].delta(fold)?;
             if delta <= Decimal::ZERO {
@@ -187,6 +200,13 @@ impl Engine {
                 let meter = access.meter.as_mut().expect("checked above");
                 meter.advance(now)?;
                 if !meter.period.is_some_and(|p| p.contains(event.time)) {
+                    if !force
+                        && !meter.soft
+                        && meter.period.is_some_and(|p| event.time < p.start)
+                        && !ended.contains(&a)
+                    {
+                        ended.push(a);
+                    }
                     continue; // usage of another period is billed but does not move today's balance
                 }
                 match wants.iter_mut().find(|(k, ..)| *k == a) {
@@ -202,6 +222,16 @@ impl Engine {
         for (a, n, _) in &wants {
             let v = judge(&mut state.access[*a], *n, now)?;
             verdicts.push(if force { Verdict { allowed: true, reason: Reason::Ok, ..v } } else { v });
+        }
+        if !ended.is_empty() {
+            let denied = ended
+                .iter()
+                .map(|a| {
+                    let v = judge(&mut state.access[*a], Decimal::ZERO, now)?;
+                    Ok(Verdict { allowed: false, reason: Reason::LimitReached, ..v }.decision(&state.access[*a], now))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            return Ok(outcome(false, Reason::LimitReached, denied, false));
         }
         if !force && self.leases.is_some() {
             // With leases on, every hard limit also needs its lease to cover the use (asked

@@ -30,6 +30,12 @@ pub struct Config {
     pub body_timeout_ms: u64,
     /// Open connections at most (`--max-connections`); more are closed as they arrive.
     pub max_connections: usize,
+    /// How far an event may be dated after the hub's clock, in ms (`--max-future-ms`).
+    pub max_future_ms: u64,
+    /// Most of a key's budget one edge's lease may hold unused, in percent (`--max-edge-share`).
+    pub edge_share_percent: u32,
+    /// How long a signed snapshot stays valid, in ms (`--snapshot-ttl-ms`).
+    pub snapshot_ttl_ms: u64,
 }
 
 impl Config {
@@ -45,6 +51,9 @@ impl Config {
             header_timeout_ms: 10_000,
             body_timeout_ms: 30_000,
             max_connections: 4_096,
+            max_future_ms: 300_000,
+            edge_share_percent: 50,
+            snapshot_ttl_ms: 7 * 86_400_000,
         }
     }
 }

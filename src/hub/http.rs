@@ -19,15 +19,18 @@ use serde_json::{json, Value};
 
 use super::config::{Role, Tokens};
 use super::state::{self, ApiError, HubState, Reply};
-use super::store::{Changes, Store};
+use super::store::{Changes, Store, StoreError};
 use super::writer::{Pending, Writer};
-use crate::error::{Code, Error};
+use crate::error::Code;
 use crate::metering::Event;
 use crate::sync::SyncRequest;
 use crate::time::Timestamp;
 
 /// Largest accepted request body.
 pub const MAX_BODY: usize = 4 * 1024 * 1024;
+
+/// Most events, and most lease reports, one sync request may carry (an edge sends pages).
+pub const MAX_SYNC_ITEMS: usize = 10_000;
 
 /// Everything the handlers share.
 pub struct Hub {
@@ -60,6 +63,11 @@ impl Hub {
                 return storage_failed();
             }
             match op(&mut state, state::now()) {
+                Err(e) if e.status == 500 => {
+                    // A storage failure part way: the state may hold changes never queued.
+                    self.writer.progress.fail("the ledger could not be read during a write");
+                    return error_response(&e);
+                }
                 Err(e) => return error_response(&e),
                 Ok((reply, changes)) => (reply, self.queue(&mut state, changes)),
             }
@@ -95,6 +103,7 @@ impl Hub {
     }
 
     fn queue(&self, state: &mut HubState, changes: Changes) -> Pending {
+        state.forget_durable(self.writer.progress.durable());
         state.ticket += 1;
         self.writer.queue(state.ticket, changes)
     }
@@ -115,6 +124,14 @@ impl Hub {
     }
 }
 
+/// Whether the durable ledger holds an event (source, id), asked through the reading connection.
+fn ledger_lookup(hub: &Hub) -> impl FnMut(&str, &str) -> Result<bool, String> + '_ {
+    move |source, id| {
+        let mut store = hub.reader.lock().unwrap_or_else(PoisonError::into_inner);
+        store.has_event(source, id).map_err(|e| e.to_string())
+    }
+}
+
 /// The router of every route.
 pub fn router(hub: Arc<Hub>) -> Router {
     Router::new()
@@ -129,6 +146,9 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .route("/v1/customers/{id}/invoice", get(invoice))
         .route("/v1/events", post(ingest).get(list_events))
         .route("/v1/invoices/close", post(close_invoice))
+        .route("/v1/edges/{id}/revoke", post(revoke_edge).delete(lift_revocation))
+        .route("/v1/dead-letters", get(list_dead_letters))
+        .route("/v1/dead-letters/replay", post(replay_dead_letters))
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(hub)
@@ -235,7 +255,8 @@ impl FromRequestParts<Arc<Hub>> for Anyone {
 // ---------------------------------------------------------------------------------------------
 // inputs
 
-/// The body as exact JSON: 413 past the limit, `invalid_json` if it does not parse.
+/// The body as exact JSON: 413 past the byte limit or the JSON value budget, `invalid_json` if
+/// it does not parse.
 fn json_body(body: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
     let bytes = body.map_err(|r| {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -246,6 +267,10 @@ fn json_body(body: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
     })?;
     let text =
         std::str::from_utf8(&bytes).map_err(|_| ApiError::new(Code::InvalidJson, "", "the body is not UTF-8"))?;
+    if super::budget::over_budget(&bytes, super::budget::MAX_JSON_NODES) {
+        let message = format!("the request body holds more than {} JSON values", super::budget::MAX_JSON_NODES);
+        return Err(ApiError::new(Code::PayloadTooLarge, "", message));
+    }
     crate::json::parse(text).map_err(|e| ApiError::new(e.code, "", e.message))
 }
 
@@ -311,7 +336,12 @@ async fn healthz(State(hub): State<Arc<Hub>>) -> Response {
     json_response(if ok { 200 } else { 503 }, &json!({ "ok": ok, "snapshotVersion": version }))
 }
 
-async fn sync(State(hub): State<Arc<Hub>>, edge: EdgeOnly, body: Result<Bytes, BytesRejection>) -> Response {
+async fn sync(
+    State(hub): State<Arc<Hub>>,
+    edge: EdgeOnly,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let value = match json_body(body) {
         Ok(v) => v,
         Err(e) => return error_response(&e),
@@ -329,38 +359,52 @@ async fn sync(State(hub): State<Arc<Hub>>, edge: EdgeOnly, body: Result<Bytes, B
     }
     if !crate::hub::config::valid_edge_id(&request.edge_id) || request.boot_id.is_empty() || request.boot_id.len() > 128
     {
-        let message = "edgeId has 1 to 64 of A-Z a-z 0-9 . _ -, and bootId 1 to 128 bytes";
-        return error_response(&ApiError::new(Code::InvalidValue, "/edgeId", message));
+        let (path, message) = if crate::hub::config::valid_edge_id(&request.edge_id) {
+            ("/bootId", "bootId has 1 to 128 bytes")
+        } else {
+            ("/edgeId", "edgeId has 1 to 64 of A-Z a-z 0-9 . _ -")
+        };
+        return error_response(&ApiError::new(Code::InvalidValue, path, message));
     }
-    // Every event's shape is checked before anything is applied.
+    if request.events.len() > MAX_SYNC_ITEMS || request.leases.len() > MAX_SYNC_ITEMS {
+        let message = format!("a sync carries at most {MAX_SYNC_ITEMS} events and {MAX_SYNC_ITEMS} leases: send pages");
+        return error_response(&ApiError::new(Code::PayloadTooLarge, "", message));
+    }
+    // Decoded here, outside the state's lock; one that does not decode is answered on its own.
     let now = state::now();
-    let mut events = Vec::with_capacity(request.events.len());
-    let mut problems: Vec<Error> = Vec::new();
-    for (i, e) in request.events.iter().enumerate() {
-        match Event::decode(e, now) {
-            Ok(event) => events.push(event),
-            Err(err) => problems.push(err.under(&format!("/events/{i}"))),
-        }
+    let events: Vec<_> = request.events.iter().map(|e| Event::decode(e, now)).collect();
+    let mut in_ledger = ledger_lookup(&hub);
+    // An edge that checks the hub's signature asks for a signed answer.
+    let signed = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.split(',').any(|t| t.trim().starts_with(SIGNED_JSON)));
+    let answer = hub
+        .write(|state, now| {
+            let (reply, changes) = state.sync(&request, &events, now, &mut in_ledger)?;
+            let reply = if signed { state.seal_sync_reply(reply, &request)? } else { reply };
+            Ok((reply, changes))
+        })
+        .await;
+    if signed && answer.status() == StatusCode::OK {
+        let mut answer = answer;
+        answer.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(SIGNED_JSON));
+        return answer;
     }
-    if !problems.is_empty() {
-        return error_response(&ApiError::list(problems));
-    }
-    let reader = &hub.reader;
-    let mut in_ledger = |source: &str, id: &str| {
-        let mut store = reader.lock().unwrap_or_else(PoisonError::into_inner);
-        store.has_event(source, id).map_err(|e| e.to_string())
-    };
-    hub.write(|state, now| state.sync(&request, &events, now, &mut in_ledger)).await
+    answer
 }
+
+/// The media type of a signed sync answer (the envelope `{ keyId, payload, signature }`).
+const SIGNED_JSON: &str = "application/vnd.tollgate.signed+json";
 
 async fn snapshot(State(hub): State<Arc<Hub>>, _: Anyone, headers: HeaderMap) -> Response {
     let wanted = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).map(str::to_string);
     let mut not_modified = None;
     let response = hub
-        .read(|state, _| {
+        .read(|state, now| {
             let signed =
-                state.signed().ok_or_else(|| ApiError::new(Code::NotFound, "", "the hub has no catalog yet"))?;
-            let tag = format!("\"{}\"", signed.version);
+                state.signed(now).ok_or_else(|| ApiError::new(Code::NotFound, "", "the hub has no catalog yet"))?;
+            let tag = format!("\"{}.{}\"", signed.version, signed.window.0);
             let matches = wanted
                 .as_deref()
                 .is_some_and(|w| w.trim() == "*" || w.split(',').any(|t| t.trim().trim_start_matches("W/") == tag));
@@ -436,6 +480,20 @@ async fn wallet(State(hub): State<Arc<Hub>>, _: Admin, id: Result<Path<String>, 
     }
 }
 
+async fn revoke_edge(State(hub): State<Arc<Hub>>, _: Admin, id: Result<Path<String>, PathRejection>) -> Response {
+    match path_id(id) {
+        Ok(id) => hub.write(|state, now| state.revoke_edge(&id, now)).await,
+        Err(e) => error_response(&e),
+    }
+}
+
+async fn lift_revocation(State(hub): State<Arc<Hub>>, _: Admin, id: Result<Path<String>, PathRejection>) -> Response {
+    match path_id(id) {
+        Ok(id) => hub.write(|state, _| state.lift_revocation(&id)).await,
+        Err(e) => error_response(&e),
+    }
+}
+
 async fn entitlements(State(hub): State<Arc<Hub>>, _: Anyone, id: Result<Path<String>, PathRejection>) -> Response {
     match path_id(id) {
         Ok(id) => hub.read(|state, now| state.entitlements(&id, now)).await,
@@ -492,17 +550,13 @@ async fn ingest(State(hub): State<Arc<Hub>>, _: Admin, body: Result<Bytes, Bytes
     if !problems.is_empty() {
         return error_response(&ApiError::list(problems));
     }
-    hub.write(|state, now| state.ingest(&items, now)).await
+    let mut in_ledger = ledger_lookup(&hub);
+    hub.write(|state, now| state.ingest(&items, now, &mut in_ledger)).await
 }
 
-async fn list_events(State(hub): State<Arc<Hub>>, _: Admin, uri: Uri) -> Response {
-    let params = match query(&uri) {
-        Ok(p) => p,
-        Err(e) => return error_response(&e),
-    };
-    let Some(source) = params.get("source").cloned() else {
-        return error(Code::MissingField, "/source", "the query parameter source is required");
-    };
+/// A page of a listing: `after` (a cursor, 0 by default) and `limit` (1,000 by default, at most
+/// 10,000) from the query string.
+fn page(params: &std::collections::BTreeMap<String, String>) -> Result<(i64, u32), ApiError> {
     let number = |name: &str, default: i64, max: i64| -> Result<i64, ApiError> {
         match params.get(name) {
             None => Ok(default),
@@ -515,20 +569,87 @@ async fn list_events(State(hub): State<Arc<Hub>>, _: Admin, uri: Uri) -> Respons
             }),
         }
     };
-    let (after, limit) = match (number("after", 0, i64::MAX), number("limit", 1000, 10_000)) {
-        (Ok(a), Ok(l)) => (a, u32::try_from(l).unwrap_or(1000)),
-        (Err(e), _) | (_, Err(e)) => return error_response(&e),
-    };
+    Ok((number("after", 0, i64::MAX)?, u32::try_from(number("limit", 1000, 10_000)?).unwrap_or(1000)))
+}
+
+/// Reads from the store on a blocking thread (not under the state's lock).
+async fn read_store<T: Send + 'static>(
+    hub: &Arc<Hub>,
+    what: &'static str,
+    op: impl FnOnce(&mut dyn Store) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, Response> {
     let reader = hub.clone();
     let rows = tokio::task::spawn_blocking(move || {
         let mut store = reader.reader.lock().unwrap_or_else(PoisonError::into_inner);
-        store.events(&source, after, limit)
+        op(&mut **store)
     })
     .await;
-    let rows = match rows {
-        Ok(Ok(rows)) => rows,
-        Ok(Err(e)) => return error(Code::Storage, "", format!("the events could not be read: {e}")),
-        Err(_) => return error(Code::Storage, "", "the events could not be read"),
+    match rows {
+        Ok(Ok(rows)) => Ok(rows),
+        Ok(Err(e)) => Err(error(Code::Storage, "", format!("the {what} could not be read: {e}"))),
+        Err(_) => Err(error(Code::Storage, "", format!("the {what} could not be read"))),
+    }
+}
+
+async fn list_dead_letters(State(hub): State<Arc<Hub>>, _: Admin, uri: Uri) -> Response {
+    let params = match query(&uri) {
+        Ok(p) => p,
+        Err(e) => return error_response(&e),
+    };
+    let (after, limit) = match page(&params) {
+        Ok(p) => p,
+        Err(e) => return error_response(&e),
+    };
+    let customer = params.get("customerId").cloned();
+    let rows = match read_store(&hub, "dead letters", move |s| s.dead_letters(after, limit, customer.as_deref())).await
+    {
+        Ok(rows) => rows,
+        Err(r) => return r,
+    };
+    let next = (rows.len() == limit as usize).then(|| rows.last().map(|r| r.seq)).flatten();
+    let letters: Vec<Value> = rows.iter().map(state::dead_letter_json).collect();
+    json_response(200, &json!({ "deadLetters": letters, "next": next }))
+}
+
+async fn replay_dead_letters(State(hub): State<Arc<Hub>>, _: Admin, body: Result<Bytes, BytesRejection>) -> Response {
+    let value = match body {
+        Ok(b) if b.is_empty() => json!({}),
+        other => match json_body(other) {
+            Ok(v) => v,
+            Err(e) => return error_response(&e),
+        },
+    };
+    let customer = match value.get("customerId") {
+        None => None,
+        Some(Value::String(id)) => Some(id.clone()),
+        Some(_) => return error(Code::InvalidType, "/customerId", "customerId must be a string"),
+    };
+    if let Some(extra) = value.as_object().and_then(|m| m.keys().find(|k| *k != "customerId")) {
+        return error(Code::UnknownField, &format!("/{extra}"), format!("unknown field {extra:?}"));
+    }
+    let rows = match read_store(&hub, "dead letters", move |s| s.dead_letters(0, 1000, customer.as_deref())).await {
+        Ok(rows) => rows,
+        Err(r) => return r,
+    };
+    let mut in_ledger = ledger_lookup(&hub);
+    hub.write(|state, now| state.replay_dead_letters(&rows, now, &mut in_ledger)).await
+}
+
+async fn list_events(State(hub): State<Arc<Hub>>, _: Admin, uri: Uri) -> Response {
+    let params = match query(&uri) {
+        Ok(p) => p,
+        Err(e) => return error_response(&e),
+    };
+    let Some(source) = params.get("source").cloned() else {
+        return error(Code::MissingField, "/source", "the query parameter source is required");
+    };
+    let (after, limit) = match page(&params) {
+        Ok(p) => p,
+        Err(e) => return error_response(&e),
+    };
+    let rows = match read_store(&hub, "events", move |s| s.events(&source, after, limit)).await {
+        Ok(rows) => rows,
+        Err(r) => return r,
     };
     let next = (rows.len() == limit as usize).then(|| rows.last().map(|r| r.seq)).flatten();
     let events: Vec<Value> = rows

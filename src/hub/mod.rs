@@ -3,7 +3,7 @@
 //! (the [`crate::sync::Escrow`]), meters and bills every event with its own
 //! [`crate::engine::Engine`] — the same core the edges run — and serves the `www/` calculator.
 //!
-//! - [`config`]: settings, bearer tokens, random bytes.
+//! - [`config`]: settings, bearer tokens, random bytes; [`budget`]: what one request may cost.
 //! - [`store`]: the narrow [`store::Store`] trait (load everything at start, apply batches of
 //!   changes in one transaction) and [`store::SqliteStore`]; [`schema`]: its migrations.
 //! - [`state`]: the state in memory and every API operation, as pure functions of
@@ -13,6 +13,7 @@
 //!
 //! The hub reads the wall clock (the core never does) and passes it as `now` to the core.
 
+pub mod budget;
 pub mod config;
 pub mod http;
 pub mod schema;
@@ -43,12 +44,17 @@ pub fn run(config: Config) -> Result<(), String> {
     // One writer per file: a second hub on the same database is refused before it reads it.
     let _writer_lock = store::WriterLock::take(&config.db).map_err(|e| e.to_string())?;
     let mut store = SqliteStore::open(&config.db).map_err(|e| e.to_string())?;
+    // And a fencing epoch: should the lock ever be bypassed (a copy of the file system, a
+    // misconfigured mount), an older process's writes fail instead of interleaving.
+    store.fence().map_err(|e| e.to_string())?;
     let setup = Setup {
         key: config.key.clone(),
-        policy: Policy { ttl_ms: config.ttl_ms, ..Policy::default() },
+        policy: Policy { ttl_ms: config.ttl_ms, edge_share_percent: config.edge_share_percent, ..Policy::default() },
         boot_id: hex(&random_bytes::<8>()?),
         seed: config.seed.clone(),
         key_seed: random_bytes::<32>()?,
+        max_future_ms: i64::try_from(config.max_future_ms).unwrap_or(i64::MAX),
+        snapshot_ttl_ms: i64::try_from(config.snapshot_ttl_ms).unwrap_or(i64::MAX),
     };
     let (state, changes, report) = HubState::load(&mut store, setup, state::now())?;
     store.apply(&[&changes]).map_err(|e| format!("cannot write the database: {e}"))?;

@@ -87,6 +87,23 @@ pub const MIGRATIONS: &[&str] = &[
     "ALTER TABLE leases ADD COLUMN allowance TEXT NOT NULL DEFAULT '0';",
     // 3: usage outside any lease was never written (the hub draws through a lease of its own).
     "DROP TABLE direct_usage;",
+    // 4: events the hub could not apply (unknown customer, unreadable, too far in the future),
+    // kept with the reason until they are replayed; `seq` is their own arrival order.
+    "
+    CREATE TABLE dead_letters (
+        seq         INTEGER PRIMARY KEY,
+        source      TEXT    NOT NULL,
+        id          TEXT    NOT NULL,
+        customer_id TEXT    NOT NULL,
+        edge_id     TEXT    NOT NULL,
+        code        TEXT    NOT NULL,
+        path        TEXT    NOT NULL,
+        message     TEXT    NOT NULL,
+        json        TEXT    NOT NULL,
+        received_at INTEGER NOT NULL,
+        UNIQUE (source, id)
+    );
+    ",
 ];
 
 /// The schema version this build writes.

@@ -8,15 +8,15 @@
 //! versions, customer versions and events — in the order it happened, so it ends exactly as it
 //! was when the last acknowledged change was made.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use super::store::{
-    CatalogRow, Changes, CustomerChange, CustomerRow, EventRow, InvoiceRow, LeaseRow, Loaded, Record, Store,
-    StoreError, TopUpRow,
+    CatalogRow, Changes, CustomerChange, CustomerRow, DeadLetterRow, EventRow, InvoiceRow, LeaseId, LeaseRow, Loaded,
+    Record, Store, StoreError, TopUpRow,
 };
 use crate::catalog::Catalog;
 use crate::customer::Customer;
@@ -35,6 +35,19 @@ use crate::Decimal;
 /// The edge id under which the hub's own engine holds leases (server-side ingestion draws on
 /// the same escrow as the edges). Edges may not use it.
 pub const HUB_EDGE: &str = "hub";
+
+/// The `meta` entry listing the revoked edges (a JSON array of edge ids).
+const REVOKED_META: &str = "revoked_edges";
+
+/// How long a lease that expired without a final report is kept apart before it is settled as
+/// fully used (its edge is gone): a day.
+const UNREPORTED_GRACE_MS: i64 = 86_400_000;
+
+/// Ids the hub's engine remembers (an older resend is looked up in the ledger).
+const HUB_DEDUPE_ENTRIES: usize = 1_000_000;
+
+/// How often the leases are collected (ms).
+const COLLECT_EVERY_MS: i64 = 60_000;
 
 /// Longest accepted idempotency key of a wallet top-up.
 const MAX_IDEMPOTENCY_KEY: usize = 256;
@@ -75,7 +88,11 @@ impl ApiError {
     /// A validation failure listing every problem (400).
     pub fn list(errors: Vec<Error>) -> ApiError {
         let status = errors.first().map_or(400, |e| status_of(e.code));
-        ApiError { status, body: json!({ "errors": errors.iter().map(error_json).collect::<Vec<_>>() }) }
+        let mut body = json!({ "errors": listed(&errors) });
+        if errors.len() > MAX_LISTED {
+            body["errorsOmitted"] = json!(errors.len() - MAX_LISTED);
+        }
+        ApiError { status, body }
     }
 
     /// A new error of `code` at `path`.
@@ -121,6 +138,8 @@ pub struct Signed {
     pub text: Arc<Vec<u8>>,
     /// The envelope as a value (what `/v1/sync` embeds).
     pub value: Arc<Value>,
+    /// Start of the signing window it was made in (see [`HubState::signed`]).
+    pub window: Timestamp,
 }
 
 /// How the hub was started.
@@ -136,6 +155,10 @@ pub struct Setup {
     pub seed: Option<Value>,
     /// 32 random bytes, for a signing key if none is given or stored.
     pub key_seed: [u8; 32],
+    /// How far (ms) an edge's event may be dated after the hub's clock (`--max-future-ms`).
+    pub max_future_ms: i64,
+    /// How long a signed snapshot stays valid (`--snapshot-ttl-ms`).
+    pub snapshot_ttl_ms: i64,
 }
 
 /// What start-up tells the operator.
@@ -166,10 +189,16 @@ pub struct HubState {
     key: KeyPair,
     topups: HashMap<String, TopUpRow>,
     invoices: HashMap<(String, String, i64), Arc<Vec<u8>>>,
-    /// Edge events older than the engine's idempotency memory recorded since start, by
-    /// (source, id): with the store's unique key, the hub's dedupe has no window.
-    late: HashSet<(String, String)>,
+    /// Edge events recorded in batches not yet durable, by (source, id), with their batch's
+    /// ticket: with these and the store's unique key, the hub's dedupe has no window.
+    late: HashMap<(String, String), u64>,
     seq: i64,
+    max_future_ms: i64,
+    snapshot_ttl_ms: i64,
+    /// Edges whose leases an admin revoked: none is granted until the revocation is lifted.
+    revoked: BTreeSet<String>,
+    /// When leases were last collected.
+    collected_at: Timestamp,
     /// Tickets of queued write batches (see `writer`): the last one handed out.
     pub ticket: u64,
 }
@@ -199,6 +228,17 @@ pub fn now() -> Timestamp {
 /// True for the denials that a sync with the hub's escrow may lift.
 fn lease_reason(reason: Reason) -> bool {
     matches!(reason, Reason::LeaseExhausted | Reason::LeaseExpired | Reason::Offline)
+}
+
+fn lease_id(key: &LeaseKey, h: &Holder) -> LeaseId {
+    LeaseId {
+        customer_id: key.customer_id.clone(),
+        key: key.key.clone(),
+        period: key.period.0,
+        edge_id: h.edge_id.clone(),
+        boot_id: h.boot_id.clone(),
+        epoch: i64::from(h.epoch),
+    }
 }
 
 fn lease_row(key: &LeaseKey, edge_id: &str, boot_id: &str, epoch: u32, lease: &Lease) -> LeaseRow {
@@ -258,6 +298,46 @@ fn closed(report: &LeaseReport, held: Option<&Lease>) -> LeaseGrant {
     }
 }
 
+/// Most problems a reply lists (the rest are counted).
+pub const MAX_LISTED: usize = 100;
+
+/// The first [`MAX_LISTED`] problems as JSON.
+pub fn listed(problems: &[Error]) -> Value {
+    Value::Array(problems.iter().take(MAX_LISTED).map(error_json).collect())
+}
+
+/// A dead letter as `GET /v1/dead-letters` lists it.
+pub fn dead_letter_json(r: &DeadLetterRow) -> Value {
+    json!({
+        "seq": r.seq,
+        "source": r.source,
+        "id": r.id,
+        "customerId": r.customer_id,
+        "edgeId": r.edge_id,
+        "error": { "code": r.code, "path": r.path, "message": r.message },
+        "receivedAt": Timestamp(r.received_at).to_rfc3339(),
+        "event": parse(&r.json).unwrap_or(Value::Null),
+    })
+}
+
+/// The dead letter of an event the hub could not apply.
+fn dead_letter(value: &Value, event: Option<&Event>, edge_id: &str, e: &Error, now: Timestamp) -> DeadLetterRow {
+    // An event that did not decode is still kept under whatever source and id it carried.
+    let field = |name: &str| value.get(name).and_then(Value::as_str).unwrap_or_default().to_string();
+    DeadLetterRow {
+        seq: 0,
+        source: event.map_or_else(|| field("source"), |e| e.source.clone()),
+        id: event.map_or_else(|| field("id"), |e| e.id.clone()),
+        customer_id: event.map_or_else(|| field("subject"), |e| e.subject.clone()),
+        edge_id: edge_id.to_string(),
+        code: e.code.as_str().to_string(),
+        path: e.path.clone(),
+        message: e.message.clone(),
+        json: text(value),
+        received_at: now.0,
+    }
+}
+
 fn storage(e: String) -> ApiError {
     ApiError::new(Code::Storage, "", format!("the ledger could not be read: {e}"))
 }
@@ -291,8 +371,12 @@ impl HubState {
             key: placeholder.clone(),
             topups: HashMap::new(),
             invoices: HashMap::new(),
-            late: HashSet::new(),
+            late: HashMap::new(),
             seq: 0,
+            max_future_ms: setup.max_future_ms,
+            snapshot_ttl_ms: setup.snapshot_ttl_ms,
+            revoked: BTreeSet::new(),
+            collected_at: now,
             ticket: 0,
         };
         let mut report = StartReport::default();
@@ -315,6 +399,10 @@ impl HubState {
                 placeholder
             }
         };
+
+        if let Some(stored) = loaded.meta.get(REVOKED_META) {
+            state.revoked = serde_json::from_str(stored).map_err(|e| format!("stored revoked edges: {e}"))?;
+        }
 
         // The escrow, from the stored leases.
         for row in &loaded.leases {
@@ -441,6 +529,14 @@ impl HubState {
         self.seq
     }
 
+    /// Forgets the old events recorded in batches that are durable by now (ticket ≤ `durable`):
+    /// the store answers for them, so the set holds only what is in flight.
+    pub fn forget_durable(&mut self, durable: u64) {
+        if !self.late.is_empty() {
+            self.late.retain(|_, ticket| *ticket > durable);
+        }
+    }
+
     /// The hub's public key, as edges configure it.
     pub fn key(&self) -> &KeyPair {
         &self.key
@@ -467,7 +563,14 @@ impl HubState {
         match self.engine.as_mut() {
             Some(engine) => engine.apply_snapshot(&snapshot),
             None => {
-                let mut engine = Engine::from_snapshot(&snapshot, Options::default())?;
+                // The hub remembers more ids than an edge (it hears every edge) and applies its
+                // own bound on future times.
+                let options = Options {
+                    dedupe_max_entries: HUB_DEDUPE_ENTRIES,
+                    max_future_ms: self.max_future_ms,
+                    ..Options::default()
+                };
+                let mut engine = Engine::from_snapshot(&snapshot, options)?;
                 engine.enable_leases(HUB_EDGE, &self.boot_id);
                 engine.keep_wallets_of_record();
                 self.engine = Some(engine);
@@ -518,21 +621,36 @@ impl HubState {
         row
     }
 
-    /// The current snapshot, signed (built once per version).
-    pub fn signed(&mut self) -> Option<Signed> {
+    /// The current snapshot, signed, valid until `expiresAt`. It is signed again (same version,
+    /// same `issuedAt`) every half lifetime, so what the hub serves at `now` stays valid for at
+    /// least half of `--snapshot-ttl-ms`; the same `(history, now)` always gives the same bytes.
+    pub fn signed(&mut self, now: Timestamp) -> Option<Signed> {
         let catalog = self.catalog.as_ref()?;
+        let half = (self.snapshot_ttl_ms / 2).max(1);
+        let since = now.0.saturating_sub(self.issued_at.0).max(0);
+        let window = Timestamp(self.issued_at.0.saturating_add(since - since % half));
         if let Some(s) = &self.signed {
-            if s.version == self.snapshot_version {
+            if s.version == self.snapshot_version && s.window == window {
                 return Some(s.clone());
             }
         }
-        let snapshot = self.snapshot_value(self.snapshot_version, self.issued_at, catalog);
+        let mut snapshot = self.snapshot_value(self.snapshot_version, self.issued_at, catalog);
+        let expires = Timestamp(window.0.saturating_add(self.snapshot_ttl_ms));
+        snapshot["expiresAt"] = Value::String(expires.to_rfc3339());
         let payload = serde_json::to_vec(&snapshot).ok()?;
         let envelope = self.key.seal(&payload);
         let text = serde_json::to_vec(&envelope).ok()?;
-        let signed = Signed { version: self.snapshot_version, text: Arc::new(text), value: Arc::new(envelope) };
+        let signed = Signed { version: self.snapshot_version, window, text: Arc::new(text), value: Arc::new(envelope) };
         self.signed = Some(signed.clone());
         Some(signed)
+    }
+
+    /// A sync reply signed for the edge run it answers (what an edge with the hub's public key
+    /// requires), as the envelope `{ keyId, payload, signature }`.
+    pub fn seal_sync_reply(&self, reply: Reply, req: &SyncRequest) -> Result<Reply, ApiError> {
+        let body = parse(&String::from_utf8_lossy(&reply.body)).map_err(ApiError::one)?;
+        let envelope = crate::sync::signed::seal_sync_response(&self.key, body, &req.edge_id, &req.boot_id);
+        Reply::json(reply.status, &envelope)
     }
 
     // -----------------------------------------------------------------------------------------
@@ -545,7 +663,7 @@ impl HubState {
     pub fn sync(
         &mut self,
         req: &SyncRequest,
-        events: &[Event],
+        events: &[Result<Event, Error>],
         now: Timestamp,
         in_ledger: &mut dyn FnMut(&str, &str) -> Result<bool, String>,
     ) -> Result<(Reply, Changes), ApiError> {
@@ -560,10 +678,23 @@ impl HubState {
         // `problems`; the other leases and the events of the request go ahead.
         let mut grants = Vec::with_capacity(req.leases.len());
         let mut problems = Vec::new();
+        let revoked = self.revoked.contains(&req.edge_id);
+        let mut finished = Vec::new();
         for (i, report) in req.leases.iter().enumerate() {
             let holder = Holder { edge_id: req.edge_id.clone(), boot_id: req.boot_id.clone(), epoch: report.epoch };
             let existing = self.escrow.accounts.get(&report.key).and_then(|a| a.leases.get(&holder)).cloned();
+            let stale = existing.is_none()
+                && (report.is_final || self.escrow.superseded(&report.key, &req.edge_id, &req.boot_id, report.epoch));
+            if stale {
+                // A report of a lease already settled, or of an epoch this edge run has moved on
+                // from (a resend, a late duplicate): it is over, nothing changes.
+                grants.push(closed(report, None));
+                continue;
+            }
             let answered = match judge_report(engine, report, existing.as_ref(), now) {
+                Ok(_) if revoked => {
+                    Err(Error::new(Code::Forbidden, "", "this edge's leases are revoked: nothing is granted to it"))
+                }
                 Ok(terms) => self
                     .escrow
                     .report(&req.edge_id, &req.boot_id, report, terms, &self.policy, now)
@@ -574,6 +705,9 @@ impl HubState {
                 Ok((grant, lease)) => {
                     changes.leases.push(lease_row(&report.key, &req.edge_id, &req.boot_id, report.epoch, &lease));
                     grants.push(grant);
+                    if lease.closed {
+                        finished.push(report.key.clone());
+                    }
                 }
                 Err(e) => {
                     // Put the lease back as it was (a refused report changes nothing).
@@ -591,52 +725,128 @@ impl HubState {
                 }
             }
         }
-        // Then the events: each recorded once, whatever the limits say (the edge allowed it),
-        // and whatever its age: the ledger is the billing truth, and nothing acknowledged is
-        // left out of it. The engine's memory answers for recent events, the store for older ones.
-        let horizon = engine.remembered_since(now);
-        for (value, event) in req.events.iter().zip(events) {
-            let key = (event.source.clone(), event.id.clone());
-            let old = event.time < horizon;
-            if old && (self.late.contains(&key) || in_ledger(&event.source, &event.id).map_err(storage)?) {
-                continue;
-            }
-            let outcome = engine.record(value, now);
-            if matches!(&outcome, Ok(o) if o.duplicate) {
-                continue;
-            }
-            match &outcome {
-                Ok(o) if o.reason == Reason::UnknownCustomer => eprintln!(
-                    "tollgate hub: event {}/{} from edge {} is for unknown customer {:?} (recorded, not metered)",
-                    event.source, event.id, req.edge_id, event.subject
-                ),
-                Err(e) => eprintln!(
-                    "tollgate hub: event {}/{} from edge {} recorded but not metered: {e}",
-                    event.source, event.id, req.edge_id
-                ),
-                Ok(_) => {}
-            }
-            if old {
-                self.late.insert(key);
-            }
-            let seq = self.seq + 1;
-            self.seq = seq;
-            changes.events.push(EventRow {
-                seq,
-                source: event.source.clone(),
-                id: event.id.clone(),
-                customer_id: event.subject.clone(),
-                json: text(value),
-                received_at: now.0,
-            });
+        for key in &finished {
+            self.settle(key, now, &mut changes);
         }
-        let snapshot =
-            if req.catalog_version < self.snapshot_version { self.signed().map(|s| (*s.value).clone()) } else { None };
+        // Then the events, each on its own: recorded once, whatever the limits say (the edge
+        // allowed it) and whatever its age (the ledger is the billing truth); one the hub cannot
+        // apply is kept as a dead letter with its reason and listed in `problems`. Every event
+        // of the request is acknowledged either way: nothing is lost, nothing is sent forever.
+        for (i, (value, event)) in req.events.iter().zip(events).enumerate() {
+            let path = format!("/events/{i}");
+            if let Some(problem) = self.admit(value, event, &req.edge_id, now, in_ledger, &mut changes)? {
+                problems.push(problem.under(&path));
+            }
+        }
+        let snapshot = if req.catalog_version < self.snapshot_version {
+            self.signed(now).map(|s| (*s.value).clone())
+        } else {
+            None
+        };
         let response = SyncResponse { ack_seq: req.seq, leases: grants, snapshot };
         let mut body = serde_json::to_value(&response).map_err(|_| ApiError::new(Code::Overflow, "", "unencodable"))?;
         if !problems.is_empty() {
-            body["problems"] = Value::Array(problems.iter().map(error_json).collect());
+            body["problems"] = listed(&problems);
+            if problems.len() > MAX_LISTED {
+                body["problemsOmitted"] = json!(problems.len() - MAX_LISTED);
+            }
         }
+        Ok((Reply::json(200, &body)?, changes))
+    }
+
+    /// Takes one event of an edge into the ledger: `Ok(None)` when recorded or already there,
+    /// `Ok(Some(problem))` when the hub cannot apply it (it becomes a dead letter), `Err` only
+    /// when the ledger cannot be read.
+    fn admit(
+        &mut self,
+        value: &Value,
+        event: &Result<Event, Error>,
+        edge_id: &str,
+        now: Timestamp,
+        in_ledger: &mut dyn FnMut(&str, &str) -> Result<bool, String>,
+        changes: &mut Changes,
+    ) -> Result<Option<Error>, ApiError> {
+        let refused = match self.record_event(value, event, now, in_ledger, changes)? {
+            None => return Ok(None),
+            Some(e) => e,
+        };
+        changes.dead_letters.push(dead_letter(value, event.as_ref().ok(), edge_id, &refused, now));
+        Ok(Some(refused))
+    }
+
+    /// Records an event in the engine and queues its ledger row, once per (source, id): the
+    /// engine's memory answers for recent events, the store (and what this run recorded) for
+    /// older ones. `Some(reason)` when it cannot be applied.
+    fn record_event(
+        &mut self,
+        value: &Value,
+        event: &Result<Event, Error>,
+        now: Timestamp,
+        in_ledger: &mut dyn FnMut(&str, &str) -> Result<bool, String>,
+        changes: &mut Changes,
+    ) -> Result<Option<Error>, ApiError> {
+        let event = match event {
+            Ok(e) => e,
+            Err(e) => return Ok(Some(e.clone())),
+        };
+        if event.time.0 > now.0.saturating_add(self.max_future_ms) {
+            let message = format!("the event is dated more than {} ms after the hub's clock", self.max_future_ms);
+            return Ok(Some(Error::new(Code::InvalidTimestamp, "/time", message)));
+        }
+        let Some(engine) = self.engine.as_mut() else { return Err(no_catalog()) };
+        let key = (event.source.clone(), event.id.clone());
+        // Whatever its time (a resend may carry another one): the batches in flight and the
+        // ledger answer first, the engine's memory (in `record`) for the rest.
+        if self.late.contains_key(&key) || in_ledger(&event.source, &event.id).map_err(storage)? {
+            return Ok(None);
+        }
+        if engine.customer(&event.subject).is_none() {
+            let message = format!("no customer with id {:?}: replay it once the customer exists", event.subject);
+            return Ok(Some(Error::new(Code::UnknownReference, "/subject", message)));
+        }
+        match engine.record(value, now) {
+            Ok(o) if o.duplicate => return Ok(None),
+            Ok(_) => {}
+            Err(e) => return Ok(Some(e)),
+        }
+        // Until the batch that writes it is durable (its ticket is the next one).
+        self.late.insert(key, self.ticket + 1);
+        let seq = self.next_seq();
+        changes.events.push(EventRow {
+            seq,
+            source: event.source.clone(),
+            id: event.id.clone(),
+            customer_id: event.subject.clone(),
+            json: text(value),
+            received_at: now.0,
+        });
+        Ok(None)
+    }
+
+    /// `POST /v1/dead-letters/replay`: each dead letter is tried again as if its edge sent it
+    /// now (the customer may exist by now); the ones recorded leave the table, the others stay
+    /// with their reason.
+    pub fn replay_dead_letters(
+        &mut self,
+        letters: &[DeadLetterRow],
+        now: Timestamp,
+        in_ledger: &mut dyn FnMut(&str, &str) -> Result<bool, String>,
+    ) -> Result<(Reply, Changes), ApiError> {
+        if self.engine.is_none() {
+            return Err(no_catalog());
+        }
+        let mut changes = Changes::default();
+        let mut still = Vec::new();
+        for letter in letters {
+            let value = parse(&letter.json).unwrap_or(Value::Null);
+            let event = Event::decode(&value, now);
+            match self.record_event(&value, &event, now, in_ledger, &mut changes)? {
+                None => changes.dead_letters_removed.push(letter.seq),
+                Some(e) => still.push(json!({ "seq": letter.seq, "error": error_json(&e) })),
+            }
+        }
+        let replayed = changes.dead_letters_removed.len();
+        let body = json!({ "replayed": replayed, "stillDead": still.len(), "problems": &still[..still.len().min(MAX_LISTED)] });
         Ok((Reply::json(200, &body)?, changes))
     }
 
@@ -679,13 +889,109 @@ impl HubState {
         if self.engine.as_ref().is_some_and(|e| e.needs_sync(now)) {
             self.round(now, &mut changes);
         }
+        if now.0.saturating_sub(self.collected_at.0) >= COLLECT_EVERY_MS {
+            self.collect(now, &mut changes);
+        }
         changes
+    }
+
+    /// Folds the leases of `key` that are over into its settled lease (see
+    /// [`Escrow::settle`]), so lease rows stay bounded however many epochs an edge goes through.
+    fn settle(&mut self, key: &LeaseKey, now: Timestamp, changes: &mut Changes) {
+        let before = Timestamp(now.0.saturating_sub(UNREPORTED_GRACE_MS));
+        match self.escrow.settle(key, before, now) {
+            Ok(Some((folded, lease))) => {
+                for h in folded {
+                    changes.leases.retain(|r| {
+                        !(r.customer_id == key.customer_id
+                            && r.key == key.key
+                            && r.period == key.period.0
+                            && r.edge_id == h.edge_id
+                            && r.boot_id == h.boot_id
+                            && r.epoch == i64::from(h.epoch))
+                    });
+                    changes.leases_removed.push(lease_id(key, &h));
+                }
+                let settled = Holder::settled();
+                changes.leases.push(lease_row(key, &settled.edge_id, &settled.boot_id, settled.epoch, &lease));
+            }
+            Ok(None) => {}
+            Err(_) => eprintln!("tollgate hub: the settled usage of {key:?} overflowed; its leases are kept apart"),
+        }
+    }
+
+    /// Collects leases: the accounts of keys that are no longer leased (a period that ended, a
+    /// feature or wallet gone) once none of their leases can still be used, and in the others
+    /// the leases that are over.
+    fn collect(&mut self, now: Timestamp, changes: &mut Changes) {
+        self.collected_at = now;
+        let keys: Vec<LeaseKey> = self.escrow.accounts.keys().cloned().collect();
+        for key in keys {
+            let leased = self.engine.as_mut().is_some_and(|e| matches!(e.lease_terms(&key, now), Ok(Some(_))));
+            let Some(account) = self.escrow.accounts.get(&key) else { continue };
+            let live = account.leases.values().any(|l| !l.closed && l.expires_at >= now);
+            if !leased && !live {
+                for h in account.leases.keys() {
+                    changes.leases_removed.push(lease_id(&key, h));
+                }
+                self.escrow.accounts.remove(&key);
+            } else {
+                self.settle(&key, now, changes);
+            }
+        }
+    }
+
+    /// `POST /v1/edges/{id}/revoke`: the edge gets no lease until the revocation is lifted, and
+    /// every lease it holds is settled now as fully used (what it may have used of them is
+    /// unknown). Its events are still recorded: they are usage that happened.
+    pub fn revoke_edge(&mut self, edge_id: &str, now: Timestamp) -> Result<(Reply, Changes), ApiError> {
+        if edge_id == HUB_EDGE || !super::config::valid_edge_id(edge_id) {
+            return Err(ApiError::new(Code::InvalidValue, "", "not an edge id"));
+        }
+        let mut changes = Changes::default();
+        if self.revoked.insert(edge_id.to_string()) {
+            changes.meta.push((REVOKED_META.into(), text(&json!(self.revoked))));
+        }
+        let mut settled = 0usize;
+        let keys: Vec<LeaseKey> = self.escrow.accounts.keys().cloned().collect();
+        for key in keys {
+            let Some(account) = self.escrow.accounts.get_mut(&key) else { continue };
+            let mut any = false;
+            for (h, l) in &mut account.leases {
+                if h.edge_id == edge_id && !l.closed {
+                    l.used = l.commitment();
+                    l.closed = true;
+                    changes.leases.push(lease_row(&key, &h.edge_id, &h.boot_id, h.epoch, l));
+                    any = true;
+                    settled += 1;
+                }
+            }
+            if any {
+                self.settle(&key, now, &mut changes);
+            }
+        }
+        let body = json!({ "edgeId": edge_id, "revoked": true, "leasesSettled": settled });
+        Ok((Reply::json(200, &body)?, changes))
+    }
+
+    /// `DELETE /v1/edges/{id}/revoke`: the edge may be granted leases again.
+    pub fn lift_revocation(&mut self, edge_id: &str) -> Result<(Reply, Changes), ApiError> {
+        let mut changes = Changes::default();
+        if self.revoked.remove(edge_id) {
+            changes.meta.push((REVOKED_META.into(), text(&json!(self.revoked))));
+        }
+        Ok((Reply::json(200, &json!({ "edgeId": edge_id, "revoked": false }))?, changes))
     }
 
     /// `POST /v1/events`: server-side ingestion. Each event is ingested by the hub's engine —
     /// hard limits enforced against the shared budget through the hub's own leases — and the
     /// accepted ones are stored. `items` holds each event with its path in the body.
-    pub fn ingest(&mut self, items: &[(Value, String)], now: Timestamp) -> Result<(Reply, Changes), ApiError> {
+    pub fn ingest(
+        &mut self,
+        items: &[(Value, String)],
+        now: Timestamp,
+        in_ledger: &mut dyn FnMut(&str, &str) -> Result<bool, String>,
+    ) -> Result<(Reply, Changes), ApiError> {
         if self.engine.is_none() {
             return Err(no_catalog());
         }
@@ -693,6 +999,18 @@ impl HubState {
         let mut outcomes = Vec::with_capacity(items.len());
         let mut accepted = false;
         for (value, path) in items {
+            // An event the ledger holds (or a batch in flight) is a duplicate, whatever its
+            // time says; the engine's memory answers for the rest.
+            if let (Some(source), Some(id)) =
+                (value.get("source").and_then(Value::as_str), value.get("id").and_then(Value::as_str))
+            {
+                if self.late.contains_key(&(source.to_string(), id.to_string()))
+                    || in_ledger(source, id).map_err(storage)?
+                {
+                    outcomes.push(json!({ "allowed": true, "duplicate": true, "reason": "ok", "decisions": [], "charges": [], "unmatched": false }));
+                    continue;
+                }
+            }
             let mut result = self.engine.as_mut().map(|e| e.ingest(value, now));
             if matches!(&result, Some(Ok(o)) if !o.allowed && lease_reason(o.reason)) {
                 self.round(now, &mut changes);
@@ -703,6 +1021,7 @@ impl HubState {
                     if outcome.allowed && !outcome.duplicate {
                         accepted = true;
                         let event = Event::decode(value, now).map_err(|e| ApiError::one(e.under(path)))?;
+                        self.late.insert((event.source.clone(), event.id.clone()), self.ticket + 1);
                         let seq = self.next_seq();
                         changes.events.push(EventRow {
                             seq,

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use rusqlite::{params, Connection, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use super::schema;
 
@@ -171,6 +171,48 @@ pub struct InvoiceRow {
     pub closed_at: i64,
 }
 
+/// An event the hub could not apply, kept with the reason (the dead-letter table).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeadLetterRow {
+    /// Its position in the dead-letter table (0 when new: the store numbers it).
+    pub seq: i64,
+    /// CloudEvents `source` (empty when the event had none).
+    pub source: String,
+    /// CloudEvents `id` (empty when the event had none).
+    pub id: String,
+    /// The event's subject (empty when it had none).
+    pub customer_id: String,
+    /// The edge that sent it (`hub` for the hub's own).
+    pub edge_id: String,
+    /// The refusal: error code, JSON path, message.
+    pub code: String,
+    /// See `code`.
+    pub path: String,
+    /// See `code`.
+    pub message: String,
+    /// The event's JSON as received.
+    pub json: String,
+    /// Hub time of receipt (ms).
+    pub received_at: i64,
+}
+
+/// One lease row's identity: key and holder.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeaseId {
+    /// Customer, feature key or `$wallet`, period start (ms).
+    pub customer_id: String,
+    /// See `customer_id`.
+    pub key: String,
+    /// See `customer_id`.
+    pub period: i64,
+    /// Edge, boot, epoch.
+    pub edge_id: String,
+    /// See `edge_id`.
+    pub boot_id: String,
+    /// See `edge_id`.
+    pub epoch: i64,
+}
+
 /// One batch of changes, applied all together or not at all.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Changes {
@@ -188,6 +230,12 @@ pub struct Changes {
     pub topups: Vec<TopUpRow>,
     /// New closed invoices.
     pub invoices: Vec<InvoiceRow>,
+    /// Leases that are over and forgotten (collected).
+    pub leases_removed: Vec<LeaseId>,
+    /// New dead letters (one already stored for the same source and id is left as it is).
+    pub dead_letters: Vec<DeadLetterRow>,
+    /// Dead letters replayed (by `seq`).
+    pub dead_letters_removed: Vec<i64>,
 }
 
 impl Changes {
@@ -200,6 +248,9 @@ impl Changes {
             && self.leases.is_empty()
             && self.topups.is_empty()
             && self.invoices.is_empty()
+            && self.leases_removed.is_empty()
+            && self.dead_letters.is_empty()
+            && self.dead_letters_removed.is_empty()
     }
 }
 
@@ -265,6 +316,14 @@ pub trait Store: Send {
 
     /// True when the ledger holds the event `(source, id)`.
     fn has_event(&mut self, source: &str, id: &str) -> Result<bool, StoreError>;
+
+    /// Dead letters after `seq` (oldest first), at most `limit`, of one customer or all.
+    fn dead_letters(
+        &mut self,
+        after: i64,
+        limit: u32,
+        customer_id: Option<&str>,
+    ) -> Result<Vec<DeadLetterRow>, StoreError>;
 }
 
 /// Creates `path` readable and writable by its owner only, if it does not exist.
@@ -322,7 +381,13 @@ impl WriterLock {
 /// crash or power loss).
 pub struct SqliteStore {
     conn: Connection,
+    /// This process's writer epoch, once [`SqliteStore::fence`] took one: every transaction
+    /// checks it is still the newest, so a stale process cannot write after a newer one started.
+    epoch: Option<i64>,
 }
+
+/// The `meta` entry holding the newest writer epoch.
+const WRITER_EPOCH: &str = "writer_epoch";
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date. The
@@ -344,7 +409,7 @@ impl SqliteStore {
             name.push(suffix);
             restrict(Path::new(&name))?;
         }
-        let mut store = SqliteStore { conn };
+        let mut store = SqliteStore { conn, epoch: None };
         store.migrate()?;
         Ok(store)
     }
@@ -374,6 +439,36 @@ impl SqliteStore {
             tx.execute_batch(sql)?;
             tx.execute("INSERT INTO schema_version (version, applied_at) VALUES (?1, ?2)", params![version, now_ms()])?;
             tx.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Takes the next writer epoch: from now on, a process holding an older one can no longer
+    /// write (its transactions fail, and its hub stops accepting writes).
+    pub fn fence(&mut self) -> Result<i64, StoreError> {
+        let tx = self.conn.transaction()?;
+        let current: Option<String> =
+            tx.query_row("SELECT value FROM meta WHERE key = ?1", params![WRITER_EPOCH], |r| r.get(0)).optional()?;
+        let next = current.and_then(|v| v.parse::<i64>().ok()).unwrap_or(0) + 1;
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![WRITER_EPOCH, next.to_string()],
+        )?;
+        tx.commit()?;
+        self.epoch = Some(next);
+        Ok(next)
+    }
+
+    /// Fails the transaction when a newer writer took the database over.
+    fn check_fence(epoch: Option<i64>, tx: &Transaction<'_>) -> Result<(), StoreError> {
+        let Some(mine) = epoch else { return Ok(()) };
+        let current: Option<String> =
+            tx.query_row("SELECT value FROM meta WHERE key = ?1", params![WRITER_EPOCH], |r| r.get(0)).optional()?;
+        if current.as_deref() != Some(mine.to_string().as_str()) {
+            return Err(StoreError(format!(
+                "a newer hub (writer epoch {}) took this database over from this one (epoch {mine}); this one no longer writes",
+                current.unwrap_or_default()
+            )));
         }
         Ok(())
     }
@@ -447,6 +542,33 @@ impl SqliteStore {
                 r.created_at,
                 r.seq
             ])?;
+        }
+        for r in &c.leases_removed {
+            tx.prepare_cached(
+                "DELETE FROM leases WHERE customer_id = ?1 AND key = ?2 AND period = ?3 AND edge_id = ?4 \
+                 AND boot_id = ?5 AND epoch = ?6",
+            )?
+            .execute(params![r.customer_id, r.key, r.period, r.edge_id, r.boot_id, r.epoch])?;
+        }
+        for r in &c.dead_letters {
+            tx.prepare_cached(
+                "INSERT INTO dead_letters (source, id, customer_id, edge_id, code, path, message, json, received_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (source, id) DO NOTHING",
+            )?
+            .execute(params![
+                r.source,
+                r.id,
+                r.customer_id,
+                r.edge_id,
+                r.code,
+                r.path,
+                r.message,
+                r.json,
+                r.received_at
+            ])?;
+        }
+        for seq in &c.dead_letters_removed {
+            tx.prepare_cached("DELETE FROM dead_letters WHERE seq = ?1")?.execute(params![seq])?;
         }
         for r in &c.invoices {
             tx.prepare_cached(
@@ -566,7 +688,9 @@ impl Store for SqliteStore {
         if batches.iter().all(|c| c.is_empty()) {
             return Ok(());
         }
+        let epoch = self.epoch;
         let tx = self.conn.transaction()?;
+        Self::check_fence(epoch, &tx)?;
         for c in batches {
             Self::write(&tx, c)?;
         }
@@ -587,6 +711,33 @@ impl Store for SqliteStore {
     fn has_event(&mut self, source: &str, id: &str) -> Result<bool, StoreError> {
         let mut stmt = self.conn.prepare_cached("SELECT 1 FROM events WHERE source = ?1 AND id = ?2")?;
         Ok(stmt.exists(params![source, id])?)
+    }
+
+    fn dead_letters(
+        &mut self,
+        after: i64,
+        limit: u32,
+        customer_id: Option<&str>,
+    ) -> Result<Vec<DeadLetterRow>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT seq, source, id, customer_id, edge_id, code, path, message, json, received_at FROM dead_letters \
+             WHERE seq > ?1 AND (?2 IS NULL OR customer_id = ?2) ORDER BY seq LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![after, customer_id, limit], |r| {
+            Ok(DeadLetterRow {
+                seq: r.get(0)?,
+                source: r.get(1)?,
+                id: r.get(2)?,
+                customer_id: r.get(3)?,
+                edge_id: r.get(4)?,
+                code: r.get(5)?,
+                path: r.get(6)?,
+                message: r.get(7)?,
+                json: r.get(8)?,
+                received_at: r.get(9)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 }
 

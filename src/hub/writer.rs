@@ -43,6 +43,14 @@ impl Progress {
         self.failed.load(Ordering::Acquire)
     }
 
+    /// Stops all writes: the memory may be ahead of the database (an operation failed half
+    /// way on a read of the store); a restart reloads the last durable state.
+    pub fn fail(&self, why: &str) {
+        if !self.failed.swap(true, Ordering::AcqRel) {
+            eprintln!("tollgate hub: {why}; no further writes are accepted, restart the hub");
+        }
+    }
+
     /// Highest ticket made durable.
     pub fn durable(&self) -> u64 {
         self.durable.load(Ordering::Acquire)

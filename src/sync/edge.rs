@@ -26,6 +26,12 @@ use crate::time::Timestamp;
 /// How many unanswered requests the edge remembers the send time of.
 const IN_FLIGHT: usize = 32;
 
+/// Most new events one sync request carries, and about how many bytes of them: after an outage
+/// the queue goes to the hub in pages, each well under the hub's body limit.
+pub const PAGE_EVENTS: usize = 1_000;
+/// See [`PAGE_EVENTS`].
+pub const PAGE_BYTES: usize = 1024 * 1024;
+
 /// Why the lease does not allow a use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Refusal {
@@ -133,8 +139,12 @@ pub struct Finished {
     pub first_seq: u64,
 }
 
+/// The `source` of the `consume` events that carry a caller's id (the same on every edge).
+pub const CONSUME_SOURCE: &str = "tollgate:consume";
+
 /// A `consume` queued for the hub, kept compact until a request needs it as an event of type
-/// [`CONSUME_EVENT`]: `{ id, source: edge, type, subject, time, data: { featureKey, quantity } }`.
+/// [`CONSUME_EVENT`]: `{ id, source, type, subject, time, data: { featureKey, quantity } }`,
+/// where `source` is [`CONSUME_SOURCE`] for a caller's id and the edge's id otherwise.
 #[derive(Clone, Debug, PartialEq)]
 pub struct QueuedUse {
     /// The customer.
@@ -178,12 +188,14 @@ impl Queued {
         match self {
             Queued::Event(v) => v.clone(),
             Queued::Use(u) => {
-                let id = match &u.id {
-                    Some(id) => format!("consume:{}:{id}", u.customer),
-                    None => format!("consume:{boot_id}:{}", u.seq),
+                // A caller's id is the customer's idempotency key whichever edge the call
+                // lands on: one source for all edges, so the hub records it once.
+                let (id, source) = match &u.id {
+                    Some(id) => (format!("consume:{}:{id}", u.customer), CONSUME_SOURCE),
+                    None => (format!("consume:{boot_id}:{}", u.seq), edge_id),
                 };
                 let mut event = json!({
-                    "id": id, "source": edge_id, "type": CONSUME_EVENT, "subject": &*u.customer,
+                    "id": id, "source": source, "type": CONSUME_EVENT, "subject": &*u.customer,
                     "time": u.time.to_rfc3339(),
                     "data": { "featureKey": &*u.feature, "quantity": plain(u.quantity) },
                 });
@@ -311,6 +323,12 @@ impl EdgeLeases {
         self.leases.get(key).map_or(Decimal::ZERO, |l| l.others_usage.saturating_add(l.used))
     }
 
+    /// Events queued that no request has carried yet (more pages to send).
+    pub fn unsent(&self) -> usize {
+        // (They are the tail of the queue: a request carries a prefix.)
+        self.events.iter().rev().take_while(|(first, _)| *first == 0).count()
+    }
+
     /// True when a sync would help: events to send, demand to ask for, a lease about to expire
     /// or running low, a final report to deliver.
     pub fn needs_sync(&self, now: Timestamp) -> bool {
@@ -394,13 +412,22 @@ impl EdgeLeases {
                 is_final: true,
             });
         }
+        // A page of events: every event an earlier request carried (they lead the queue, and an
+        // answer to this request acknowledges them), then new ones up to the page's size.
         let seq = self.seq;
-        let mut events = Vec::with_capacity(self.events.len());
+        let mut events = Vec::with_capacity(self.events.len().min(PAGE_EVENTS));
+        let mut bytes = 0usize;
         for (first, event) in &mut self.events {
+            let value = event.to_value(&self.edge_id, &self.boot_id);
             if *first == 0 {
+                let size = serde_json::to_vec(&value).map_or(0, |v| v.len());
+                if !events.is_empty() && (events.len() >= PAGE_EVENTS || bytes.saturating_add(size) > PAGE_BYTES) {
+                    break;
+                }
+                bytes = bytes.saturating_add(size);
                 *first = seq;
             }
-            events.push(event.to_value(&self.edge_id, &self.boot_id));
+            events.push(value);
         }
         Ok(SyncRequest {
             edge_id: self.edge_id.clone(),

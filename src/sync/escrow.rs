@@ -29,11 +29,14 @@ pub struct Policy {
     pub drift_ppm: u64,
     /// Below this share of the budget left (in percent), the key is in precise mode.
     pub precise_below_percent: u32,
+    /// Most of a key's budget (in percent) one lease may hold unused: what a single edge token
+    /// can lock away from the others. An edge still uses the whole budget, a share at a time.
+    pub edge_share_percent: u32,
 }
 
 impl Default for Policy {
     fn default() -> Self {
-        Policy { ttl_ms: 30_000, drift_ppm: 10_000, precise_below_percent: 10 }
+        Policy { ttl_ms: 30_000, drift_ppm: 10_000, precise_below_percent: 10, edge_share_percent: 50 }
     }
 }
 
@@ -67,6 +70,14 @@ pub struct Holder {
     pub boot_id: String,
     /// Which lease of the key.
     pub epoch: u32,
+}
+
+impl Holder {
+    /// The holder of a key's settled lease: what every lease that is over used, summed (an
+    /// edge id is never empty, so it is no edge's).
+    pub fn settled() -> Holder {
+        Holder { edge_id: String::new(), boot_id: String::new(), epoch: 0 }
+    }
 }
 
 /// One lease as the hub keeps it.
@@ -181,7 +192,11 @@ impl Escrow {
                 available = sub(available, reserve)?;
                 grant.allowance = reserve;
             }
-            let give = report.want.min(available);
+            // One lease holds at most its share of the budget unused (the allowance included).
+            let share = mul(budget.max(Decimal::ZERO), Decimal::from(policy.edge_share_percent.min(100)))?
+                / Decimal::ONE_HUNDRED;
+            let held = sub(sub(lease.granted, lease.returned)?, lease.used)?.max(Decimal::ZERO);
+            let give = report.want.min(available).min(sub(share, held)?.max(Decimal::ZERO));
             lease.granted = add(lease.granted, give)?;
             lease.expires_at = Timestamp(now.0.saturating_add(policy.hub_ttl_ms()));
             let left = sub(available, give)?;
@@ -201,6 +216,71 @@ impl Escrow {
         let lease = lease.clone();
         grant.others_usage = sub(account.usage()?, own_used)?;
         Ok((grant, lease))
+    }
+
+    /// Folds the leases of `key` that are over into one settled lease per key (held by
+    /// [`Holder::settled`]), so an account keeps one row per live lease, the newest ended one
+    /// of each edge run (until it is old), and one: a lease
+    /// reported final counts its `used`; one expired before `expired_before` and never reported
+    /// final counts everything it held (`granted − returned`, at least `used`), as if used — the
+    /// pessimistic settlement. Returns the holders folded (to delete) and the settled lease (to
+    /// write), or `None` when nothing was over.
+    pub fn settle(
+        &mut self,
+        key: &LeaseKey,
+        expired_before: Timestamp,
+        now: Timestamp,
+    ) -> Result<Option<(alloc::vec::Vec<Holder>, Lease)>, Overflow> {
+        let Some(account) = self.accounts.get_mut(key) else { return Ok(None) };
+        let settled = Holder::settled();
+        // The newest lease of each edge run stays apart until it is old, as a marker: a late
+        // copy of an earlier report of it (the network duplicates) must find it closed, not
+        // open a new lease.
+        let mut newest: BTreeMap<(&str, &str), u32> = BTreeMap::new();
+        for h in account.leases.keys() {
+            let e = newest.entry((h.edge_id.as_str(), h.boot_id.as_str())).or_insert(h.epoch);
+            *e = (*e).max(h.epoch);
+        }
+        let over: alloc::vec::Vec<Holder> = account
+            .leases
+            .iter()
+            .filter(|(h, l)| {
+                let marker = newest.get(&(h.edge_id.as_str(), h.boot_id.as_str())) == Some(&h.epoch)
+                    && l.expires_at >= expired_before;
+                **h != settled && (l.closed || l.expires_at < expired_before) && !marker
+            })
+            .map(|(h, _)| h.clone())
+            .collect();
+        if over.is_empty() {
+            return Ok(None);
+        }
+        let mut total = account.leases.get(&settled).map_or(Decimal::ZERO, |l| l.used);
+        for h in &over {
+            if let Some(l) = account.leases.get(h) {
+                total = add(total, l.commitment())?;
+            }
+        }
+        for h in &over {
+            account.leases.remove(h);
+        }
+        let lease = Lease {
+            granted: total,
+            returned: Decimal::ZERO,
+            used: total,
+            expires_at: now,
+            closed: true,
+            allowance: Decimal::ZERO,
+        };
+        account.leases.insert(settled, lease.clone());
+        Ok(Some((over, lease)))
+    }
+
+    /// True when the edge run holds a newer lease of `key` than `epoch`: a report of an older
+    /// epoch the hub no longer keeps is a late copy (an edge's epochs only grow).
+    pub fn superseded(&self, key: &LeaseKey, edge_id: &str, boot_id: &str, epoch: u32) -> bool {
+        self.accounts
+            .get(key)
+            .is_some_and(|a| a.leases.keys().any(|h| h.edge_id == edge_id && h.boot_id == boot_id && h.epoch > epoch))
     }
 
     /// Units used of `key` as far as the hub knows.

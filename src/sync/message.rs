@@ -3,6 +3,10 @@
 //!
 //! Decoding reports every problem with its JSON pointer; encoding derives `Serialize`, with
 //! decimals as strings and periods as RFC 3339 timestamps.
+//!
+//! A response travels plain or, from a hub with a signing key, as a signed envelope like a
+//! snapshot's ([`crate::sync::signed`]) whose payload also names the edge run it answers
+//! (`edgeId`, `bootId`): [`SyncResponse::open`] is what an edge does with what it received.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -12,6 +16,7 @@ use serde_json::Value;
 
 use crate::error::{Code, Error};
 use crate::json::{Fields, Problems};
+use crate::sync::signed::{self, Opened, PublicKey};
 use crate::time::Timestamp;
 
 /// The `type` of the events an edge emits for `consume` calls, so the hub can bill them.
@@ -124,6 +129,46 @@ pub struct SyncResponse {
     pub snapshot: Option<Value>,
 }
 
+/// The edge run a sync response says it answers: the `edgeId` and `bootId` of the request,
+/// written next to the response's fields. Required in a signed response (so a response signed
+/// for one edge, or for an earlier run of it, is never taken by another), optional in a plain
+/// one; when given, they must be the receiving engine's.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Addressee {
+    /// The edge answered.
+    pub edge_id: Option<String>,
+    /// The run of that edge answered.
+    pub boot_id: Option<String>,
+}
+
+impl Addressee {
+    /// Checks that the response is for `(edge_id, boot_id)`: `missing_field` when `required`
+    /// and a field is absent, `invalid_value` when one names another edge or run. Paths are
+    /// `{prefix}/edgeId` and `{prefix}/bootId`.
+    pub fn check(&self, edge_id: &str, boot_id: &str, required: bool, prefix: &str) -> Result<(), Error> {
+        for (field, given, own, what) in
+            [("edgeId", &self.edge_id, edge_id, "edge"), ("bootId", &self.boot_id, boot_id, "run (boot) of this edge")]
+        {
+            let path = alloc::format!("{prefix}/{field}");
+            match given {
+                None if required => {
+                    let message =
+                        alloc::format!("a signed sync response must name the edge run it answers ({field} missing)");
+                    return Err(Error::new(Code::MissingField, path, message));
+                }
+                Some(given) if given != own => {
+                    let message = alloc::format!(
+                        "this response answers {what} {given:?}, not this engine's {own:?}: it is not applied"
+                    );
+                    return Err(Error::new(Code::InvalidValue, path, message));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
 fn key_fields<S: Serializer>(key: &LeaseKey, s: S) -> Result<S::Ok, S::Error> {
     #[derive(Serialize)]
     #[serde(rename_all = "camelCase")]
@@ -227,14 +272,54 @@ impl SyncRequest {
 }
 
 impl SyncResponse {
-    /// Decodes a response, reporting every problem with its path.
+    /// Decodes a plain response, reporting every problem with its path. `edgeId` and `bootId`
+    /// are accepted and not checked (see [`SyncResponse::addressed`] and [`SyncResponse::open`]).
     pub fn from_value(value: &Value) -> Result<SyncResponse, Vec<Error>> {
+        Self::addressed(value).map(|(response, _)| response)
+    }
+
+    /// Decodes a plain response and the edge run it says it answers.
+    pub fn addressed(value: &Value) -> Result<(SyncResponse, Addressee), Vec<Error>> {
         let mut problems = Problems::new();
         let response = Self::decode(value, &mut problems);
         finish(response, problems)
     }
 
-    fn decode(value: &Value, problems: &mut Problems) -> Option<SyncResponse> {
+    /// What an edge does with what it received from `/v1/sync`, in either form, as the engine
+    /// run `(edge_id, boot_id)`:
+    ///
+    /// - a signed envelope (`{ payload, signature, keyId }`, as a snapshot's) is checked against
+    ///   `key` when one is given (`bad_signature`); its payload is the response, which must name
+    ///   this edge run (`edgeId`, `bootId`: `missing_field`, or `invalid_value` for another edge
+    ///   or an earlier run). Errors inside the payload have paths under `/payload`.
+    /// - a plain response is refused with `unsigned_snapshot` (path `""`) when `key` is given;
+    ///   without a key it is decoded, and `edgeId`/`bootId`, if present, must be this run's.
+    ///
+    /// An embedded `snapshot` is not opened here: it is a snapshot (a signed envelope of its own
+    /// when the hub signs), checked as one when it is applied.
+    pub fn open(
+        value: &Value,
+        key: Option<&PublicKey>,
+        edge_id: &str,
+        boot_id: &str,
+    ) -> Result<SyncResponse, Vec<Error>> {
+        match signed::open(value, key).map_err(|e| alloc::vec![e])? {
+            Opened::Plain(v) => {
+                let (response, to) = Self::addressed(v)?;
+                to.check(edge_id, boot_id, false, "").map_err(|e| alloc::vec![e])?;
+                Ok(response)
+            }
+            Opened::Signed { envelope, verified } => {
+                let v = signed::parse_payload(&envelope.payload).map_err(|e| alloc::vec![e])?;
+                let (response, to) = Self::addressed(&v)
+                    .map_err(|errs| errs.into_iter().map(|e| e.under("/payload")).collect::<Vec<_>>())?;
+                to.check(edge_id, boot_id, verified, "/payload").map_err(|e| alloc::vec![e])?;
+                Ok(response)
+            }
+        }
+    }
+
+    fn decode(value: &Value, problems: &mut Problems) -> Option<(SyncResponse, Addressee)> {
         let mut f = Fields::open(value, "", problems)?;
         let ack_seq = f.opt_u64("ackSeq");
         if f.raw("ackSeq").is_none() {
@@ -245,11 +330,14 @@ impl SyncResponse {
             leases.extend(LeaseGrant::decode(v, &path, f.problems()));
         }
         let snapshot = f.opt("snapshot").map(|(v, _)| v.clone());
-        // The hub's list of refused leases (`{ code, path, message }`): informative for the
-        // client; the edge acts on the `closed` answers those leases get.
+        let to = Addressee { edge_id: f.opt_str("edgeId"), boot_id: f.opt_str("bootId") };
+        // The hub's list of refused leases and events (`{ code, path, message }`, and how many
+        // more were left out): informative for the client; the edge acts on the `closed`
+        // answers those leases get.
         f.opt("problems");
+        f.opt("problemsOmitted");
         f.finish();
-        Some(SyncResponse { ack_seq: ack_seq?, leases, snapshot })
+        Some((SyncResponse { ack_seq: ack_seq?, leases, snapshot }, to))
     }
 }
 

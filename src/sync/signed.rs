@@ -1,14 +1,20 @@
-//! Signed snapshots (SPEC §7): the hub signs the exact bytes of a snapshot with Ed25519, and an
-//! edge that knows the hub's public key accepts only a snapshot whose signature checks.
+//! Signed snapshots and sync responses (SPEC §7): the hub signs the exact bytes of a snapshot,
+//! or of a `/v1/sync` response, with Ed25519, and an edge that knows the hub's public key accepts
+//! only what carries a signature that checks.
 //!
 //! Signed, a snapshot travels as an **envelope**
 //! `{ "payload": "<base64 of the snapshot's bytes>", "signature": "<base64, 64 bytes>", "keyId": "…" }`.
 //! The signature covers the payload's bytes exactly as they were signed — they are never parsed
 //! and re-serialised before checking — so any change to a byte, including white space, is caught.
+//! A signed sync response is the same envelope around the response's JSON, which then also names
+//! the edge run it answers (`edgeId`, `bootId`; [`seal_sync_response`]). One key signs both; the
+//! two payloads cannot stand in for each other, as each decoder refuses the other's fields.
 //!
 //! - [`open`] / [`open_value`]: what an edge does with what it received (envelope or plain
-//!   snapshot), with or without a configured [`PublicKey`].
-//! - [`seal`] / [`KeyPair::seal`]: what the hub and `tollgate sign` do.
+//!   snapshot), with or without a configured [`PublicKey`]; for a sync response,
+//!   [`crate::sync::SyncResponse::open`].
+//! - [`seal`] / [`KeyPair::seal`]: what the hub and `tollgate sign` do; [`seal_sync_response`]:
+//!   what the hub does with a sync response.
 //! - [`encode_base64`] / [`decode_base64`]: RFC 4648 standard base64 with padding, strict.
 //!
 //! Keys are 32 raw bytes written in base64: a public key (what `tollgate keygen` prints as
@@ -382,7 +388,7 @@ impl KeyPair {
 /// A decoded (not yet checked) envelope.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Envelope {
-    /// The signed bytes: the snapshot's JSON text exactly as the hub signed it.
+    /// The signed bytes: the snapshot's (or sync response's) JSON text exactly as the hub signed it.
     pub payload: Vec<u8>,
     /// The Ed25519 signature over `payload`.
     pub signature: [u8; SIGNATURE_LEN],
@@ -441,6 +447,21 @@ pub fn seal(payload: &[u8], key: &SecretKey, key_id: &str) -> Value {
     Envelope { payload: payload.to_vec(), signature: key.sign(payload), key_id: Some(key_id.to_string()) }.to_value()
 }
 
+/// Signs a `/v1/sync` response for the edge run it answers, with the hub's key: the payload is
+/// `body` (the response's JSON object — `ackSeq`, `leases`, `snapshot`, and any field the hub
+/// adds such as `problems`) with `edgeId` and `bootId` set to the request's, serialised once,
+/// compactly; the result is the envelope `{ "keyId", "payload", "signature" }`. An embedded
+/// snapshot is left as it is (the hub's own signed snapshot envelope: an edge checks it as a
+/// snapshot). A `body` that is not an object is sealed unchanged, and edges refuse it.
+pub fn seal_sync_response(key: &KeyPair, mut body: Value, edge_id: &str, boot_id: &str) -> Value {
+    if let Value::Object(map) = &mut body {
+        map.insert("edgeId".into(), Value::String(edge_id.to_string()));
+        map.insert("bootId".into(), Value::String(boot_id.to_string()));
+    }
+    // Serialising a `Value` cannot fail (its keys are strings).
+    key.seal(&serde_json::to_vec(&body).unwrap_or_default())
+}
+
 /// Whether `value` is meant as an envelope: an object with a `payload` or a `signature` field
 /// (a snapshot has neither, so a half envelope is reported as a broken envelope).
 pub fn is_envelope(value: &Value) -> bool {
@@ -462,11 +483,11 @@ pub enum Opened<'v> {
     Plain(&'v Value),
 }
 
-/// Accepts what an edge received as a snapshot, in either form:
+/// Accepts what an edge received as a snapshot (or a sync response), in either form:
 ///
 /// - an envelope ([`is_envelope`]) is decoded ([`Envelope::decode`]) and, when `key` is given,
 ///   its signature is checked over the exact payload bytes (`bad_signature`);
-/// - a plain snapshot object is returned as it is when no key is given, and refused with
+/// - a plain object is returned as it is when no key is given, and refused with
 ///   `unsigned_snapshot` (path `""`) when one is;
 /// - anything but an object is `invalid_type` (path `""`).
 ///
@@ -484,7 +505,7 @@ pub fn open<'v>(value: &'v Value, key: Option<&PublicKey>) -> Result<Opened<'v>>
         return Err(Error::new(
             Code::InvalidType,
             "",
-            "expected a snapshot or a signed envelope {payload, signature, keyId} (an object)",
+            "expected an object: a snapshot (or a sync response), or its signed envelope {payload, signature, keyId}",
         ));
     }
     if key.is_some() {

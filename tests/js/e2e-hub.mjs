@@ -2,9 +2,10 @@
 // Miniflare) importing the npm package and syncing through HubClient, both hammering one hard
 // limit of 1,000 units. At most 1,000 uses are allowed in all, every allowed use reaches the
 // hub's ledger, and the hub's invoice preview bills exactly those.
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Engine, HubClient } from "tollgate";
 import { report } from "./report.mjs";
 import { root, startHub as startHubAt, startWorkers, workerdEntry } from "./hub-harness.mjs";
 
@@ -92,6 +93,35 @@ try {
   const cents = allowed; // 0.01 per call
   const expected = `${Math.floor(cents / 100)}.${String(cents % 100).padStart(2, "0")}`;
   check(`the invoice preview bills them (${expected} USD)`, String(invoice.total) === expected, JSON.stringify(invoice));
+
+  // Paged and signed: an edge in Node that queued 2,500 events while the hub was away sends
+  // them in pages through one HubClient.sync, and takes only answers the hub signed for it.
+  const admin = { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" };
+  const seeded = JSON.parse(readFileSync(join(root, "tests/data/leased-snapshot.json"), "utf8"));
+  const catalog = structuredClone(seeded.catalog);
+  catalog.plans.push({ id: "plan_open", productId: "prod_api", name: "Open", currency: "USD", billingCadence: "P1M",
+    prices: [{ id: "price_open", metricId: "bm_calls", paymentTerm: "in_arrears", model: { type: "per_unit", unitPrice: "0.01" } }] });
+  const put = async (path, body) => (await fetch(`${hub.url}${path}`, { method: "PUT", headers: admin, body: JSON.stringify(body) })).status;
+  check("a catalog with an open plan is taken", (await put("/v1/catalog", catalog)) === 200, "PUT /v1/catalog");
+  const opened = { id: "cus_open", subscriptions: [{ id: "sub_open", planId: "plan_open", startedAt: "2026-01-01T00:00:00Z" }] };
+  check("a customer on it is taken", [200, 201].includes(await put("/v1/customers/cus_open", opened)), "PUT customer");
+  const current = await (await fetch(`${hub.url}/v1/snapshot`, { headers: { authorization: `Bearer ${EDGES[1]}` } })).text();
+  const edge = Engine.fromSnapshot(current, { edgeId: "edge-pages", leases: true, hubPublicKey: hub.publicKey });
+  const at = new Date().toISOString();
+  for (let i = 0; i < 2500; i++) {
+    edge.ingest({ id: `p${i}`, source: "edge-pages", type: "api.call", subject: "cus_open", time: at });
+  }
+  check("2,500 events wait to be sent", edge.syncBacklog() === 2500, String(edge.syncBacklog()));
+  const answer = await new HubClient({ url: hub.url, token: EDGES[1] }).sync(edge);
+  check("one sync call sends every page", edge.syncBacklog() === 0 && edge.pendingSync().events.length === 0,
+    `${edge.syncBacklog()} unsent, ${edge.pendingSync().events.length} pending`);
+  check("the answer is opened for the caller", answer && answer.edgeId === "edge-pages" && Array.isArray(answer.leases), JSON.stringify(answer));
+  const listed = await (await fetch(`${hub.url}/v1/events?source=edge-pages&limit=10000`, { headers: admin })).json();
+  check("the hub holds all 2,500, once", listed.events.length === 2500, String(listed.events.length));
+  const plain = await fetch(`${hub.url}/v1/sync`, { method: "POST", headers: { authorization: `Bearer ${EDGES[1]}`, "content-type": "application/json" },
+    body: JSON.stringify({ edgeId: "edge-pages", bootId: "other", seq: 1, catalogVersion: 0, leases: [], events: [] }) });
+  const plainBody = await plain.json();
+  check("a client that does not ask gets a plain answer", plain.status === 200 && plainBody.ackSeq === 1 && !plainBody.payload, JSON.stringify(plainBody));
 } catch (e) {
   results.push({ name: "run the hub and two workers", ok: false, detail: String(e.stack || e) });
 } finally {
