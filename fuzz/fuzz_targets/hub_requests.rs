@@ -68,7 +68,7 @@ fn events(hub: &mut HubState, value: &Value) {
         }
         items.push((e.clone(), format!("{prefix}/{i}")));
     }
-    let _ = hub.ingest(&items, now);
+    let _ = hub.ingest(&items, now, &mut |_, _| Ok(false));
 }
 
 /// `POST /v1/sync`: the request decoded, each event on its own (a bad one is a problem).

@@ -536,20 +536,24 @@ async fn ingest(State(hub): State<Arc<Hub>>, _: Admin, body: Result<Bytes, Bytes
         },
         _ => return error(Code::InvalidType, "", "expected an array of events or { \"events\": [...] }"),
     };
-    // Every event's shape is checked before anything is applied.
+    // Every event's shape is checked before anything is applied; the first problems are kept,
+    // the rest counted (a body of bad events costs no more than the body).
     let now = state::now();
-    let mut items = Vec::with_capacity(list.len());
     let mut problems = Vec::new();
+    let mut failed = 0usize;
     for (i, e) in list.iter().enumerate() {
-        let path = format!("{prefix}/{i}");
         if let Err(err) = Event::decode(e, now) {
-            problems.push(err.under(&path));
+            failed += 1;
+            if problems.len() < state::MAX_LISTED {
+                problems.push(err.under(&format!("{prefix}/{i}")));
+            }
         }
-        items.push((e.clone(), path));
     }
-    if !problems.is_empty() {
-        return error_response(&ApiError::list(problems));
+    if failed > 0 {
+        return error_response(&ApiError::counted(problems, failed));
     }
+    let items: Vec<(Value, String)> =
+        list.iter().enumerate().map(|(i, e)| (e.clone(), format!("{prefix}/{i}"))).collect();
     let mut in_ledger = ledger_lookup(&hub);
     hub.write(|state, now| state.ingest(&items, now, &mut in_ledger)).await
 }

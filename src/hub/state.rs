@@ -87,10 +87,17 @@ impl ApiError {
 
     /// A validation failure listing every problem (400).
     pub fn list(errors: Vec<Error>) -> ApiError {
+        let total = errors.len();
+        ApiError::counted(errors, total)
+    }
+
+    /// [`ApiError::list`] of the first problems of `total` (the rest are counted).
+    pub fn counted(errors: Vec<Error>, total: usize) -> ApiError {
         let status = errors.first().map_or(400, |e| status_of(e.code));
         let mut body = json!({ "errors": listed(&errors) });
-        if errors.len() > MAX_LISTED {
-            body["errorsOmitted"] = json!(errors.len() - MAX_LISTED);
+        let shown = errors.len().min(MAX_LISTED);
+        if total > shown {
+            body["errorsOmitted"] = json!(total - shown);
         }
         ApiError { status, body }
     }
