@@ -48,7 +48,7 @@ test-sim:
 
 ## test-hub: the real hub binary on loopback (HTTP API, SQLite on disk, kill -9 mid-burst).
 test-hub:
-	$(CARGO) test --features hub --test hub --test hub_security
+	$(CARGO) test --features hub --test hub --test hub_security --test hub_billing --test billing_refusals
 
 ## test-fuzz: a short run of every fuzz target (`scripts/fuzz.sh long` for the long mode).
 test-fuzz:

@@ -310,7 +310,7 @@ export interface QuoteRequest {
   period?: JsonValue;
 }
 
-export type LineType = "fee" | "usage" | "discount" | "commitment" | "credit";
+export type LineType = "fee" | "usage" | "discount" | "commitment" | "credit" | "adjustment";
 
 export interface TierLine {
   upTo: DecimalString | null;
@@ -332,6 +332,8 @@ export interface Line {
   preciseAmount: DecimalString;
   /** Rounded half away from zero to the currency's exponent. */
   amount: DecimalString;
+  /** On an `adjustment` line: the closed invoice and line whose late usage it bills. */
+  adjusts?: { subscriptionId: string; periodStart: string; periodEnd: string; description: string };
 }
 
 export interface Quote {
@@ -343,15 +345,24 @@ export interface Quote {
   total: DecimalString;
 }
 
-/** An invoice (SPEC §6.2): one subscription, one billing period. */
+/**
+ * An invoice (SPEC §6.2, §13): one subscription, one billing period, one of two kinds — the
+ * advance invoice (upfront fees, issued at the period's start) or the arrears invoice (usage
+ * and the rest, issued at its end).
+ */
 export interface Invoice {
+  /** Stable: `<subscriptionId>-<period start, basic ISO 8601>-<kind>`. */
+  id: string;
+  kind: "advance" | "arrears";
   customerId: string;
   subscriptionId: string;
   planId: string;
   /** RFC 3339, inclusive. */
   periodStart: string;
-  /** RFC 3339, exclusive. */
+  /** RFC 3339, exclusive: the subscription's end when it ended inside the period. */
   periodEnd: string;
+  /** RFC 3339: when it falls due (advance: the period's start; arrears: its end). */
+  issuedAt: string;
   currency: string;
   status: "draft" | "final";
   lines: Line[];
@@ -535,7 +546,7 @@ export declare class Engine {
   ingest(event: UsageEvent | string, options?: At): IngestOutcome;
   /** The invoice a new subscriber of the plan would get for this usage. */
   quote(request: QuoteRequest | string): Quote;
-  /** The running bill: the draft invoice of the customer's current billing period. */
+  /** The running bill: the draft arrears invoice of the customer's current billing period. */
   invoicePreview(customer: string, options?: At): Invoice;
   /** Adds or replaces a customer; usage recorded so far is kept. */
   upsertCustomer(customer: Customer | string): void;

@@ -1,4 +1,10 @@
 //! Customers (SPEC §4): subscriptions to plans, grants of metered units, and a prepaid wallet.
+//! A subscription may keep the price versions it started with ([`Subscription::pinned_prices`],
+//! written by [`pins`] when the catalog changes).
+
+pub mod pins;
+
+pub use pins::{migrate, pin_prices, PriceChanges};
 
 use alloc::collections::BTreeMap;
 use alloc::format;
@@ -7,7 +13,7 @@ use alloc::vec::Vec;
 use rust_decimal::Decimal;
 use serde_json::Value;
 
-use crate::catalog::{Catalog, FeatureType};
+use crate::catalog::{decode_price, price_references, Catalog, FeatureType, Plan, Price};
 use crate::error::{Code, Error};
 use crate::json::{child, decimal, Fields, Problems};
 use crate::money::Currency;
@@ -48,6 +54,10 @@ pub struct Subscription {
     pub percentage_discounts: Vec<Decimal>,
     /// Negotiated minimum spend per period (overrides the plan's).
     pub minimum_commitment: Option<Decimal>,
+    /// Price versions kept from before a catalog change, by price id (`pinnedPrices`): a price
+    /// replaces the plan's price of that id; `None` = the price does not exist for this
+    /// subscription. Read through [`Subscription::prices`].
+    pub pinned_prices: BTreeMap<String, Option<Price>>,
 }
 
 impl Subscription {
@@ -60,6 +70,37 @@ impl Subscription {
     pub fn anchor(&self) -> Timestamp {
         self.billing_anchor.unwrap_or(self.started_at)
     }
+
+    /// The prices this subscription is billed by: `plan`'s, in plan order, with pinned versions
+    /// in place and prices pinned to `null` left out; then pinned prices that `plan` no longer
+    /// has, in id order.
+    pub fn prices<'a>(&'a self, plan: &'a Plan) -> impl Iterator<Item = &'a Price> + 'a {
+        effective_prices(plan, &self.pinned_prices)
+    }
+
+    /// The price with id `id` among [`Subscription::prices`].
+    pub fn price<'a>(&'a self, plan: &'a Plan, id: &str) -> Option<&'a Price> {
+        match self.pinned_prices.get(id) {
+            Some(pin) => pin.as_ref(),
+            None => plan.prices.iter().find(|p| p.id == id),
+        }
+    }
+}
+
+/// `plan`'s prices with `pinned` applied (see [`Subscription::prices`]).
+fn effective_prices<'a>(
+    plan: &'a Plan,
+    pinned: &'a BTreeMap<String, Option<Price>>,
+) -> impl Iterator<Item = &'a Price> + 'a {
+    let in_plan = plan.prices.iter().filter_map(move |p| match pinned.get(&p.id) {
+        Some(pin) => pin.as_ref(),
+        None => Some(p),
+    });
+    let dropped = pinned
+        .iter()
+        .filter(move |(id, _)| !plan.prices.iter().any(|p| &p.id == *id))
+        .filter_map(|(_, pin)| pin.as_ref());
+    in_plan.chain(dropped)
 }
 
 /// A grant of metered units to a customer.
@@ -158,17 +199,22 @@ fn subscription(v: &Value, path: &str, catalog: &Catalog, problems: &mut Problem
         f.fail("planId", Code::UnknownReference, format!("no plan with id {:?}", plan_id.as_deref().unwrap_or("")));
     }
     let started_at = timestamp(&mut f, "startedAt", true);
-    let ending_at = timestamp(&mut f, "endingAt", false);
+    let (ending_at, ending_key) = ending(&mut f);
     if let (Some(s), Some(e)) = (started_at, ending_at) {
         if e <= s {
-            f.fail("endingAt", Code::InvalidValue, "endingAt must be after startedAt");
+            f.fail(ending_key, Code::InvalidValue, format!("{ending_key} must be after startedAt"));
         }
     }
     let billing_anchor = timestamp(&mut f, "billingAnchor", false);
+    let pinned_prices = pinned(&mut f, catalog);
     let mut price_overrides = BTreeMap::new();
     for (price_id, model, p) in f.opt_object("priceOverrides").unwrap_or_default() {
-        if plan.is_some_and(|pl| !pl.prices.iter().any(|pr| pr.id == price_id)) {
-            f.push(Error::new(Code::UnknownReference, p.clone(), format!("the plan has no price {price_id:?}")));
+        if plan.is_some_and(|pl| !effective_prices(pl, &pinned_prices).any(|pr| pr.id == price_id)) {
+            f.push(Error::new(
+                Code::UnknownReference,
+                p.clone(),
+                format!("the subscription has no price {price_id:?}"),
+            ));
         }
         if let Some(m) = Model::decode(model, &p, f.problems()) {
             price_overrides.insert(String::from(price_id), m);
@@ -192,7 +238,47 @@ fn subscription(v: &Value, path: &str, catalog: &Catalog, problems: &mut Problem
         price_overrides,
         percentage_discounts,
         minimum_commitment,
+        pinned_prices,
     })
+}
+
+/// `endingAt`, or its alias `endedAt` (SPEC §13), with the key it came from; when both are
+/// given they must agree.
+fn ending(f: &mut Fields<'_, '_>) -> (Option<Timestamp>, &'static str) {
+    let ending_at = timestamp(f, "endingAt", false);
+    let ended_at = timestamp(f, "endedAt", false);
+    match (ending_at, ended_at) {
+        (Some(a), Some(b)) if a != b => {
+            f.fail("endedAt", Code::InvalidValue, "endedAt and endingAt name different times");
+            (Some(a), "endingAt")
+        }
+        (None, Some(b)) => (Some(b), "endedAt"),
+        (a, _) => (a, "endingAt"),
+    }
+}
+
+/// `pinnedPrices`: price id → the price version kept (a catalog Price), or `null`.
+fn pinned(f: &mut Fields<'_, '_>, catalog: &Catalog) -> BTreeMap<String, Option<Price>> {
+    let mut out = BTreeMap::new();
+    for (price_id, v, p) in f.opt_object("pinnedPrices").unwrap_or_default() {
+        let pin = if v.is_null() { Some(None) } else { pinned_price(price_id, v, &p, catalog, f.problems()).map(Some) };
+        if let Some(pin) = pin {
+            out.insert(String::from(price_id), pin);
+        }
+    }
+    out
+}
+
+/// One pinned price: decoded and checked like a catalog price, its id equal to its key.
+fn pinned_price(key: &str, v: &Value, path: &str, catalog: &Catalog, problems: &mut Problems) -> Option<Price> {
+    let before = problems.len();
+    let price = decode_price(v, path, problems)?;
+    if price.id != key {
+        let message = format!("a pinned price's id must be its key {key:?}");
+        problems.push(Error::new(Code::InvalidValue, child(path, "id"), message));
+    }
+    price_references(catalog, &price, path, problems);
+    (problems.len() == before).then_some(price)
 }
 
 /// A discount fraction in [0, 1].

@@ -107,6 +107,8 @@ pub enum Code {
     /// The request contradicts the hub's state: a duplicate grant id, an idempotency key reused
     /// for another request, no catalog yet (HTTP 409).
     Conflict,
+    /// An invoice asked to close before its period ended (HTTP 409).
+    PeriodOpen,
     /// A request body over the hub's limit (HTTP 413).
     PayloadTooLarge,
     /// The hub's database failed; nothing of the request was acknowledged (HTTP 500).
@@ -163,6 +165,7 @@ impl Code {
             Code::Forbidden => "forbidden",
             Code::NotFound => "not_found",
             Code::Conflict => "conflict",
+            Code::PeriodOpen => "period_open",
             Code::PayloadTooLarge => "payload_too_large",
             Code::Storage => "storage",
         }

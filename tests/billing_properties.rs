@@ -15,7 +15,7 @@
 use proptest::prelude::*;
 use rust_decimal::RoundingStrategy;
 use serde_json::{json, Value};
-use tollgate::billing::{Invoice, InvoiceStatus, LineType};
+use tollgate::billing::{Invoice, InvoiceKind, InvoiceStatus, LineType};
 use tollgate::engine::{Engine, Options};
 use tollgate::time::Timestamp;
 use tollgate::Decimal;
@@ -86,6 +86,7 @@ fn invariants(inv: &Invoice) -> Result<(), TestCaseError> {
         LineType::Discount => 1,
         LineType::Commitment => 2,
         LineType::Credit => 3,
+        LineType::Adjustment => 4,
     };
     let ranks: Vec<u8> = inv.lines.iter().map(|l| rank(l.kind)).collect();
     prop_assert!(ranks.windows(2).all(|w| w[0] <= w[1]), "out of order: {:?}", ranks);
@@ -161,8 +162,8 @@ proptest! {
         let mut e = engine(&snap);
         feed(&mut e, &events);
         let preview = e.invoice_preview("cus_p", at).expect("preview");
-        let first = e.close_invoice("cus_p", at).expect("close");
-        let second = e.close_invoice("cus_p", at).expect("close again");
+        let first = e.close_invoice("cus_p", at, Timestamp(i64::MAX)).expect("close");
+        let second = e.close_invoice("cus_p", at, Timestamp(i64::MAX)).expect("close again");
         prop_assert_eq!(&first, &second);
         prop_assert_eq!(serde_json::to_string(&first).unwrap(), serde_json::to_string(&second).unwrap());
         prop_assert_eq!(first.status, InvoiceStatus::Final);
@@ -172,7 +173,7 @@ proptest! {
         prop_assert_eq!(&as_final, &first);
         let mut fresh = engine(&snap);
         feed(&mut fresh, &events);
-        prop_assert_eq!(&fresh.close_invoice("cus_p", at).expect("fresh close"), &first);
+        prop_assert_eq!(&fresh.close_invoice("cus_p", at, Timestamp(i64::MAX)).expect("fresh close"), &first);
         invariants(&first)?;
     }
 
@@ -189,7 +190,7 @@ proptest! {
         let snap = seed_snapshot(plan, &discounts, commitment);
         let mut e = engine(&snap);
         feed(&mut e, &month_events(plan, "cus_p", &raw));
-        let inv = e.close_invoice("cus_p", ts("2026-11-30T23:00:00Z")).expect("close");
+        let inv = e.close_invoice("cus_p", ts("2026-11-30T23:00:00Z"), Timestamp(i64::MAX)).expect("close");
         invariants(&inv)?;
         // Compounding: each discount applies to what the previous ones left, rounded on its own.
         let mut base = inv.subtotal;
@@ -208,9 +209,12 @@ proptest! {
             "plan_committed" => Some(dec(12_000, 0)),
             _ => None,
         };
+        // What the period's advance invoice billed (upfront fees) counts towards it.
+        let docs = e.invoices_at("cus_p", ts("2026-11-30T23:00:00Z"), Timestamp(i64::MAX)).expect("invoices");
+        let prepaid: Decimal = docs.iter().filter(|d| d.kind == InvoiceKind::Advance).map(|d| d.total).sum();
         let net = inv.subtotal - inv.discount;
         let expected_total = match commitment.map(|c| dec(c, 2)).or(plan_min) {
-            Some(c) => net.max(c),
+            Some(c) => net + (c - net - prepaid).max(Decimal::ZERO),
             None => net,
         };
         prop_assert_eq!(inv.total, expected_total, "{:?}", inv);
@@ -285,7 +289,7 @@ proptest! {
             prop_assert!(now >= Decimal::ZERO, "wallet below zero: {}", now);
             prop_assert_eq!(now, balance);
         }
-        let inv = e.close_invoice("cus_rt", ts("2026-11-30T00:00:00Z")).expect("close");
+        let inv = e.close_invoice("cus_rt", ts("2026-11-30T00:00:00Z"), Timestamp(i64::MAX)).expect("close");
         invariants(&inv)?;
         let usage = inv.lines.iter().find(|l| l.kind == LineType::Usage).expect("instant line");
         prop_assert_eq!(usage.precise_amount, charged);
@@ -342,6 +346,13 @@ fn fee_line(inv: &Invoice) -> (Decimal, Decimal) {
     (l.precise_amount, l.amount)
 }
 
+/// The invoice that carries the fee of `term`: the advance invoice (upfront) or the arrears one.
+fn fee_invoice(e: &Engine, at: Timestamp, term: &str) -> Invoice {
+    let kind = if term == "in_advance" { InvoiceKind::Advance } else { InvoiceKind::Arrears };
+    let docs = e.invoices_at("cus_f", at, Timestamp(i64::MAX)).expect("invoices");
+    docs.into_iter().find(|d| d.kind == kind).expect("the fee's invoice")
+}
+
 fn dates() -> impl Strategy<Value = (usize, i64, u32, u32)> {
     (0usize..5, 2024i64..=2031, 1u32..=12, 1u32..=28)
 }
@@ -370,14 +381,17 @@ proptest! {
         }
         let snap = snapshot(fee_catalog(cadence, term, fee, seats), vec![json!({ "id": "cus_f", "subscriptions": [sub] })]);
         let mut e = engine(&snap);
-        let inv = e.close_invoice("cus_f", start).expect("close");
+        let closed = e.close_invoice("cus_f", start, Timestamp(i64::MAX)).expect("close");
+        prop_assert_eq!(&closed.period_end, &end.to_rfc3339());
+        let inv = fee_invoice(&e, start, term);
         prop_assert_eq!(&inv.period_start, &start.to_rfc3339());
         prop_assert_eq!(&inv.period_end, &end.to_rfc3339());
         let full = fee * Decimal::from(seats);
         prop_assert_eq!(fee_line(&inv), (full, full));
+        prop_assert_eq!(closed.lines.iter().filter(|l| l.price_id.as_deref() == Some("price_f")).count(), usize::from(term == "in_arrears"));
         invariants(&inv)?;
         if !ends {
-            let next = e.close_invoice("cus_f", end).expect("next period");
+            let next = fee_invoice(&e, end, term);
             prop_assert_eq!(&next.period_start, &end.to_rfc3339());
             prop_assert_eq!(fee_line(&next).1, full);
         }
@@ -408,17 +422,26 @@ proptest! {
         }
         let snap = snapshot(fee_catalog(cadence, term, fee, seats), vec![json!({ "id": "cus_f", "subscriptions": [sub] })]);
         let mut e = engine(&snap);
-        let inv = e.close_invoice("cus_f", Timestamp(start.0 + k)).expect("close");
+        let closed = e.close_invoice("cus_f", Timestamp(start.0 + k), Timestamp(i64::MAX)).expect("close");
+        let inv = fee_invoice(&e, Timestamp(start.0 + k), term);
         prop_assert_eq!(&inv.period_start, &start.to_rfc3339());
-        // fee × seats × (active ms) / (period ms): one multiplication, one division, one rounding.
-        let exact = fee * Decimal::from(seats) * Decimal::from(j - k) / Decimal::from(len);
+        // Upfront, the fee is billed from the start to the period's end, and the time after an
+        // early end is refunded on the arrears invoice; in arrears, the active time is billed.
+        let billed_ms = if term == "in_advance" { len - k } else { j - k };
+        if term == "in_advance" && j < len {
+            let refund = closed.lines.iter().find(|l| l.price_id.as_deref() == Some("price_f")).expect("refund line");
+            let exact = -(fee * Decimal::from(seats) * Decimal::from(len - j) / Decimal::from(len));
+            prop_assert!((refund.precise_amount - exact).abs() < dec(1, 18), "refund {} vs {}", refund.precise_amount, exact);
+        }
+        // fee × seats × (billed ms) / (period ms): one multiplication, one division, one rounding.
+        let exact = fee * Decimal::from(seats) * Decimal::from(billed_ms) / Decimal::from(len);
         let (precise, rounded) = fee_line(&inv);
         prop_assert!((precise - exact).abs() < dec(1, 18), "precise {} vs {}", precise, exact);
         if (exact * dec(100, 0)).fract().abs() == dec(5, 1) {
             // An exact half cent: see the ignored `proration_to_an_exact_half_cent_rounds_away_from_zero`.
             prop_assert!((rounded - round2(exact)).abs() <= dec(1, 2));
         } else {
-            prop_assert_eq!(rounded, round2(exact), "fee {} × {} × {}/{}: precise {}", fee, seats, j - k, len, precise);
+            prop_assert_eq!(rounded, round2(exact), "fee {} × {} × {}/{}: precise {}", fee, seats, billed_ms, len, precise);
         }
         invariants(&inv)?;
     }
@@ -433,6 +456,6 @@ fn proration_to_an_exact_half_cent_rounds_away_from_zero() {
                       "billingAnchor": "2026-11-01T00:00:00Z" });
     let snap =
         snapshot(fee_catalog("P1M", "in_advance", fee, 1), vec![json!({ "id": "cus_f", "subscriptions": [sub] })]);
-    let inv = engine(&snap).invoice_preview("cus_f", ts("2026-11-29T00:00:00Z")).expect("preview");
+    let inv = fee_invoice(&engine(&snap), ts("2026-11-29T00:00:00Z"), "in_advance");
     assert_eq!(fee_line(&inv), (dec(83_333_335, 3), dec(8_333_334, 2)));
 }

@@ -260,9 +260,10 @@ fn catalog_versions_snapshot_etag_and_signature() {
 
     // A new catalog version.
     let changed = CATALOG.replace("\"unitPrice\": \"0.01\"", "\"unitPrice\": \"0.02\"");
+    // cus_a keeps the price it subscribed at, pinned in the same snapshot version.
     assert_eq!(
         hub.put("/v1/catalog", Some(ADMIN), &changed).body,
-        json!({ "catalogVersion": 2, "snapshotVersion": 3 })
+        json!({ "catalogVersion": 2, "snapshotVersion": 3, "pinned": ["cus_a"] })
     );
     // One that would orphan the customer's subscription is refused, and changes nothing.
     let orphaning = changed.replace("\"id\": \"plan_pro\"", "\"id\": \"plan_pro2\"");
@@ -556,11 +557,10 @@ fn invoice_preview_and_idempotent_close() {
     assert_eq!(hub.post("/v1/events", Some(ADMIN), &late.to_string()).status, 200);
     let second = hub.post("/v1/invoices/close", Some(ADMIN), &close);
     assert_eq!(second.raw, first.raw);
-    // A period that has not ended is closed as it stands, and stays closed.
+    // A period that has not ended cannot be closed (usage may still arrive): 409, nothing stored.
     let today = json!({ "customerId": "cus_d", "at": Timestamp(noon.0 + 86_400_000).to_rfc3339() }).to_string();
-    let open = hub.post("/v1/invoices/close", Some(ADMIN), &today);
-    assert_eq!((open.status, &open.body["status"]), (200, &json!("final")), "{}", open.body);
-    assert_eq!(hub.post("/v1/invoices/close", Some(ADMIN), &today).raw, open.raw);
+    assert_error(&hub.post("/v1/invoices/close", Some(ADMIN), &today), 409, "period_open", "/at");
+    assert_error(&hub.post("/v1/invoices/close", Some(ADMIN), &today), 409, "period_open", "/at");
 
     drop(hub);
     let hub = Hub::start(&dir.db(), &[]);
@@ -727,19 +727,23 @@ fn a_restart_replays_definitions_and_events_in_their_order() {
     assert_eq!(decimal(&t.body["balance"]), "1.70".parse().unwrap(), "{}", t.body);
     let r = hub.post("/v1/events", Some(ADMIN), &calls(3..4));
     assert_eq!(decimal(&r.body["outcomes"][0]["charges"][0]["walletBalance"]), "1.60".parse().unwrap(), "{}", r.body);
-    // A new catalog version between events.
+    // A new catalog version between events: cus_p keeps 0.10 (pinned) until migrated.
     let changed = CATALOG.replace("\"unitPrice\": \"0.10\"", "\"unitPrice\": \"0.20\"");
     assert_eq!(hub.put("/v1/catalog", Some(ADMIN), &changed).status, 200);
     let r = hub.post("/v1/events", Some(ADMIN), &calls(4..5));
-    assert_eq!(decimal(&r.body["outcomes"][0]["charges"][0]["walletBalance"]), "1.40".parse().unwrap(), "{}", r.body);
+    assert_eq!(decimal(&r.body["outcomes"][0]["charges"][0]["walletBalance"]), "1.50".parse().unwrap(), "{}", r.body);
+    assert_eq!(hub.post("/v1/customers/cus_p/subscriptions/sub_cus_p/migrate", Some(ADMIN), "").status, 200);
+    let r = hub.post("/v1/events", Some(ADMIN), &calls(5..6));
+    assert_eq!(decimal(&r.body["outcomes"][0]["charges"][0]["walletBalance"]), "1.30".parse().unwrap(), "{}", r.body);
 
-    // Replayed in order, the engine ends where it was: 1.40 + 0.60 = 2.00.
+    // Replayed in order (catalog, pins, migration, events), the engine ends where it was:
+    // 1.30 + 0.70 = 2.00.
     drop(hub);
     let hub = Hub::start(&dir.db(), &[]);
-    let t = hub.post("/v1/customers/cus_p/wallet", Some(ADMIN), r#"{"amount": "0.60", "idempotencyKey": "t2"}"#);
+    let t = hub.post("/v1/customers/cus_p/wallet", Some(ADMIN), r#"{"amount": "0.70", "idempotencyKey": "t2"}"#);
     assert_eq!(decimal(&t.body["balance"]), "2.00".parse().unwrap(), "{}", t.body);
-    let r = hub.post("/v1/events", Some(ADMIN), &calls(0..6));
+    let r = hub.post("/v1/events", Some(ADMIN), &calls(0..7));
     let outcomes = r.body["outcomes"].as_array().unwrap();
-    assert!(outcomes[..5].iter().all(|o| o["duplicate"] == true), "{}", r.body);
-    assert_eq!(decimal(&outcomes[5]["charges"][0]["walletBalance"]), "1.80".parse().unwrap(), "{}", r.body);
+    assert!(outcomes[..6].iter().all(|o| o["duplicate"] == true), "{}", r.body);
+    assert_eq!(decimal(&outcomes[6]["charges"][0]["walletBalance"]), "1.80".parse().unwrap(), "{}", r.body);
 }

@@ -1932,12 +1932,16 @@ fn a_scripted_story_with_known_totals() {
     assert_eq!(decimal(&second["balance"]), Decimal::from(2));
     w.commit_all();
 
-    // 7. The month closed early: 10 (base) + 55 tokens × 0.01 = 10.55; closed again after a
+    // 7. The month cannot close before its end (409 `period_open`); at Dec 1 it closes: 55
+    // tokens × 0.01 = 0.55 (the base fee of 10 is on the advance invoice); closed again after a
     // crash that lost the reply, the same bytes.
     let close = json!({ "customerId": "cus_a", "at": w.now.to_rfc3339() });
+    let early = w.issue(Op::Close(close.clone()), Client::Admin).expect_err("the month is open");
+    assert_eq!((early.status, &early.body["error"]["code"]), (409, &json!("period_open")), "{}", early.body);
+    w.now = at("2026-12-01T00:00:00Z");
     let (first, _) = w.issue(Op::Close(close.clone()), Client::Admin).unwrap();
     let invoice: Value = serde_json::from_slice(&first.body).unwrap();
-    assert_eq!(decimal(&invoice["total"]), Decimal::new(1055, 2), "{invoice}");
+    assert_eq!(decimal(&invoice["total"]), Decimal::new(55, 2), "{invoice}");
     w.crash(Crash::Unreplied, 1);
     let (second, changes) = w.issue(Op::Close(close), Client::Admin).unwrap();
     assert!(changes.is_empty() && second.body == first.body);

@@ -27,7 +27,7 @@ fn model(json: Value) -> Model {
 static NO_RATES: BTreeMap<String, Decimal> = BTreeMap::new();
 
 fn ctx() -> Context<'static> {
-    Context { rates: &NO_RATES }
+    Context::of(&NO_RATES)
 }
 
 use tollgate::pricing::DataEvent as Ev;
@@ -608,7 +608,7 @@ fn dynamic_market_rate_is_clamped_into_bounds() {
     let inside = rates("2.5");
     let low = rates("0.2");
     let rate_with = |r: &BTreeMap<String, Decimal>, q: &str| {
-        m.rate_quantity(d(q), None, Context { rates: r }).unwrap_or_else(|e| panic!("{e}"))
+        m.rate_quantity(d(q), None, Context::of(r)).unwrap_or_else(|e| panic!("{e}"))
     };
     // 3.50 clamped to 3 → 10 × 3 = 30
     let r = rate_with(&high, "10");
@@ -619,18 +619,18 @@ fn dynamic_market_rate_is_clamped_into_bounds() {
     assert_eq!(rate_with(&low, "10").amount, d("10"));
     // no bounds: 3.50 × 10 = 35
     let open = market(None, None);
-    assert_eq!(open.rate_quantity(d("10"), None, Context { rates: &high }).unwrap().amount, d("35"));
+    assert_eq!(open.rate_quantity(d("10"), None, Context::of(&high)).unwrap().amount, d("35"));
     // from events: (4 + 6) × 3 (clamped) = 30
     let events = evs(&["4", "6"]);
-    assert_eq!(m.rate_events(&events, Context { rates: &high }).unwrap().amount, d("30"));
+    assert_eq!(m.rate_events(&events, Context::of(&high)).unwrap().amount, d("30"));
 }
 
 #[test]
 fn dynamic_unknown_market_rate() {
     let m = market(None, None);
     let other = BTreeMap::from([("cpu-spot".to_string(), d("1"))]);
-    assert_eq!(err_code(m.rate_quantity(d("1"), None, Context { rates: &other })), Code::UnknownRate);
-    assert_eq!(err_code(m.rate_events(&evs(&["1"]), Context { rates: &other })), Code::UnknownRate);
+    assert_eq!(err_code(m.rate_quantity(d("1"), None, Context::of(&other))), Code::UnknownRate);
+    assert_eq!(err_code(m.rate_events(&evs(&["1"]), Context::of(&other))), Code::UnknownRate);
     assert_eq!(err_code(m.rate_quantity(d("1"), None, ctx())), Code::UnknownRate);
 }
 
@@ -789,7 +789,7 @@ fn overflow_is_an_error_never_a_panic() {
 
     // market rate × a huge total
     let r = rates(MAX);
-    assert_eq!(err_code(market(None, None).rate_quantity(d("2"), None, Context { rates: &r })), Code::Overflow);
+    assert_eq!(err_code(market(None, None).rate_quantity(d("2"), None, Context::of(&r))), Code::Overflow);
 }
 
 #[test]

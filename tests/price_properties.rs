@@ -15,7 +15,7 @@ const MAX_MANTISSA: i128 = 79_228_162_514_264_337_593_543_950_335;
 static NO_RATES: BTreeMap<String, Decimal> = BTreeMap::new();
 
 fn ctx() -> Context<'static> {
-    Context { rates: &NO_RATES }
+    Context::of(&NO_RATES)
 }
 
 fn model(json: Value) -> Model {
@@ -268,13 +268,13 @@ proptest! {
     fn rating_a_quantity_never_panics(q in any_decimal(), count in prop::option::of(any_decimal())) {
         let spot = BTreeMap::from([("spot".to_string(), Decimal::TWO)]);
         for m in every_model() {
-            if let Ok(r) = m.rate_quantity(q, count, Context { rates: &spot }) {
+            if let Ok(r) = m.rate_quantity(q, count, Context::of(&spot)) {
                 for exponent in 0..=4 {
                     let _ = round_half_away(r.amount, exponent);
                 }
             }
             let groups = BTreeMap::from([("a".to_string(), q), ("z".to_string(), q)]);
-            let _ = m.rate_groups(&groups, count, Context { rates: &spot });
+            let _ = m.rate_groups(&groups, count, Context::of(&spot));
         }
     }
 
@@ -289,7 +289,7 @@ proptest! {
             .collect();
         let spot = BTreeMap::from([("spot".to_string(), Decimal::TWO)]);
         for m in every_model() {
-            let _ = m.rate_events(&events, Context { rates: &spot });
+            let _ = m.rate_events(&events, Context::of(&spot));
         }
     }
 }

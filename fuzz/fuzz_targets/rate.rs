@@ -58,7 +58,7 @@ fuzz_target!(|data: &[u8]| {
         }
         None => BTreeMap::new(),
     };
-    let ctx = Context { rates: &rates };
+    let ctx = Context::of(&rates);
     let currency = Currency::from_code(p[5].trim()).unwrap_or(Currency::from_code("USD").expect("USD"));
     let mut ratings = Vec::new();
     if let Some(q) = parse_decimal(p[1].trim()) {

@@ -24,6 +24,8 @@ pub enum LineType {
     Commitment,
     /// A wallet credit (negative).
     Credit,
+    /// Late usage of a closed period, billed on a later invoice (see `adjusts`).
+    Adjustment,
 }
 
 /// One tier's part of a line.
@@ -76,6 +78,9 @@ pub struct Line {
     /// The amount rounded half away from zero to the currency's exponent.
     #[serde(serialize_with = "as_text")]
     pub amount: Decimal,
+    /// On an adjustment line: the closed invoice and line it adjusts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adjusts: Option<super::adjust::Adjusts>,
 }
 
 impl Line {
@@ -97,6 +102,7 @@ impl Line {
             tiers: None,
             precise_amount: precise,
             amount: round_half_away(precise, currency.exponent())?,
+            adjusts: None,
         })
     }
 }
@@ -125,6 +131,8 @@ pub struct Adjustments<'a> {
     /// Already paid from the wallet in real time: (what for, exact amount) per instant line. Each
     /// gets a credit line of its own, rounded like the line it pays, so they net to zero.
     pub wallet_paid: &'a [(String, Decimal)],
+    /// Already billed towards the commitment for the same period (the advance invoice's total).
+    pub prepaid: Decimal,
 }
 
 /// Appends the discount lines (each rounded), the commitment true-up (commitment − discounted
@@ -147,7 +155,7 @@ pub fn close_lines(lines: &mut Vec<Line>, adj: &Adjustments<'_>, currency: Curre
     let net = sub(subtotal, discount)?;
     let mut total = net;
     if let Some(c) = adj.commitment {
-        let shortfall = sub(c, net)?;
+        let shortfall = sub(sub(c, net)?, adj.prepaid)?;
         if shortfall > Decimal::ZERO {
             let text = String::from("Minimum commitment true-up");
             let line = Line::rounded(LineType::Commitment, None, text, shortfall, currency)?;

@@ -1,11 +1,16 @@
-//! Billing: invoice lines, totals and quotes (SPEC §6).
+//! Billing: invoice lines, totals, the invoice lifecycle and quotes (SPEC §6, §13).
 
+mod adjust;
+mod fees;
 mod invoice;
 mod line;
 mod price_line;
 mod quote;
 
-pub use invoice::{billing_period, invoice, InstantUsage, Invoice, InvoiceStatus, UsageSource};
+pub use adjust::{billed_from_json, Adjusts, Billed};
+pub use invoice::{
+    billing_period, invoice, invoice_id, Billing, InstantUsage, Invoice, InvoiceKind, InvoiceStatus, UsageSource,
+};
 pub use line::{close_lines, Adjustments, Line, LineType, TierLine, Totals};
 pub use price_line::{clamp_quantity, fee_line, UsageLine};
 pub use quote::{quote, MetricUsage, Quote, QuoteRequest};

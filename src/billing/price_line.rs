@@ -148,5 +148,6 @@ pub fn priced_line(
         tiers: (!rated.tiers.is_empty()).then(|| rated.tiers.iter().map(TierLine::from).collect()),
         precise_amount: rated.amount,
         amount: round_half_away(rated.amount, currency.exponent())?,
+        adjusts: None,
     })
 }

@@ -150,7 +150,7 @@ pub fn quote(catalog: &Catalog, req: &QuoteRequest) -> Result<Quote> {
             ));
         }
     }
-    let ctx = Context { rates: &catalog.rates };
+    let ctx = Context::now(catalog);
     let mut lines = Vec::with_capacity(plan.prices.len() + 1);
     for price in &plan.prices {
         let line = match &price.target {

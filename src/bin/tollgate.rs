@@ -194,41 +194,91 @@ fn quote_cmd(opts: &Opts) -> Result<u8, Fail> {
 }
 
 /// `invoice`: replays the events (in time order, each at its own time) into an engine loaded
-/// from the snapshot, then closes the billing period that contains `--at`.
+/// from the snapshot, then prints the invoices of the billing period that contains `--at` as
+/// it closes: the advance invoice (upfront fees), if any, and the arrears invoice. An event
+/// the engine refuses is listed on stderr (and under `rejected` with `--json`); it changes
+/// nothing, and the invoice is printed all the same.
 fn invoice_cmd(opts: &Opts) -> Result<u8, Fail> {
     let snapshot_path = opts.need("snapshot")?;
-    let mut engine = tollgate::engine::Engine::from_snapshot(&read_json(snapshot_path)?, Default::default()).map_err(
-        |problems| {
-            let first = problems.first().map(ToString::to_string).unwrap_or_default();
-            Fail(format!("{snapshot_path} is not a valid snapshot ({} problem(s)); first: {first}", problems.len()), 1)
-        },
-    )?;
+    let mut engine = tollgate::engine::Engine::from_snapshot(&read_json(snapshot_path)?, Default::default())
+        .map_err(|problems| snapshot_problems(snapshot_path, &problems))?;
     let at_text = opts.need("at")?;
     let at = tollgate::time::Timestamp::parse(at_text)
         .ok_or_else(|| Fail(format!("--at: invalid_timestamp ({at_text:?} is not an RFC 3339 timestamp)"), 1))?;
     let events_path = opts.need("events")?;
+    let mut rejected = Vec::new();
     let mut events = Vec::new();
     for (i, line) in read(events_path)?.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        let value = parse(line).map_err(|e| Fail(format!("{events_path}:{}: {e}", i + 1), 1))?;
-        let event = tollgate::metering::Event::decode(&value, at)
-            .map_err(|e| Fail(format!("{events_path}:{}: {e}", i + 1), 1))?;
-        events.push((i + 1, event));
+        let decoded = parse(line).and_then(|v| tollgate::metering::Event::decode(&v, at));
+        match decoded {
+            Ok(event) => events.push((i + 1, event)),
+            Err(e) => rejected.push(Rejected::new(i + 1, None, &e)),
+        }
     }
     events.sort_by_key(|(_, e)| e.time);
     for (line, event) in &events {
-        engine.ingest_event(event, event.time).map_err(|e| Fail(format!("{events_path}:{line}: {e}"), 1))?;
+        if let Err(e) = engine.ingest_event(event, event.time) {
+            rejected.push(Rejected::new(*line, Some(&event.id), &e));
+        }
+    }
+    rejected.sort_by_key(|r| r.line);
+    for r in &rejected {
+        eprintln!("{events_path}:{}: rejected: {} at {} ({})", r.line, r.code, r.path, r.message);
     }
     let customer = opts.need("customer")?;
-    let doc = engine.close_invoice(customer, at).map_err(|e| Fail(format!("--customer {customer}: {e}"), 1))?;
+    let fail = |e: Error| Fail(format!("--customer {customer}: {e}"), 1);
+    // As it closes: whatever the clock says, the period is taken as over.
+    let end_of_time = tollgate::time::Timestamp(i64::MAX);
+    let doc = engine.close_invoice(customer, at, end_of_time).map_err(fail)?;
+    let invoices = engine.invoices_at(customer, at, end_of_time).map_err(fail)?;
+    let advance = invoices.into_iter().find(|i| i.kind == tollgate::billing::InvoiceKind::Advance);
     if opts.json {
-        println!("{}", serde_json::to_string(&doc).map_err(|e| Fail(e.to_string(), 1))?);
+        let mut out = serde_json::to_value(&doc).map_err(|e| Fail(e.to_string(), 1))?;
+        if let Some(a) = &advance {
+            out["advance"] = serde_json::to_value(a).map_err(|e| Fail(e.to_string(), 1))?;
+        }
+        out["rejected"] = serde_json::to_value(&rejected).map_err(|e| Fail(e.to_string(), 1))?;
+        println!("{out}");
         return Ok(0);
     }
+    if let Some(a) = &advance {
+        print_invoice("Advance invoice", a);
+    }
+    print_invoice("Invoice", &doc);
+    Ok(0)
+}
+
+/// An event `invoice` could not apply.
+#[derive(serde::Serialize)]
+struct Rejected {
+    /// Line in the events file.
+    line: usize,
+    /// The event's id, when it decoded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<String>,
+    code: &'static str,
+    path: String,
+    message: String,
+}
+
+impl Rejected {
+    fn new(line: usize, id: Option<&str>, e: &Error) -> Rejected {
+        Rejected {
+            line,
+            id: id.map(String::from),
+            code: e.code.as_str(),
+            path: e.path.clone(),
+            message: e.message.clone(),
+        }
+    }
+}
+
+fn print_invoice(title: &str, doc: &tollgate::billing::Invoice) {
     println!(
-        "Invoice for {} ({}, plan {}) {} → {} ({})",
+        "{title} for {} ({}, plan {}) {} → {} ({})",
         doc.customer_id, doc.subscription_id, doc.plan_id, doc.period_start, doc.period_end, doc.currency
     );
     for line in &doc.lines {
@@ -239,7 +289,6 @@ fn invoice_cmd(opts: &Opts) -> Result<u8, Fail> {
         println!("  {:<44} {:>16} {:>14}", "Discount", "", doc.discount.to_string());
     }
     println!("  {:<44} {:>16} {:>14}", "Total", "", doc.total.to_string());
-    Ok(0)
 }
 
 /// A library error about a command-line value: `--name: code (message)`.
@@ -452,7 +501,7 @@ fn rate(opts: &Opts) -> Result<u8, Fail> {
         }
         None => BTreeMap::new(),
     };
-    let ctx = Context { rates: &rates };
+    let ctx = Context::of(&rates);
     let rated = match (opts.get("quantity"), opts.get("events")) {
         (Some(q), None) => {
             let q = number_flag("quantity", q)?;

@@ -30,9 +30,9 @@ pub fn catalog(value: &Value, problems: &mut Problems) -> Option<(Catalog, Posit
     let features = list(&mut f, "features", &mut pos.features, feature);
     let billable_metrics = list(&mut f, "billableMetrics", &mut pos.metrics, metric);
     let fees = list(&mut f, "fees", &mut pos.fees, fee);
-    let rates = match f.opt("rates") {
-        Some((v, path)) => decimal_map(v, &path, f.problems()),
-        None => BTreeMap::new(),
+    let (rates, rate_history) = match f.opt("rates") {
+        Some((v, path)) => rate_map(v, &path, f.problems()),
+        None => (BTreeMap::new(), BTreeMap::new()),
     };
     for (name, rate) in &rates {
         if *rate < Decimal::ZERO {
@@ -58,6 +58,7 @@ pub fn catalog(value: &Value, problems: &mut Problems) -> Option<(Catalog, Posit
         billable_metrics,
         fees,
         rates,
+        rate_history,
         plans,
     };
     Some((catalog, pos))
@@ -292,7 +293,8 @@ fn non_negative(f: &mut Fields<'_, '_>, key: &str) -> Option<Decimal> {
     Some(d)
 }
 
-fn price(v: &Value, path: &str, problems: &mut Problems) -> Option<Price> {
+/// Decodes one price object (shape and field-local rules; references are checked by `validate`).
+pub(crate) fn price(v: &Value, path: &str, problems: &mut Problems) -> Option<Price> {
     let mut f = Fields::open(v, path, problems)?;
     let id = id(&mut f, "id");
     let name = f.opt_str("name");
@@ -482,4 +484,60 @@ pub(crate) fn offline(f: &mut Fields<'_, '_>) -> Decimal {
         }
         (false, None) => Decimal::ZERO,
     }
+}
+
+/// Market rates: `{ name: "3.50" }`, or a history `{ name: [{ "rate", "effectiveAt" }, …] }`
+/// (effective times strictly ascending). Returns the rates in force now (the latest of each
+/// history) and the histories.
+#[allow(clippy::type_complexity)]
+fn rate_map(
+    v: &Value,
+    path: &str,
+    problems: &mut Problems,
+) -> (BTreeMap<String, Decimal>, BTreeMap<String, Vec<(Timestamp, Decimal)>>) {
+    let Some(obj) = v.as_object() else {
+        problems.push(Error::new(Code::InvalidType, path, "rates must be an object of name → rate"));
+        return (BTreeMap::new(), BTreeMap::new());
+    };
+    let mut plain = serde_json::Map::new();
+    let mut history = BTreeMap::new();
+    for (name, item) in obj {
+        match item {
+            Value::Array(entries) => {
+                let at = crate::json::child(path, name);
+                if let Some(list) = rate_history(entries, &at, problems) {
+                    if let Some((_, latest)) = list.last() {
+                        plain.insert(name.clone(), Value::String(alloc::string::ToString::to_string(latest)));
+                    }
+                    history.insert(name.clone(), list);
+                }
+            }
+            other => {
+                plain.insert(name.clone(), other.clone());
+            }
+        }
+    }
+    (decimal_map(&Value::Object(plain), path, problems), history)
+}
+
+fn rate_history(entries: &[Value], path: &str, problems: &mut Problems) -> Option<Vec<(Timestamp, Decimal)>> {
+    if entries.is_empty() {
+        problems.push(Error::new(Code::InvalidValue, path, "a rate history needs at least one entry"));
+        return None;
+    }
+    let mut out: Vec<(Timestamp, Decimal)> = Vec::with_capacity(entries.len());
+    for (i, entry) in entries.iter().enumerate() {
+        let at = crate::json::index(path, i);
+        let mut f = Fields::open(entry, &at, problems)?;
+        let (rate, from) = (f.decimal("rate"), f.timestamp("effectiveAt"));
+        f.finish();
+        let (Some(rate), Some(from)) = (rate, from) else { return None };
+        if out.last().is_some_and(|(t, _)| *t >= from) {
+            let p = crate::json::child(&at, "effectiveAt");
+            problems.push(Error::new(Code::InvalidValue, p, "rate entries must have strictly ascending effectiveAt"));
+            return None;
+        }
+        out.push((from, rate));
+    }
+    Some(out)
 }

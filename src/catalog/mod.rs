@@ -6,8 +6,9 @@ mod model;
 mod validate;
 
 pub use decode::is_kebab;
-pub(crate) use decode::offline;
+pub(crate) use decode::{offline, price as decode_price};
 pub use model::*;
+pub(crate) use validate::price_references;
 
 use alloc::vec::Vec;
 use serde_json::Value;

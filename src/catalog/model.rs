@@ -26,8 +26,11 @@ pub struct Catalog {
     pub billable_metrics: Vec<BillableMetric>,
     /// Fees: what fee prices charge for.
     pub fees: Vec<Fee>,
-    /// Market rates for `dynamic` prices, by name.
+    /// Market rates for `dynamic` prices, by name: the one in force now (the latest).
     pub rates: BTreeMap<String, Decimal>,
+    /// Rates given with effective times (`[{ "rate", "effectiveAt" }]`), oldest first: an event
+    /// is priced at the rate in force at its time.
+    pub rate_history: BTreeMap<String, Vec<(crate::time::Timestamp, Decimal)>>,
     /// Plans with their prices.
     pub plans: Vec<Plan>,
 }

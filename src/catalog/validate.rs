@@ -68,7 +68,48 @@ impl Refs<'_> {
     }
 }
 
+/// The reference checks of one price outside any plan (a subscription's pinned price, SPEC §4):
+/// its metric or fee, its feature link and its model must name what `c` has.
+pub(crate) fn price_references(c: &Catalog, price: &Price, at: &str, problems: &mut Problems) {
+    let declared = declared_in(c);
+    let refs = Refs { declared: &declared };
+    let metric = targets(c, &refs, price, at, problems);
+    check_model(c, &refs, &price.model, metric, &child(at, "model"), problems);
+}
+
+/// Every `kind:id` of `c` that a price may name (the form of `decode::declared_ids`).
+fn declared_in(c: &Catalog) -> BTreeSet<String> {
+    let metrics = c.billable_metrics.iter().map(|m| format!("billable metric:{}", m.id));
+    let fees = c.fees.iter().map(|f| format!("fee:{}", f.id));
+    let features = c.features.iter().map(|f| format!("feature:{}", f.id));
+    let rates = c.rates.keys().map(|r| format!("rate:{r}"));
+    metrics.chain(fees).chain(features).chain(rates).collect()
+}
+
 fn check_price(c: &Catalog, refs: &Refs<'_>, plan: &Plan, price: &Price, at: &str, problems: &mut Problems) {
+    let metric = targets(c, refs, price, at, problems);
+    if price.grant_discount {
+        if let PriceTarget::Metric(id) = &price.target {
+            if plan.metered_link(id).is_none() {
+                problems.push(Error::new(
+                    Code::GrantDiscountWithoutFeature,
+                    child(at, "grantDiscount"),
+                    format!("no price of plan {:?} links metric {id:?} to a metered feature", plan.id),
+                ));
+            }
+        }
+    }
+    check_model(c, refs, &price.model, metric, &child(at, "model"), problems);
+}
+
+/// Checks what a price charges for and the feature it grants; returns its metric.
+fn targets<'c>(
+    c: &'c Catalog,
+    refs: &Refs<'_>,
+    price: &Price,
+    at: &str,
+    problems: &mut Problems,
+) -> Option<&'c BillableMetric> {
     let metric = match &price.target {
         PriceTarget::Metric(id) => {
             refs.known(id, "billable metric", &child(at, "metricId"), problems);
@@ -102,18 +143,7 @@ fn check_price(c: &Catalog, refs: &Refs<'_>, plan: &Plan, price: &Price, at: &st
             }
         }
     }
-    if price.grant_discount {
-        if let PriceTarget::Metric(id) = &price.target {
-            if plan.metered_link(id).is_none() {
-                problems.push(Error::new(
-                    Code::GrantDiscountWithoutFeature,
-                    child(at, "grantDiscount"),
-                    format!("no price of plan {:?} links metric {id:?} to a metered feature", plan.id),
-                ));
-            }
-        }
-    }
-    check_model(c, refs, &price.model, metric, &child(at, "model"), problems);
+    metric
 }
 
 fn check_model(

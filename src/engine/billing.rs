@@ -10,15 +10,19 @@ use serde_json::Value;
 
 use super::state::CustomerState;
 use super::Engine;
-use crate::billing::{billing_period, invoice, InstantUsage, Invoice, InvoiceStatus, UsageSource};
+use crate::billing::{billing_period, Billed, Billing, InstantUsage, Invoice, InvoiceStatus, UsageSource};
 use crate::catalog::{Catalog, PaymentTerm, PriceTarget};
+use crate::customer::Subscription;
 use crate::error::{Code, Error, Result};
 use crate::metering::{scalar_text, Event, Fold, Observation};
 use crate::money::{add, plain, sub, Currency};
 use crate::pricing::{Context, EventInput, Model, PercentageState};
 use crate::time::{Period, Timestamp};
 
-/// Running state of one instant price in one billing period.
+/// Running state of one price rated per use in one billing period: an `instant` price (each
+/// use debited from the wallet), or an `in_arrears` price whose model prices each event on its
+/// own (`percentage`, `dynamic`, a matrix with such cells), billed at the period's end as the
+/// sum of its events' amounts, in the order they were recorded.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct InstantRun {
     /// Events charged.
@@ -87,9 +91,12 @@ pub struct Charge {
 pub(super) struct PendingCharge {
     key: (String, String, Timestamp),
     run: InstantRun,
-    /// What the wallet is debited: `rated`, or what the edge that allowed the event debited.
+    /// What the wallet is debited: `rated`, or what the edge that allowed the event debited;
+    /// zero for a price billed in arrears.
     pub(super) amount: Decimal,
     pub(super) currency: Currency,
+    /// True for an `instant` price (debited now); false for a per-event price in arrears.
+    instant: bool,
 }
 
 /// The charges an edge debited for one event (its `tollgatecharges` attribute), by
@@ -140,7 +147,7 @@ pub(super) fn charges_attribute(charges: &[Charge]) -> Value {
     )
 }
 
-/// The total of pending charges.
+/// The total of pending wallet debits.
 pub(super) fn total(charges: &[PendingCharge]) -> Result<Decimal> {
     Ok(charges.iter().try_fold(Decimal::ZERO, |acc, c| add(acc, c.amount))?)
 }
@@ -190,12 +197,20 @@ pub(super) struct Use<'a> {
     pub(super) values: &'a [(usize, Decimal)],
 }
 
-/// True when some plan charges `metric` by an instant price.
+/// True when some plan prices `metric` per use: by an instant price, or by a per-event model
+/// in arrears (a subscription's override may make any usage price per-event, so every usage
+/// price of the metric counts when some subscription could override it).
 pub(super) fn instant_priced(catalog: &Catalog, metric: usize) -> bool {
     let Some(m) = catalog.billable_metrics.get(metric) else { return false };
     catalog.plans.iter().flat_map(|p| &p.prices).any(|price| {
-        price.payment_term == PaymentTerm::Instant && matches!(&price.target, PriceTarget::Metric(id) if *id == m.id)
+        matches!(&price.target, PriceTarget::Metric(id) if *id == m.id)
+            && (price.payment_term == PaymentTerm::Instant || price.model.is_per_event())
     })
+}
+
+/// True when `price` (with `model`, the subscription's effective one) is rated per use.
+fn rated_per_use(price: &crate::catalog::Price, model: &Model) -> bool {
+    price.payment_term == PaymentTerm::Instant || (price.payment_term == PaymentTerm::InArrears && model.is_per_event())
 }
 
 /// The charges of every instant price of the customer's active subscriptions on the metrics of
@@ -207,18 +222,22 @@ pub(super) fn charges_for(
     u: Use<'_>,
     declared: Option<&Declared>,
 ) -> Result<Vec<PendingCharge>> {
-    let ctx = Context { rates: &catalog.rates };
+    let ctx = Context::at(catalog, u.time);
     let mut out = Vec::new();
     for sub in state.customer.subscriptions.iter().filter(|s| s.is_active(u.time)) {
         let Some(plan) = catalog.plan(&sub.plan_id) else { continue };
-        for price in plan.prices.iter().filter(|p| p.payment_term == PaymentTerm::Instant) {
+        for price in sub.prices(plan) {
             let PriceTarget::Metric(metric_id) = &price.target else { continue };
+            let model = sub.price_overrides.get(&price.id).unwrap_or(&price.model);
+            if !rated_per_use(price, model) {
+                continue;
+            }
             let found = u.values.iter().find(|(m, _)| catalog.billable_metrics[*m].id == *metric_id);
             let Some(&(m, v)) = found else { continue };
             let period = billing_period(catalog, sub, u.time)?;
             let key = (sub.id.clone(), price.id.clone(), period.start);
             let mut run = state.instant.get(&key).cloned().unwrap_or_default();
-            let model = sub.price_overrides.get(&price.id).unwrap_or(&price.model);
+            let instant = price.payment_term == PaymentTerm::Instant;
             let metric = &catalog.billable_metrics[m];
             let (cell, slot) = match model {
                 Model::Matrix { dimension, cells, default } => {
@@ -233,8 +252,11 @@ pub(super) fn charges_for(
             let rated = charge(cell, &mut run, &slot, v, u.data, ctx)?;
             run.events += 1;
             run.rated = add(run.rated, rated)?;
-            let amount = declared.and_then(|d| d.get(&(key.0.clone(), key.1.clone())).copied()).unwrap_or(rated);
-            out.push(PendingCharge { key, run, amount, currency: plan.currency });
+            let amount = match instant {
+                true => declared.and_then(|d| d.get(&(key.0.clone(), key.1.clone())).copied()).unwrap_or(rated),
+                false => Decimal::ZERO,
+            };
+            out.push(PendingCharge { key, run, amount, currency: plan.currency, instant });
         }
     }
     Ok(out)
@@ -274,13 +296,18 @@ pub(super) fn payable(state: &CustomerState, charges: &[PendingCharge]) -> Resul
     if total(charges)? <= Decimal::ZERO {
         return Ok(true);
     }
-    Ok(state.wallet.as_ref().is_some_and(|w| charges.iter().all(|c| c.currency == w.currency)))
+    Ok(state.wallet.as_ref().is_some_and(|w| charges.iter().filter(|c| c.instant).all(|c| c.currency == w.currency)))
 }
 
-/// Applies pending charges: the runs advance and the wallet is debited.
+/// Applies pending charges: the runs advance and the wallet is debited (instant prices only;
+/// they are the charges returned).
 pub(super) fn apply_charges(state: &mut CustomerState, charges: Vec<PendingCharge>) -> Result<Vec<Charge>> {
     let mut out = Vec::with_capacity(charges.len());
     for mut c in charges {
+        if !c.instant {
+            state.instant.insert(c.key, c.run);
+            continue;
+        }
         c.run.charged = add(c.run.charged, c.amount)?;
         let balance = match &mut state.wallet {
             Some(w) => {
@@ -344,38 +371,179 @@ impl UsageSource for View<'_> {
     fn instant(&self, subscription: &str, price_id: &str, period: Period) -> InstantUsage {
         let key = (String::from(subscription), String::from(price_id), period.start);
         match self.state.instant.get(&key) {
-            Some(run) => {
-                InstantUsage { quantity: run.quantity.values().copied().sum(), charged: run.charged, rated: run.rated }
-            }
+            Some(run) => InstantUsage {
+                quantity: run.quantity.values().copied().sum(),
+                charged: run.charged,
+                rated: run.rated,
+                events: run.events,
+            },
             None => InstantUsage::default(),
         }
     }
 }
 
 impl Engine {
-    /// The running bill of `customer` at `now`: the draft invoice of the billing period of
-    /// their first subscription active at `now` (or, without one, of their latest subscription).
+    /// The running bill of `customer` at `now`: the draft arrears invoice of the billing period
+    /// of their first subscription active at `now` (or, without one, of their latest
+    /// subscription), with the adjustments for late usage its close would carry.
     pub fn invoice_preview(&self, customer: &str, now: Timestamp) -> Result<Invoice> {
         let (state, sub) = self.subscription_at(customer, now)?;
         let period = billing_period(&self.catalog, sub, now)?;
-        let view = View { catalog: &self.catalog, state };
-        invoice(&self.catalog, &state.customer, sub, period, &view, InvoiceStatus::Draft)
+        self.draft(state, sub, period)
     }
 
-    /// Closes the invoice of the billing period that contains `at`: final, and the same
-    /// document every time it is asked for again.
-    pub fn close_invoice(&mut self, customer: &str, at: Timestamp) -> Result<Invoice> {
+    /// The draft arrears invoice of `period`, with the adjustments for late usage its close
+    /// would carry.
+    fn draft(&self, state: &CustomerState, sub: &Subscription, period: Period) -> Result<Invoice> {
+        let view = View { catalog: &self.catalog, state };
+        let mut doc = self.billing(state, sub, period).arrears(&view, InvoiceStatus::Draft)?;
+        let (adjustments, _) = self.late_usage(state, &(sub.id.clone(), period.start), doc.currency)?;
+        doc.add_adjustments(adjustments)?;
+        Ok(doc)
+    }
+
+    fn billing<'a>(&'a self, state: &'a CustomerState, sub: &'a Subscription, period: Period) -> Billing<'a> {
+        Billing { catalog: &self.catalog, customer: &state.customer, sub, period }
+    }
+
+    /// The invoices of the billing period that contains `at`, as known at `now`: the advance
+    /// invoice (when upfront fees are due and it was issued by `now`), then the arrears invoice
+    /// (final once closed, else a draft).
+    pub fn invoices_at(&self, customer: &str, at: Timestamp, now: Timestamp) -> Result<Vec<Invoice>> {
+        let (state, sub) = self.subscription_at(customer, at)?;
+        let period = billing_period(&self.catalog, sub, at)?;
+        self.period_invoices(state, sub, period, now)
+    }
+
+    fn period_invoices(
+        &self,
+        state: &CustomerState,
+        sub: &Subscription,
+        period: Period,
+        now: Timestamp,
+    ) -> Result<Vec<Invoice>> {
+        let billing = self.billing(state, sub, period);
+        let mut out = Vec::with_capacity(2);
+        if billing.advance_due() <= now {
+            out.extend(billing.advance()?);
+        }
+        match state.closed.get(&(sub.id.clone(), period.start)) {
+            Some(done) => out.push(done.clone()),
+            None => out.push(self.draft(state, sub, period)?),
+        }
+        Ok(out)
+    }
+
+    /// Every invoice of `customer` up to `now`, oldest period first: per subscription and
+    /// billing period from its start to the period containing `now` (or its end), at most
+    /// `limit` periods (the latest).
+    pub fn invoice_list(&self, customer: &str, now: Timestamp, limit: usize) -> Result<Vec<Invoice>> {
+        let state = self.customer(customer).ok_or_else(no_customer)?;
+        let mut periods: Vec<(Timestamp, usize, Period)> = Vec::new();
+        for (i, sub) in state.customer.subscriptions.iter().enumerate() {
+            if sub.started_at > now {
+                continue;
+            }
+            let last = sub.ending_at.map_or(now, |e| e.min(now));
+            let mut period = billing_period(&self.catalog, sub, sub.started_at)?;
+            let mut subs_periods = Vec::new();
+            while period.start <= last && (period.start < last || period.start == sub.started_at) {
+                subs_periods.push((period.start, i, period));
+                match billing_period(&self.catalog, sub, period.end) {
+                    Ok(next) if next.start > period.start => period = next,
+                    _ => break,
+                }
+                if subs_periods.len() > limit {
+                    subs_periods.remove(0);
+                }
+            }
+            periods.extend(subs_periods);
+        }
+        periods.sort();
+        let skip = periods.len().saturating_sub(limit);
+        let mut out = Vec::new();
+        for (_, i, period) in periods.into_iter().skip(skip) {
+            out.extend(self.period_invoices(state, &state.customer.subscriptions[i], period, now)?);
+        }
+        Ok(out)
+    }
+
+    /// Closes the arrears invoice of the billing period that contains `at`: final, and the
+    /// same document every time it is asked for again. Refused with `period_open` before the
+    /// period ends, unless the subscription ended by `now` (its last period closes at that
+    /// instant). Usage that reached earlier closed periods since they closed is billed on it
+    /// as adjustment lines.
+    pub fn close_invoice(&mut self, customer: &str, at: Timestamp, now: Timestamp) -> Result<Invoice> {
         let (state, sub) = self.subscription_at(customer, at)?;
         let period = billing_period(&self.catalog, sub, at)?;
         let key = (sub.id.clone(), period.start);
         if let Some(done) = state.closed.get(&key) {
             return Ok(done.clone());
         }
+        let billing = self.billing(state, sub, period);
+        let due = billing.arrears_due();
+        if now < due {
+            let message = alloc::format!(
+                "the period {} – {} has not ended: it can be closed from {}",
+                period.start.to_rfc3339(),
+                period.end.to_rfc3339(),
+                due.to_rfc3339()
+            );
+            return Err(Error::new(Code::PeriodOpen, "/at", message));
+        }
         let view = View { catalog: &self.catalog, state };
-        let doc = invoice(&self.catalog, &state.customer, sub, period, &view, InvoiceStatus::Final)?;
+        let mut doc = billing.arrears(&view, InvoiceStatus::Final)?;
+        let (adjustments, billed) = self.late_usage(state, &key, doc.currency)?;
+        doc.add_adjustments(adjustments)?;
         let c = self.by_id[customer];
-        self.customers[c].closed.insert(key, doc.clone());
+        let state = &mut self.customers[c];
+        for (k, b) in billed {
+            state.billed.insert(k, b);
+        }
+        state.billed.insert(key.clone(), Billed::of(&doc)?);
+        state.closed.insert(key, doc.clone());
         Ok(doc)
+    }
+
+    /// The adjustment lines for usage that reached the customer's closed periods (same
+    /// currency) after they closed, and their billed state once these lines are issued.
+    #[allow(clippy::type_complexity)]
+    fn late_usage(
+        &self,
+        state: &CustomerState,
+        closing: &(String, Timestamp),
+        currency: &str,
+    ) -> Result<(Vec<crate::billing::Line>, Vec<((String, Timestamp), Billed)>)> {
+        let mut lines = Vec::new();
+        let mut updated = Vec::new();
+        for (key, billed) in state.billed.iter().filter(|(k, b)| *k != closing && b.currency == currency) {
+            let Some(sub) = state.customer.subscriptions.iter().find(|s| s.id == key.0) else { continue };
+            let Ok(period) = billing_period(&self.catalog, sub, key.1) else { continue };
+            let view = View { catalog: &self.catalog, state };
+            let recomputed = self.billing(state, sub, period).arrears(&view, InvoiceStatus::Final)?;
+            let mut next = billed.clone();
+            let more = next.adjust(&sub.id, &recomputed)?;
+            if !more.is_empty() {
+                lines.extend(more);
+                updated.push((key.clone(), next));
+            }
+        }
+        Ok((lines, updated))
+    }
+
+    /// Takes back what a stored closed invoice (JSON, as the hub keeps it) billed, so that a
+    /// restarted hub bills late usage as the difference: its own period and the adjustments
+    /// it carried for earlier ones.
+    pub fn restore_closed(&mut self, customer: &str, invoice: &Value) {
+        let Some(&c) = self.by_id.get(customer) else { return };
+        let Some((key, billed, later)) = crate::billing::billed_from_json(invoice) else { return };
+        let state = &mut self.customers[c];
+        for (period, line, amount, precise) in later {
+            if let Some(b) = state.billed.get_mut(&period) {
+                let _ = b.record(line, amount, precise); // overflow: that line stays as it was
+            }
+        }
+        state.billed.insert(key, billed);
     }
 
     fn subscription_at(
@@ -383,9 +551,7 @@ impl Engine {
         customer: &str,
         t: Timestamp,
     ) -> Result<(&CustomerState, &crate::customer::Subscription)> {
-        let state = self
-            .customer(customer)
-            .ok_or_else(|| Error::new(Code::UnknownReference, "/customerId", "no customer with this id"))?;
+        let state = self.customer(customer).ok_or_else(no_customer)?;
         let subs = &state.customer.subscriptions;
         let sub = subs
             .iter()
@@ -413,4 +579,8 @@ impl Engine {
     pub fn wallet_balance(&self, customer: &str) -> Option<Decimal> {
         self.customer(customer).and_then(|s| s.wallet.as_ref()).map(|w| w.balance)
     }
+}
+
+fn no_customer() -> Error {
+    Error::new(Code::UnknownReference, "/customerId", "no customer with this id")
 }

@@ -54,6 +54,8 @@ impl Engine {
         if !self.customers[c].access[a].entitled(now) {
             return Ok(self.not_entitled_at(c, now));
         }
+        // A use its metric's prices could not rate (no event data to read) is refused.
+        self.check_direct_use(c, a, now)?;
         let seq = self.next_seq();
         self.use_access(c, a, n, None, seq, now)
     }

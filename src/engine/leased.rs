@@ -301,6 +301,8 @@ impl Engine {
 
     /// Records usage an edge already allowed under its lease: metered and billed like
     /// [`Engine::ingest`], never denied for a limit. Understands the edges' `consume` events.
+    /// Usage that a price cannot rate is refused as by `ingest` and `consume` (a `consume`
+    /// event's refusal points at `/data/featureKey`).
     pub fn record(&mut self, value: &Value, now: Timestamp) -> Result<IngestOutcome> {
         let event = Event::decode(value, now)?;
         let declared = billing::declared_charges(value)?;
@@ -332,6 +334,7 @@ impl Engine {
         let located = self.locate(&event.subject, &feature, event.time);
         let result = match located {
             Ok((c, a)) => {
+                self.check_direct_use(c, a, event.time).map_err(|e| e.under("/data"))?;
                 let seq = self.next_seq();
                 let (verdict, charges) = self.force_use(c, a, n, seq, event.time, &declared)?;
                 let decision = verdict.decision(&self.customers[c].access[a], event.time);

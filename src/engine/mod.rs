@@ -6,6 +6,7 @@ mod dedupe;
 mod handle;
 mod hash;
 mod leased;
+mod priceable;
 mod snapshot;
 mod state;
 mod usage;
@@ -53,6 +54,10 @@ pub struct Options {
     pub max_future_ms: i64,
     /// The hub's public key: when set, only snapshots signed with it are accepted.
     pub hub_public_key: Option<crate::sync::signed::PublicKey>,
+    /// True when the caller deduplicates `(source, id)` against a store of its own before
+    /// `ingest` (the hub's ledger): events are then accepted whatever their age, for any period
+    /// still open (or as adjustments of a closed one), instead of `event_too_old`.
+    pub external_dedupe: bool,
 }
 
 impl Default for Options {
@@ -62,6 +67,7 @@ impl Default for Options {
             dedupe_max_entries: DEFAULT_MAX_ENTRIES,
             max_future_ms: DEFAULT_MAX_FUTURE_MS,
             hub_public_key: None,
+            external_dedupe: false,
         }
     }
 }
@@ -77,6 +83,8 @@ pub struct Engine {
     consumed: Dedupe<Decision>,
     /// `ingest` refuses events dated more than this after `now`.
     max_future_ms: i64,
+    /// See [`Options::external_dedupe`].
+    external_dedupe: bool,
     seq: u64,
     snapshot_version: u64,
     /// The `expiresAt` of the snapshot held: informational, nothing is torn down when it passes.
@@ -89,9 +97,17 @@ pub struct Engine {
     /// The engine records every debit of every edge (the hub's): its wallet balances are the
     /// truth, not an edge's view through its lease.
     wallets_of_record: bool,
+    /// Per metric (catalog position): does some plan price it by a model that reads the use
+    /// itself? Lets a direct use skip the refusal check (SPEC §13) without a scan.
+    data_priced: Vec<bool>,
     /// Per metric (catalog position): does some plan charge it by an instant price? Lets
     /// `consume` skip real-time billing without looking at plans.
     instant: Vec<bool>,
+}
+
+/// Per metric: does some plan price it by a model that reads the use (`matrix`, `dynamic`)?
+fn data_priced_metrics(catalog: &Catalog) -> Vec<bool> {
+    (0..catalog.billable_metrics.len()).map(|m| priceable::reads_use(catalog, m)).collect()
 }
 
 fn instant_metrics(catalog: &Catalog) -> Vec<bool> {
@@ -108,6 +124,7 @@ impl Engine {
         Engine {
             wallets_of_record: false,
             instant: instant_metrics(&catalog),
+            data_priced: data_priced_metrics(&catalog),
             catalog: Arc::new(catalog),
             feature_types,
             customers: Vec::new(),
@@ -115,6 +132,7 @@ impl Engine {
             events: Dedupe::bounded(options.dedupe_window_ms, options.dedupe_max_entries),
             consumed: Dedupe::bounded(options.dedupe_window_ms, options.dedupe_max_entries),
             max_future_ms: options.max_future_ms,
+            external_dedupe: options.external_dedupe,
             seq: 0,
             snapshot_version: 0,
             snapshot_expires_at: None,

@@ -173,6 +173,7 @@ impl Engine {
             snap.check_unexpired(now).map_err(|e| alloc::vec![e])?;
         }
         self.instant = instant_metrics(&snap.catalog);
+        self.data_priced = super::data_priced_metrics(&snap.catalog);
         let old_catalog = core::mem::replace(&mut self.catalog, Arc::new(snap.catalog));
         self.feature_types = Map::default();
         for f in &self.catalog.features {

@@ -28,12 +28,16 @@ pub struct CustomerState {
     pub ledgers: Vec<MetricLedger>,
     /// Unique within the engine for each state built, so handles to an older state are caught.
     pub generation: u32,
-    /// Real-time charge state per (subscription, instant price, billing period start).
+    /// Per-use rating state per (subscription, price, billing period start): instant prices
+    /// and per-event prices in arrears.
     pub instant: BTreeMap<(String, String, Timestamp), InstantRun>,
     /// The prepaid wallet.
     pub wallet: Option<WalletState>,
     /// Closed invoices per (subscription, period start).
     pub closed: BTreeMap<(String, Timestamp), Invoice>,
+    /// What each closed period billed so far (its invoice and later adjustments), per
+    /// (subscription, period start): late usage is billed as the difference.
+    pub billed: BTreeMap<(String, Timestamp), crate::billing::Billed>,
     /// The customer id, shared (queued uses hold it without copying).
     pub shared_id: Arc<str>,
     /// Per access (same positions): its lease key as last built, so the hot path of an edge
@@ -68,6 +72,7 @@ impl CustomerState {
             instant: BTreeMap::new(),
             wallet,
             closed: BTreeMap::new(),
+            billed: BTreeMap::new(),
         }
     }
 
@@ -96,6 +101,7 @@ impl CustomerState {
         }
         next.instant = self.instant;
         next.closed = self.closed;
+        next.billed = self.billed;
         // The running wallet balance survives unless the definition itself changed the figure
         // (a top-up or an adjustment made where the customer is defined).
         if let (Some(new), Some(old)) = (&mut next.wallet, self.wallet) {

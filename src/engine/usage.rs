@@ -8,6 +8,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::priceable::{check_negative, check_priceable, data_pointer};
 use super::state::CustomerState;
 use super::verdict::{judge, use_units, Verdict};
 use super::{Dedupe, Engine};
@@ -86,7 +87,8 @@ static NO_GROUP: [Option<String>; 16] = [const { None }; 16];
 impl Engine {
     /// Uses `n` units of `feature_key`: all-or-nothing on a hard limit, overage on a soft one.
     /// With an `id`, a repeat (by the same customer) returns the first decision and changes
-    /// nothing.
+    /// nothing. A use that its metric's prices cannot rate without event data (a `matrix`
+    /// without a default, a `dynamic` price read from events) is an error at `/featureKey`.
     pub fn consume(
         &mut self,
         customer: &str,
@@ -106,6 +108,8 @@ impl Engine {
             Ok(found) => found,
             Err(refusal) => return Ok(refusal),
         };
+        // A use its metric's prices could not rate (no event data to read) is refused.
+        self.check_direct_use(c, a, now)?;
         let seq = self.next_seq();
         let verdict = self.use_access(c, a, n, id, seq, now)?;
         let decision = verdict.decision(&self.customers[c].access[a], now);
@@ -116,7 +120,9 @@ impl Engine {
     }
 
     /// Ingests a usage event (JSON): meters it for every matching metric and consumes the
-    /// metered features those metrics feed. A hard-limit denial applies nothing.
+    /// metered features those metrics feed. A hard-limit denial applies nothing. An event that a
+    /// price of the customer's cannot rate (`no_price_for_dimension`, `missing_property`,
+    /// `price_out_of_bounds`, `unknown_rate`) is an error and is not remembered as seen.
     pub fn ingest(&mut self, value: &Value, now: Timestamp) -> Result<IngestOutcome> {
         let event = Event::decode(value, now)?;
         self.ingest_event(&event, now)
@@ -142,7 +148,7 @@ impl Engine {
             again.duplicate = true;
             return Ok(again);
         }
-        if !force && event.time < self.events.horizon(now) {
+        if !force && !self.external_dedupe && event.time < self.events.horizon(now) {
             // Older than what the memory answers for (its window, or what its size cap made it
             // forget): it may have been counted already.
             let message =
@@ -163,7 +169,8 @@ impl Engine {
         let shared = self.catalog.clone();
         let catalog = &*shared;
         let state = &mut self.customers[c];
-        // 1. Observe every matching metric (any bad value rejects the whole event).
+        // 1. Observe every matching metric (any bad value rejects the whole event), and check
+        // that every price on it can rate the event (refused at the door, SPEC §13).
         let mut folds = Vec::new();
         for (i, metric) in catalog.billable_metrics.iter().enumerate() {
             if !matches(metric, event) {
@@ -171,6 +178,11 @@ impl Engine {
             }
             let obs = observe(metric, event)?;
             let customer = &state.customer;
+            check_priceable(catalog, customer, i, Some(&event.data), event.time)?;
+            if matches!(obs, Observation::Number(v) if v < Decimal::ZERO) {
+                let at = metric.value_property.as_ref().map_or_else(|| String::from("/data"), data_pointer);
+                check_negative(catalog, customer, i, &at, event.time)?;
+            }
             let period =
                 state.ledgers[i].period_for(event.time, || metering_span(catalog, customer, &metric.id, event.time));
             let group = Cow::Owned(group_of(metric, event));
@@ -359,18 +371,22 @@ fn metering_span(
     (period, from, until)
 }
 
-/// The billing period an event of `metric_id` at `t` falls in: that of the active subscription
-/// whose plan prices the metric, else of the first active subscription, else the UTC month.
+/// The metering period an event of `metric_id` at `t` falls in: the billing period of the active
+/// subscription whose plan prices the metric (clipped to the time that subscription is active),
+/// else of the first active subscription, else the UTC month.
 pub fn metering_period(catalog: &Catalog, customer: &Customer, metric_id: &str, t: Timestamp) -> Period {
     let active = customer.subscriptions.iter().filter(|s| s.is_active(t));
     let mut fallback = None;
     for sub in active {
         let Some(plan) = catalog.plan(&sub.plan_id) else { continue };
-        let prices_metric = plan.prices.iter().any(|p| matches!(&p.target, PriceTarget::Metric(m) if m == metric_id));
+        let prices_metric = sub.prices(plan).any(|p| matches!(&p.target, PriceTarget::Metric(m) if m == metric_id));
         let period = period_containing(sub.anchor(), plan.billing_cadence, t);
         if prices_metric {
             if let Some(p) = period {
-                return p;
+                // The part of the period this subscription covers: a plan change inside a period
+                // meters each part apart, so each subscription bills its own.
+                let start = p.start.max(sub.started_at);
+                return Period { start, end: sub.ending_at.map_or(p.end, |e| e.min(p.end)).max(start) };
             }
         }
         fallback = fallback.or(period);

@@ -89,7 +89,7 @@ pub fn resolve(catalog: &Catalog, customer: &Customer) -> BTreeMap<Arc<str>, Acc
     let mut meters: BTreeMap<Arc<str>, MeterParts> = BTreeMap::new();
     for sub in &customer.subscriptions {
         let Some(plan) = catalog.plan(&sub.plan_id) else { continue };
-        for price in &plan.prices {
+        for price in sub.prices(plan) {
             let Some(link) = &price.feature else { continue };
             let Some(feature) = catalog.feature(&link.feature_id) else { continue };
             let key: Arc<str> = Arc::from(feature.key.as_str());

@@ -144,6 +144,8 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .route("/v1/customers/{id}/wallet", post(top_up).get(wallet))
         .route("/v1/customers/{id}/entitlements", get(entitlements))
         .route("/v1/customers/{id}/invoice", get(invoice))
+        .route("/v1/customers/{id}/invoices", get(invoices))
+        .route("/v1/customers/{id}/subscriptions/{sub}/migrate", post(migrate_subscription))
         .route("/v1/events", post(ingest).get(list_events))
         .route("/v1/invoices/close", post(close_invoice))
         .route("/v1/edges/{id}/revoke", post(revoke_edge).delete(lift_revocation))
@@ -460,6 +462,24 @@ async fn add_grant(
     hub.write(|state, now| state.add_grant(&id, value, now)).await
 }
 
+/// `POST /v1/customers/{id}/subscriptions/{sub}/migrate` (admin): the subscription leaves its
+/// pinned price versions for the catalog's current prices.
+async fn migrate_subscription(
+    State(hub): State<Arc<Hub>>,
+    _: Admin,
+    ids: Result<Path<(String, String)>, PathRejection>,
+) -> Response {
+    let (id, sub) = match ids {
+        Ok(Path((id, sub))) if !id.is_empty() && !sub.is_empty() => (id, sub),
+        Ok(_) => return error_response(&ApiError::new(Code::InvalidValue, "", "an id in the URL is empty")),
+        Err(r) => {
+            let message = format!("the URL's ids are unusable: {}", r.body_text());
+            return error_response(&ApiError::new(Code::InvalidValue, "", message));
+        }
+    };
+    hub.write(|state, now| state.migrate_subscription(&id, &sub, now)).await
+}
+
 async fn top_up(
     State(hub): State<Arc<Hub>>,
     _: Admin,
@@ -501,21 +521,36 @@ async fn entitlements(State(hub): State<Arc<Hub>>, _: Anyone, id: Result<Path<St
     }
 }
 
+/// `GET /v1/customers/{id}/invoices[?now=T]`: the customer's invoices up to now (admin).
+async fn invoices(
+    State(hub): State<Arc<Hub>>,
+    _: Admin,
+    id: Result<Path<String>, PathRejection>,
+    uri: Uri,
+) -> Response {
+    match id_and_now(id, &uri) {
+        Ok((id, at)) => hub.read(|state, now| state.invoice_list(&id, at.unwrap_or(now))).await,
+        Err(e) => error_response(&e),
+    }
+}
+
 async fn invoice(
     State(hub): State<Arc<Hub>>,
     _: Anyone,
     id: Result<Path<String>, PathRejection>,
     uri: Uri,
 ) -> Response {
-    let id = match path_id(id) {
-        Ok(id) => id,
-        Err(e) => return error_response(&e),
-    };
-    let at = match query(&uri).and_then(|q| timestamp_param(&q, "now")) {
-        Ok(at) => at,
-        Err(e) => return error_response(&e),
-    };
-    hub.read(|state, now| state.invoice_preview(&id, at.unwrap_or(now))).await
+    match id_and_now(id, &uri) {
+        Ok((id, at)) => hub.read(|state, now| state.invoice_preview(&id, at.unwrap_or(now))).await,
+        Err(e) => error_response(&e),
+    }
+}
+
+/// The customer id of the URL and its `?now=` (absent: the hub's clock).
+fn id_and_now(id: Result<Path<String>, PathRejection>, uri: &Uri) -> Result<(String, Option<Timestamp>), ApiError> {
+    let id = path_id(id)?;
+    let at = query(uri).and_then(|q| timestamp_param(&q, "now"))?;
+    Ok((id, at))
 }
 
 async fn ingest(State(hub): State<Arc<Hub>>, _: Admin, body: Result<Bytes, BytesRejection>) -> Response {

@@ -18,8 +18,9 @@ use super::store::{
     CatalogRow, Changes, CustomerChange, CustomerRow, DeadLetterRow, EventRow, InvoiceRow, LeaseId, LeaseRow, Loaded,
     Record, Store, StoreError, TopUpRow,
 };
+use crate::billing::InvoiceKind;
 use crate::catalog::Catalog;
-use crate::customer::Customer;
+use crate::customer::{migrate, Customer, PriceChanges};
 use crate::engine::{Engine, Options, Verdict};
 use crate::entitlements::{Decision, Reason};
 use crate::error::{Code, Error};
@@ -67,7 +68,7 @@ pub fn status_of(code: Code) -> u16 {
         Code::Unauthorized => 401,
         Code::Forbidden => 403,
         Code::NotFound => 404,
-        Code::Conflict => 409,
+        Code::Conflict | Code::PeriodOpen => 409,
         Code::PayloadTooLarge => 413,
         Code::Storage => 500,
         _ => 400,
@@ -438,7 +439,14 @@ impl HubState {
         for row in loaded.topups {
             state.topups.insert(row.idempotency_key.clone(), row);
         }
-        for row in loaded.invoices {
+        // Closed invoices, in the order they closed: the engine takes back what each billed,
+        // so late usage is billed as the difference after a restart too.
+        let mut invoices = loaded.invoices;
+        invoices.sort_by_key(|row| row.closed_at);
+        for row in invoices {
+            if let (Some(engine), Ok(doc)) = (state.engine.as_mut(), serde_json::from_str::<Value>(&row.json)) {
+                engine.restore_closed(&row.customer_id, &doc);
+            }
             let key = (row.customer_id, row.subscription_id, row.period_start);
             state.invoices.insert(key, Arc::new(row.json.into_bytes()));
         }
@@ -459,7 +467,10 @@ impl HubState {
             Record::Catalog(row) => {
                 let catalog = parse_stored(&row.json, "catalog")?;
                 let sv = u64::try_from(row.snapshot_version).unwrap_or(0);
-                self.install_catalog(&catalog, sv).map_err(|errors| {
+                // The pins this change wrote follow as customer records; applied here too, so
+                // the catalog loads with the customers it was accepted with.
+                let pinned = self.pins_for(&catalog, Timestamp(row.created_at));
+                self.install_pinned(&catalog, sv, &pinned).map_err(|errors| {
                     format!("stored catalog version {} no longer loads: {}", row.version, first_problem(&errors))
                 })?;
                 self.catalog = Some(catalog);
@@ -575,6 +586,8 @@ impl HubState {
                 let options = Options {
                     dedupe_max_entries: HUB_DEDUPE_ENTRIES,
                     max_future_ms: self.max_future_ms,
+                    // The ledger answers for every (source, id) first, whatever its age.
+                    external_dedupe: true,
                     ..Options::default()
                 };
                 let mut engine = Engine::from_snapshot(&snapshot, options)?;
@@ -614,6 +627,19 @@ impl HubState {
     ) -> CustomerRow {
         self.snapshot_version += 1;
         self.issued_at = now;
+        self.record_customer(id, customer, kind, now, changes)
+    }
+
+    /// Stores a customer definition under the current snapshot version (the pins of a catalog
+    /// change share its version: one change, one snapshot).
+    fn record_customer(
+        &mut self,
+        id: &str,
+        customer: Value,
+        kind: CustomerChange,
+        now: Timestamp,
+        changes: &mut Changes,
+    ) -> CustomerRow {
         let seq = self.next_seq();
         let row = CustomerRow {
             id: id.into(),
@@ -1075,7 +1101,9 @@ impl HubState {
         let version = self.snapshot_version + 1;
         let previous_issue = self.issued_at;
         self.issued_at = now;
-        if let Err(errors) = self.install_catalog(&catalog, version) {
+        // Running subscriptions keep the price versions they had (their pins are stored below).
+        let pinned = self.pins_for(&catalog, now);
+        if let Err(errors) = self.install_pinned(&catalog, version, &pinned) {
             self.issued_at = previous_issue;
             let ids: Vec<&String> = self.customers.keys().collect();
             let details: Vec<Value> = errors
@@ -1113,7 +1141,57 @@ impl HubState {
             seq,
             snapshot_version: i64::try_from(version).unwrap_or(i64::MAX),
         });
-        let body = json!({ "catalogVersion": next, "snapshotVersion": version });
+        let pinned_ids: Vec<String> = pinned.iter().map(|(id, _)| id.clone()).collect();
+        for (id, customer) in pinned {
+            self.record_customer(&id, customer, CustomerChange::Put, now, &mut changes);
+        }
+        let mut body = json!({ "catalogVersion": next, "snapshotVersion": self.snapshot_version });
+        if !pinned_ids.is_empty() {
+            body["pinned"] = json!(pinned_ids);
+        }
+        Ok((Reply::json(200, &body)?, changes))
+    }
+
+    /// The customers whose running subscriptions keep their price versions under `catalog`:
+    /// each with `pinnedPrices` added (the rule is the core's, `customer::pins`).
+    fn pins_for(&self, catalog: &Value, now: Timestamp) -> Vec<(String, Value)> {
+        let Some(old) = &self.catalog else { return Vec::new() };
+        let changes = PriceChanges::between(old, catalog);
+        if changes.is_empty() {
+            return Vec::new();
+        }
+        self.customers.iter().filter_map(|(id, c)| Some((id.clone(), changes.apply(c, now)?))).collect()
+    }
+
+    /// [`HubState::install_catalog`] with `pinned` customer definitions in place; on error the
+    /// customers are as before.
+    fn install_pinned(&mut self, catalog: &Value, version: u64, pinned: &[(String, Value)]) -> Result<(), Vec<Error>> {
+        let saved: Vec<(String, Option<Value>)> =
+            pinned.iter().map(|(id, c)| (id.clone(), self.customers.insert(id.clone(), c.clone()))).collect();
+        let result = self.install_catalog(catalog, version);
+        if result.is_err() {
+            for (id, before) in saved {
+                match before {
+                    Some(v) => self.customers.insert(id, v),
+                    None => self.customers.remove(&id),
+                };
+            }
+        }
+        result
+    }
+
+    /// `POST /v1/customers/{id}/subscriptions/{sub}/migrate`: the subscription drops its pinned
+    /// price versions and is billed at the catalog's current prices from now on.
+    pub fn migrate_subscription(&mut self, id: &str, sub: &str, now: Timestamp) -> Result<(Reply, Changes), ApiError> {
+        let Some(current) = self.customers.get(id) else { return Err(no_customer(id)) };
+        let updated = migrate(current, sub).map_err(ApiError::one)?;
+        let mut changes = Changes::default();
+        if updated != *current {
+            let engine = self.engine.as_mut().ok_or_else(no_catalog)?;
+            engine.upsert_customer(&updated).map_err(ApiError::list)?;
+            self.commit_customer(id, updated, CustomerChange::Put, now, &mut changes);
+        }
+        let body = json!({ "id": id, "subscriptionId": sub, "snapshotVersion": self.snapshot_version });
         Ok((Reply::json(200, &body)?, changes))
     }
 
@@ -1350,8 +1428,30 @@ impl HubState {
         Reply::json(200, &invoice)
     }
 
-    /// `POST /v1/invoices/close`: the final invoice of the billing period that contains `at`,
-    /// once the period has ended; the same document every time.
+    /// `GET /v1/customers/{id}/invoices`: every invoice up to `now` (advance and arrears, per
+    /// period, oldest first; the latest [`MAX_LISTED`] periods), closed ones as stored.
+    pub fn invoice_list(&self, id: &str, now: Timestamp) -> Result<Reply, ApiError> {
+        let Some(engine) = self.engine.as_ref() else { return Err(no_customer(id)) };
+        if engine.customer(id).is_none() {
+            return Err(no_customer(id));
+        }
+        let docs = engine.invoice_list(id, now, MAX_LISTED).map_err(ApiError::one)?;
+        let mut listed = Vec::with_capacity(docs.len());
+        for doc in docs {
+            let start = Timestamp::parse(&doc.period_start).map_or(0, |t| t.0);
+            let key = (id.to_string(), doc.subscription_id.clone(), start);
+            let stored = match doc.kind {
+                InvoiceKind::Arrears => self.invoices.get(&key).and_then(|b| serde_json::from_slice::<Value>(b).ok()),
+                InvoiceKind::Advance => None,
+            };
+            listed.push(stored.unwrap_or_else(|| serde_json::to_value(&doc).unwrap_or(Value::Null)));
+        }
+        Reply::json(200, &json!({ "customerId": id, "invoices": listed }))
+    }
+
+    /// `POST /v1/invoices/close`: the final arrears invoice of the billing period that contains
+    /// `at`, once the period has ended (409 `period_open` before, unless the subscription
+    /// ended); the same document every time.
     pub fn close_invoice(&mut self, body: &Value, now: Timestamp) -> Result<(Reply, Changes), ApiError> {
         let mut problems = Vec::new();
         let (customer, at) = match Fields::open(body, "", &mut problems) {
@@ -1379,9 +1479,7 @@ impl HubState {
         if let Some(done) = self.invoices.get(&key) {
             return Ok((Reply { status: 200, body: done.clone(), etag: None }, Changes::default()));
         }
-        // A period still open is closed as it stands (docs/decisions.md 46), like a draft
-        // finalised early; usage arriving later stays out of the stored invoice.
-        let invoice = engine.close_invoice(&customer, at).map_err(ApiError::one)?;
+        let invoice = engine.close_invoice(&customer, at, now).map_err(ApiError::one)?;
         let reply = Reply::json(200, &invoice)?;
         self.invoices.insert(key.clone(), reply.body.clone());
         let mut changes = Changes::default();

@@ -11,10 +11,8 @@ use crate::money::{mul, sum};
 
 /// A market rate clamped to `[min, max]` (absent bounds are open).
 pub fn market_price(name: &str, min: Option<Decimal>, max: Option<Decimal>, ctx: Context<'_>) -> Result<Decimal> {
-    let rate = *ctx
-        .rates
-        .get(name)
-        .ok_or_else(|| Error::new(Code::UnknownRate, "", format!("no market rate named {name:?}")))?;
+    let rate =
+        ctx.rate(name).ok_or_else(|| Error::new(Code::UnknownRate, "", format!("no market rate named {name:?}")))?;
     Ok(clamp(rate, min, max))
 }
 

@@ -75,11 +75,46 @@ impl EventInput for DataEvent {
     }
 }
 
-/// What rating may need beyond the model: the catalog's market rates.
+/// What rating may need beyond the model: the catalog's market rates, and when the use
+/// happened (a rate with a history prices a use at the rate in force at its time).
 #[derive(Clone, Copy, Debug)]
 pub struct Context<'a> {
-    /// Market rates by name (`rates` of the catalog).
+    /// Market rates by name in force now (`rates` of the catalog).
     pub rates: &'a BTreeMap<String, Decimal>,
+    /// Rates with effective times, oldest first.
+    pub history: Option<&'a BTreeMap<String, Vec<(crate::time::Timestamp, Decimal)>>>,
+    /// When the use happened (`None`: now).
+    pub at: Option<crate::time::Timestamp>,
+}
+
+impl<'a> Context<'a> {
+    /// Plain rates, without history.
+    pub fn of(rates: &'a BTreeMap<String, Decimal>) -> Context<'a> {
+        Context { rates, history: None, at: None }
+    }
+
+    /// The catalog's rates in force now.
+    pub fn now(catalog: &'a crate::catalog::Catalog) -> Context<'a> {
+        Context { rates: &catalog.rates, history: Some(&catalog.rate_history), at: None }
+    }
+
+    /// The catalog's rates in force at `at`.
+    pub fn at(catalog: &'a crate::catalog::Catalog, at: crate::time::Timestamp) -> Context<'a> {
+        Context { at: Some(at), ..Context::now(catalog) }
+    }
+
+    /// The rate `name` in force at this context's time: the latest entry of its history that
+    /// took effect by then (the first entry before that), else the current rate.
+    pub fn rate(&self, name: &str) -> Option<Decimal> {
+        let entries = self.at.and_then(|_| self.history?.get(name));
+        match (entries, self.at) {
+            (Some(list), Some(t)) => {
+                let taken = list.iter().take_while(|(from, _)| *from <= t).last().or(list.first());
+                taken.map(|(_, r)| *r)
+            }
+            _ => self.rates.get(name).copied(),
+        }
+    }
 }
 
 fn negative(path: &str) -> Error {
