@@ -49,6 +49,9 @@ pub struct Billed {
     pub currency: String,
     /// Per line, in the order first billed (an invoice has a handful: a list beats a map).
     lines: Vec<BilledLine>,
+    /// Events metered in the period when this was last brought up to date (`None`: unknown,
+    /// after a restart): while it holds, nothing arrived late and nothing is recomputed.
+    pub events: Option<u64>,
 }
 
 impl Billed {
@@ -58,6 +61,7 @@ impl Billed {
             period: (invoice.period_start.clone(), invoice.period_end.clone()),
             currency: String::from(invoice.currency),
             lines: Vec::new(),
+            events: None,
         };
         for line in invoice.lines.iter().filter(|l| l.adjusts.is_none()) {
             billed.record((line.price_id.clone(), line.description.clone()), line.amount, line.precise_amount)?;
@@ -136,8 +140,12 @@ pub fn billed_from_json(
     let sub_id = text(doc, "subscriptionId")?;
     let start = text(doc, "periodStart")?;
     let key = (sub_id, Timestamp::parse(&start)?);
-    let mut billed =
-        Billed { period: (start, text(doc, "periodEnd")?), currency: text(doc, "currency")?, lines: Vec::new() };
+    let mut billed = Billed {
+        period: (start, text(doc, "periodEnd")?),
+        currency: text(doc, "currency")?,
+        lines: Vec::new(),
+        events: None,
+    };
     let mut later = Vec::new();
     for line in doc.get("lines").and_then(Value::as_array).into_iter().flatten() {
         let (amount, precise) = (number(line, "amount"), number(line, "preciseAmount"));

@@ -444,10 +444,14 @@ impl Engine {
             if sub.started_at > now {
                 continue;
             }
-            let last = sub.ending_at.map_or(now, |e| e.min(now));
+            // Periods begun by `now`, and before the subscription's end once it has ended.
+            let begun = |p: &Period| match sub.ending_at {
+                Some(end) if end <= now => p.start < end,
+                _ => p.start <= now,
+            };
             let mut period = billing_period(&self.catalog, sub, sub.started_at)?;
             let mut subs_periods = Vec::new();
-            while period.start <= last && (period.start < last || period.start == sub.started_at) {
+            while begun(&period) {
                 subs_periods.push((period.start, i, period));
                 match billing_period(&self.catalog, sub, period.end) {
                     Ok(next) if next.start > period.start => period = next,
@@ -500,7 +504,10 @@ impl Engine {
         for (k, b) in billed {
             state.billed.insert(k, b);
         }
-        state.billed.insert(key.clone(), Billed::of(&doc)?);
+        let mut billed = Billed::of(&doc)?;
+        billed.events = self.events_in(&self.customers[c], &key);
+        let state = &mut self.customers[c];
+        state.billed.insert(key.clone(), billed);
         state.closed.insert(key, doc.clone());
         Ok(doc)
     }
@@ -516,19 +523,29 @@ impl Engine {
     ) -> Result<(Vec<crate::billing::Line>, Vec<((String, Timestamp), Billed)>)> {
         let mut lines = Vec::new();
         let mut updated = Vec::new();
+        // While every closed period has the events it had when last billed, nothing is late.
+        if state.billed.iter().all(|(k, b)| b.events == self.events_in(state, k)) {
+            return Ok((lines, updated));
+        }
         for (key, billed) in state.billed.iter().filter(|(k, b)| *k != closing && b.currency == currency) {
             let Some(sub) = state.customer.subscriptions.iter().find(|s| s.id == key.0) else { continue };
             let Ok(period) = billing_period(&self.catalog, sub, key.1) else { continue };
             let view = View { catalog: &self.catalog, state };
             let recomputed = self.billing(state, sub, period).arrears(&view, InvoiceStatus::Final)?;
             let mut next = billed.clone();
-            let more = next.adjust(&sub.id, &recomputed)?;
-            if !more.is_empty() {
-                lines.extend(more);
-                updated.push((key.clone(), next));
-            }
+            lines.extend(next.adjust(&sub.id, &recomputed)?);
+            next.events = self.events_in(state, key);
+            updated.push((key.clone(), next));
         }
         Ok((lines, updated))
+    }
+
+    /// Events metered (all metrics) in the usage period of a billed (subscription, period).
+    fn events_in(&self, state: &CustomerState, key: &(String, Timestamp)) -> Option<u64> {
+        let sub = state.customer.subscriptions.iter().find(|s| s.id == key.0)?;
+        let period = billing_period(&self.catalog, sub, key.1).ok()?;
+        let start = self.billing(state, sub, period).usage_period().start;
+        Some(state.ledgers.iter().filter_map(|l| l.period(start)).map(|p| p.events).sum())
     }
 
     /// Takes back what a stored closed invoice (JSON, as the hub keeps it) billed, so that a
