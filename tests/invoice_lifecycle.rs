@@ -303,3 +303,58 @@ fn a_rate_history_out_of_order_is_refused_with_its_path() {
     let problems = tollgate::catalog::Catalog::from_value(&cat).expect_err("refused");
     assert_eq!(problems[0].path, "/rates/gpu-spot/1/effectiveAt", "{problems:?}");
 }
+
+/// Per-model LLM pricing (a matrix on `model`, no default) through `tollgate invoice`: the
+/// event for an unknown model is listed as rejected, and the month still closes.
+#[test]
+fn the_cli_lists_an_unknown_model_as_rejected_and_closes_the_month() {
+    let catalog = json!({
+        "schemaVersion": 1, "catalogVersion": 1,
+        "products": [{ "id": "prod_llm", "name": "LLM" }], "features": [], "fees": [],
+        "billableMetrics": [{ "id": "bm_in", "productId": "prod_llm", "name": "Input tokens", "unit": "token",
+            "eventType": "llm.completion", "aggregation": "SUM", "valueProperty": "$.input_tokens",
+            "groupBy": { "model": "$.model" } }],
+        "plans": [{ "id": "plan_llm", "productId": "prod_llm", "name": "LLM", "currency": "USD", "billingCadence": "P1M",
+            "prices": [{ "id": "price_in", "metricId": "bm_in", "paymentTerm": "in_arrears",
+                "model": { "type": "matrix", "dimension": "model", "cells": {
+                    "small": { "type": "per_unit", "unitPrice": "0.002" },
+                    "large": { "type": "per_unit", "unitPrice": "0.01" } } } }] }]
+    });
+    let snap = json!({ "snapshotVersion": 1, "issuedAt": "2026-11-01T00:00:00Z", "catalog": catalog,
+        "customers": [{ "id": "cus_llm", "subscriptions": [{ "id": "sub_llm", "planId": "plan_llm", "startedAt": "2026-11-01T00:00:00Z" }] }] });
+    let llm = |id: &str, time: &str, tokens: u64, model: &str| {
+        event(id, "cus_llm", "llm.completion", time, json!({ "input_tokens": tokens, "model": model }))
+    };
+    let events = [
+        llm("e1", "2026-11-03T00:00:00Z", 1000, "small"),
+        llm("e2", "2026-11-04T00:00:00Z", 100, "large"),
+        llm("e3", "2026-11-05T00:00:00Z", 50, "huge"),
+    ];
+    let dir = std::env::temp_dir().join(format!("tollgate-lifecycle-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let (snap_path, events_path) = (dir.join("snapshot.json"), dir.join("events.jsonl"));
+    std::fs::write(&snap_path, snap.to_string()).expect("snapshot");
+    let lines: Vec<String> = events.iter().map(Value::to_string).collect();
+    std::fs::write(&events_path, lines.join("\n")).expect("events");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(["invoice", "--snapshot"])
+        .arg(&snap_path)
+        .arg("--events")
+        .arg(&events_path)
+        .args(["--customer", "cus_llm", "--at", "2026-11-15T00:00:00Z", "--json"])
+        .output()
+        .expect("run tollgate");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(":3: rejected: no_price_for_dimension at /data/model"), "{stderr}");
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+    // 1000 × 0.002 + 100 × 0.01 = 3.00; the huge-model event is not billed.
+    assert_eq!(doc["status"], "final");
+    assert_eq!(doc["total"], "3.00", "{doc}");
+    assert_eq!(
+        doc["rejected"],
+        json!([{ "line": 3, "id": "e3", "code": "no_price_for_dimension", "path": "/data/model",
+        "message": doc["rejected"][0]["message"] }])
+    );
+}
