@@ -183,9 +183,14 @@ impl Hub {
                 break addr.trim().to_string();
             }
         };
+        // A fresh connection per request: the hub may close a kept-alive connection after
+        // refusing a request whose body it did not read (401/403/413), and a pooled connection
+        // reused in that instant fails as "peer disconnected" (seen under CI load).
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(30)))
+            .max_idle_connections(0)
+            .max_idle_connections_per_host(0)
             .build()
             .into();
         Hub { child, base, public_key, output, agent }
