@@ -20,46 +20,46 @@ demo: build
 
 ## build: the CLI with every command, the hub included.
 build:
-	$(CARGO) build --release --features hub --bin tollgate
+	$(CARGO) build --release --bin tollgate
 
 ## setup: toolchain pieces the tests need (idempotent, quick when already there).
 setup:
 	@scripts/setup.sh
 
 ## test: every test, from a fresh machine.
-test: setup lint test-rust test-sim test-hub test-nostd test-docs test-js test-www test-fuzz
+test: setup lint test-rust test-sim test-nostd test-docs test-js test-www test-fuzz
 
+## lint: rustfmt over the workspace, clippy over the native crates (core, hub, cli; the bindings
+## are linted for wasm32 in test-js).
 lint:
-	$(CARGO) fmt --check
+	$(CARGO) fmt --all --check
 	$(CARGO) clippy --all-targets -- -D warnings
-	$(CARGO) clippy --all-targets --features hub -- -D warnings
 
-## test-rust: every Rust test; the lease simulation runs a few hundred schedules here and its
-## full 10,000 in test-sim (optimised build).
+## test-rust: the unit tests of every crate and the functional suite (tests/suite: the core, the
+## `tollgate` command, the real hub binary on loopback with SQLite on disk, kill -9 mid-burst).
 test-rust:
-	TOLLGATE_SIM_SCHEDULES=200 $(CARGO) test --all-targets
+	$(CARGO) test --lib --bins --test suite
+
+## test-hub: the hub's part of the suite alone.
+test-hub:
+	$(CARGO) test -p tollgate-cli --test suite hub
 
 ## test-sim: the seeded simulation of one hub and many edges over a faulty network, 10,000
 ## schedules (`make sim-long` runs 200,000); and the real hub (state, SQLite, group commit,
-## start-up replay) crashed at random points, 2,000 seeds.
+## start-up replay) crashed at random points, 2,000 seeds. One optimised test binary.
 test-sim:
-	$(CARGO) test --release --test sync_simulation -- --nocapture
-	$(CARGO) test --release --features hub --test hub_simulation -- --nocapture
-
-## test-hub: the real hub binary on loopback (HTTP API, SQLite on disk, kill -9 mid-burst).
-test-hub:
-	$(CARGO) test --features hub --test hub --test hub_security --test hub_billing --test billing_refusals
+	$(CARGO) test --release -p tollgate-cli --test simulation -- --nocapture
 
 ## test-fuzz: a short run of every fuzz target (`scripts/fuzz.sh long` for the long mode).
 test-fuzz:
 	@scripts/fuzz.sh smoke
 
 sim-long:
-	TOLLGATE_SIM_SCHEDULES=200000 $(CARGO) test --release --test sync_simulation -- --nocapture
+	TOLLGATE_SIM_SCHEDULES=200000 $(CARGO) test --release -p tollgate-cli --test simulation sync_simulation -- --nocapture
 
 ## test-nostd: the core builds for a target that has no `std` at all.
 test-nostd:
-	$(CARGO) rustc --lib --no-default-features --target wasm32v1-none --crate-type rlib
+	$(CARGO) build -p tollgate --lib --no-default-features --target wasm32v1-none
 
 ## test-docs: every console example in docs/ and the README runs and prints what it shows.
 test-docs:
@@ -99,4 +99,4 @@ test-www:
 ## bench-hub: /v1/sync requests per second and latency against the real hub binary on a
 ## temporary SQLite database (1,000 customers, 32 clients, 10 leases per request; not a test).
 bench-hub:
-	$(CARGO) bench --features hub --bench hub_sync
+	$(CARGO) bench -p tollgate-cli --bench hub_sync

@@ -18,8 +18,8 @@ if [[ ! -x $WASM_BINDGEN ]] || [[ $("$WASM_BINDGEN" --version) != "wasm-bindgen 
   exit 1
 fi
 
-cargo build --quiet --profile wasm --target wasm32-unknown-unknown --features wasm --lib
-module=target/wasm32-unknown-unknown/wasm/tollgate.wasm
+cargo build --quiet --profile wasm --target wasm32-unknown-unknown -p tollgate-wasm
+module=target/wasm32-unknown-unknown/wasm/tollgate_wasm.wasm
 
 # The same module serves two glues: ES module (`web`) and classic script (`no-modules`).
 rm -rf "$WORK" && mkdir -p "$WORK"

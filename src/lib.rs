@@ -15,16 +15,12 @@ pub mod customer;
 pub mod engine;
 pub mod entitlements;
 pub mod error;
-#[cfg(feature = "hub")]
-pub mod hub;
 pub mod json;
 pub mod metering;
 pub mod money;
 pub mod pricing;
 pub mod sync;
 pub mod time;
-#[cfg(feature = "wasm")]
-pub mod wasm;
 
 pub use catalog::{validate, Catalog};
 pub use error::{Code, Error, Result};

@@ -10,8 +10,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
-use tollgate::hub::state::{HubState, Setup};
-use tollgate::hub::store::{Changes, DeadLetterRow, Loaded, Record, Store, StoreError, StoredEvent};
+use tollgate_hub::state::{HubState, Setup};
+use tollgate_hub::store::{Changes, DeadLetterRow, Loaded, Record, Store, StoreError, StoredEvent};
 use tollgate::metering::Event;
 use tollgate::sync::{Policy, SyncRequest};
 

@@ -31,19 +31,16 @@ run "bun" "$bin/bun" cli.mjs
 run "vercel edge-runtime" node run-edge.mjs
 run "chromium (playwright-core)" node run-browser.mjs
 run "hub + two workerd edges (real hub binary, HubClient)" bash -c "
-  cargo build --quiet --manifest-path '$root/Cargo.toml' --features hub --bin tollgate && node e2e-hub.mjs"
+  cargo build --quiet --manifest-path '$root/Cargo.toml' -p tollgate-cli && node e2e-hub.mjs"
 run "hub wallet leases + two workerd edges (top-up, outage with allowance)" bash -c "
-  cargo build --quiet --manifest-path '$root/Cargo.toml' --features hub --bin tollgate && node e2e-wallet.mjs"
+  cargo build --quiet --manifest-path '$root/Cargo.toml' -p tollgate-cli && node e2e-wallet.mjs"
 run "tsc --noEmit (declarations + typed example)" "$bin/tsc" -p tsconfig.json
 run "tsc --noEmit (main entry without DOM types)" "$bin/tsc" -p tsconfig.nodom.json
-run "wasm-bindgen-test (bindings, in node)" env -C "$root" CARGO_TARGET_DIR=target/wasm-bindings-tests \
+run "wasm-bindgen-test (bindings, in node)" env -C "$root" \
   CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER="$root/.tools/bin/wasm-bindgen-test-runner" \
-  cargo test --manifest-path tests/wasm-bindings/Cargo.toml --target wasm32-unknown-unknown
-run "clippy + rustfmt (wasm feature, binding tests)" env -C "$root" bash -c '
-  cargo clippy --quiet --lib --features wasm --target wasm32-unknown-unknown -- -D warnings &&
-  CARGO_TARGET_DIR=target/wasm-bindings-tests cargo clippy --quiet --manifest-path tests/wasm-bindings/Cargo.toml \
-    --tests --target wasm32-unknown-unknown -- -D warnings &&
-  cargo fmt --check --manifest-path tests/wasm-bindings/Cargo.toml'
+  cargo test -p tollgate-wasm --target wasm32-unknown-unknown
+run "clippy (the bindings and their tests, wasm32)" env -C "$root" \
+  cargo clippy --quiet -p tollgate-wasm --all-targets --target wasm32-unknown-unknown -- -D warnings
 
 echo
 echo "JS and wasm tests:"

@@ -1,0 +1,30 @@
+//! The functional suite in one test binary: the core through its public API, the `tollgate`
+//! command and the hub binary on loopback (a member of the cli package, whose binary it drives;
+//! see ARCHITECTURE.md). The seeded simulations are the other binary, `tests/simulation`.
+
+#[allow(dead_code, reason = "each test module uses part of the shared support")]
+mod support;
+
+mod billing_properties;
+mod billing_refusals;
+mod cli_rate;
+mod consume_properties;
+mod entitlements;
+mod hub;
+mod hub_billing;
+mod hub_security;
+mod idempotency_bounds;
+mod invoice_lifecycle;
+mod invoice_totality;
+mod invoices;
+mod lease_hot_path;
+mod leases;
+mod metering;
+mod price_models;
+mod price_properties;
+mod price_versions;
+mod quote;
+mod signatures;
+mod signed_sync;
+mod snapshot_updates;
+mod validate_catalogs;
