@@ -6,28 +6,13 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use rust_decimal::Decimal;
-use serde::Serialize;
 use serde_json::Value;
 
 use super::invoice::Invoice;
-use super::line::{Line, LineType};
+use super::line::{Adjusts, Line, LineType};
 use crate::error::Result;
 use crate::money::{add, parse_decimal, sub};
 use crate::time::Timestamp;
-
-/// The closed invoice an adjustment line belongs to.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Adjusts {
-    /// Its subscription.
-    pub subscription_id: String,
-    /// Its period start (RFC 3339).
-    pub period_start: String,
-    /// Its period end (RFC 3339, exclusive).
-    pub period_end: String,
-    /// The description of the line adjusted.
-    pub description: String,
-}
 
 /// A line as billed: its price and description.
 type LineKey = (Option<String>, String);

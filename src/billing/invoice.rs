@@ -12,8 +12,7 @@ use serde::Serialize;
 
 use super::fees::{advance_share, arrears_share, refund_share, FeeTiming};
 use super::line::{as_text, close_lines, Adjustments, Line, LineType};
-use super::price_line::{description, fee_line, priced_line, UsageLine};
-use super::quote::MetricUsage;
+use super::price_line::{description, fee_line, priced_line, MetricUsage, UsageLine};
 use crate::catalog::{Catalog, PaymentTerm, Plan, Price, PriceTarget};
 use crate::customer::{Customer, Subscription};
 use crate::error::{Code, Error, Result};
@@ -150,7 +149,7 @@ impl<'a> Billing<'a> {
     }
 
     fn ctx(&self) -> Context<'a> {
-        Context::now(self.catalog)
+        self.catalog.rates_now()
     }
 
     fn timing(&self, plan: &Plan, price: &Price) -> Result<FeeTiming> {

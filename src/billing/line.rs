@@ -10,6 +10,20 @@ use crate::error::Result;
 use crate::money::{add, mul, plain, round_half_away, sub, sum, Currency};
 use crate::pricing::TierAmount;
 
+/// The closed invoice an adjustment line belongs to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Adjusts {
+    /// Its subscription.
+    pub subscription_id: String,
+    /// Its period start (RFC 3339).
+    pub period_start: String,
+    /// Its period end (RFC 3339, exclusive).
+    pub period_end: String,
+    /// The description of the line adjusted.
+    pub description: String,
+}
+
 /// What a line is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -80,7 +94,7 @@ pub struct Line {
     pub amount: Decimal,
     /// On an adjustment line: the closed invoice and line it adjusts.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub adjusts: Option<super::adjust::Adjusts>,
+    pub adjusts: Option<Adjusts>,
 }
 
 impl Line {

@@ -7,10 +7,10 @@ mod line;
 mod price_line;
 mod quote;
 
-pub use adjust::{billed_from_json, Adjusts, Billed};
+pub use adjust::{billed_from_json, Billed};
 pub use invoice::{
     billing_period, invoice, invoice_id, Billing, InstantUsage, Invoice, InvoiceKind, InvoiceStatus, UsageSource,
 };
-pub use line::{close_lines, Adjustments, Line, LineType, TierLine, Totals};
-pub use price_line::{clamp_quantity, fee_line, UsageLine};
-pub use quote::{quote, MetricUsage, Quote, QuoteRequest};
+pub use line::{close_lines, Adjustments, Adjusts, Line, LineType, TierLine, Totals};
+pub use price_line::{clamp_quantity, fee_line, MetricUsage, UsageLine};
+pub use quote::{quote, Quote, QuoteRequest};

@@ -6,11 +6,19 @@ use alloc::string::{String, ToString};
 use rust_decimal::Decimal;
 
 use super::line::{Line, LineType, TierLine};
-use super::quote::MetricUsage;
 use crate::catalog::Price;
 use crate::error::Result;
 use crate::money::{div, mul, round_half_away, sub, sum, Currency};
 use crate::pricing::{Context, Model, Rating};
+
+/// Usage of one metric: a total, or quantities per value of a matrix dimension.
+#[derive(Clone, Debug, PartialEq)]
+pub enum MetricUsage {
+    /// The period's quantity.
+    Total(Decimal),
+    /// Quantity per dimension value (`{"small": 1000, "large": 20}`).
+    Groups(BTreeMap<String, Decimal>),
+}
 
 /// Clamps a billed quantity to the price's minimum and maximum.
 pub fn clamp_quantity(price: &Price, q: Decimal) -> Decimal {

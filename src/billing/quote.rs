@@ -9,20 +9,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::line::{as_text, close_lines, Adjustments, Line};
-use super::price_line::{fee_line, Share, UsageLine};
+use super::price_line::{fee_line, MetricUsage, Share, UsageLine};
 use crate::catalog::{Catalog, PriceTarget};
 use crate::error::{Code, Error, Result};
 use crate::json::{child, decimal, Fields};
-use crate::pricing::Context;
-
-/// Usage of one metric: a total, or quantities per value of a matrix dimension.
-#[derive(Clone, Debug, PartialEq)]
-pub enum MetricUsage {
-    /// The period's quantity.
-    Total(Decimal),
-    /// Quantity per dimension value (`{"small": 1000, "large": 20}`).
-    Groups(BTreeMap<String, Decimal>),
-}
 
 /// A quote request: `{ planId, usage: { metricId: quantity }, eventCount? }`.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -150,7 +140,7 @@ pub fn quote(catalog: &Catalog, req: &QuoteRequest) -> Result<Quote> {
             ));
         }
     }
-    let ctx = Context::now(catalog);
+    let ctx = catalog.rates_now();
     let mut lines = Vec::with_capacity(plan.prices.len() + 1);
     for price in &plan.prices {
         let line = match &price.target {

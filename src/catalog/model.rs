@@ -313,6 +313,16 @@ pub struct Plan {
 }
 
 impl Catalog {
+    /// The pricing context of this catalog's market rates in force now.
+    pub fn rates_now(&self) -> crate::pricing::Context<'_> {
+        crate::pricing::Context { rates: &self.rates, history: Some(&self.rate_history), at: None }
+    }
+
+    /// The pricing context of this catalog's market rates in force at `at`.
+    pub fn rates_at(&self, at: crate::time::Timestamp) -> crate::pricing::Context<'_> {
+        crate::pricing::Context { at: Some(at), ..self.rates_now() }
+    }
+
     /// The plan with this id.
     pub fn plan(&self, id: &str) -> Option<&Plan> {
         self.plans.iter().find(|p| p.id == id)

@@ -8,67 +8,17 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::state::CustomerState;
+use super::state::{CustomerState, InstantRun};
 use super::Engine;
 use crate::billing::{billing_period, Billed, Billing, InstantUsage, Invoice, InvoiceStatus, UsageSource};
 use crate::catalog::{Catalog, PaymentTerm, PriceTarget};
 use crate::customer::Subscription;
 use crate::error::{Code, Error, Result};
-use crate::metering::{scalar_text, Event, Fold, Observation};
+use crate::json::scalar_text;
+use crate::metering::{Event, Fold, Observation};
 use crate::money::{add, plain, sub, Currency};
-use crate::pricing::{Context, EventInput, Model, PercentageState};
+use crate::pricing::{Context, EventInput, Model};
 use crate::time::{Period, Timestamp};
-
-/// Running state of one price rated per use in one billing period: an `instant` price (each
-/// use debited from the wallet), or an `in_arrears` price whose model prices each event on its
-/// own (`percentage`, `dynamic`, a matrix with such cells), billed at the period's end as the
-/// sum of its events' amounts, in the order they were recorded.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct InstantRun {
-    /// Events charged.
-    pub events: u64,
-    /// Cumulative quantity (per matrix dimension value; `""` without a matrix).
-    pub quantity: BTreeMap<String, Decimal>,
-    /// Per-event allowance state of `percentage` models, per dimension value.
-    pub percentage: BTreeMap<String, PercentageState>,
-    /// Exact amount debited from the wallet so far.
-    pub charged: Decimal,
-    /// Exact amount the prices give for the events in the order this engine saw them. Equal to
-    /// `charged` except at a hub, where edges debit what they rated with the usage they knew;
-    /// the invoice settles the difference on a line of its own.
-    pub rated: Decimal,
-}
-
-/// The prepaid wallet as the engine runs it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct WalletState {
-    /// Its currency.
-    pub currency: Currency,
-    /// What is left, at full precision.
-    pub balance: Decimal,
-    /// The balance the customer definition gave (a redefinition with another figure resets it).
-    pub defined: Decimal,
-    /// Everything real-time charges have debited so far (survives redefinitions): with the
-    /// balance, what was ever funded.
-    pub debited: Decimal,
-    /// How far below zero charges may take the balance.
-    pub credit_limit: Decimal,
-    /// Money of each edge's wallet lease usable only while the hub is unreachable.
-    pub offline_allowance: Decimal,
-}
-
-impl WalletState {
-    /// Money charges may still take here, ignoring leases: balance + credit limit.
-    pub fn spendable(&self) -> Decimal {
-        self.balance.saturating_add(self.credit_limit)
-    }
-
-    /// The wallet's budget as a lease key (SPEC §7): everything funded plus the credit limit,
-    /// of which every debit so far is part.
-    pub fn budget(&self) -> Decimal {
-        self.balance.saturating_add(self.debited).saturating_add(self.credit_limit)
-    }
-}
 
 /// A real-time charge reported by `ingest`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -222,7 +172,7 @@ pub(super) fn charges_for(
     u: Use<'_>,
     declared: Option<&Declared>,
 ) -> Result<Vec<PendingCharge>> {
-    let ctx = Context::at(catalog, u.time);
+    let ctx = catalog.rates_at(u.time);
     let mut out = Vec::new();
     for sub in state.customer.subscriptions.iter().filter(|s| s.is_active(u.time)) {
         let Some(plan) = catalog.plan(&sub.plan_id) else { continue };

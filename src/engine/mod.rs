@@ -12,7 +12,7 @@ mod state;
 mod usage;
 mod verdict;
 
-pub use billing::{declared_charges, Charge, Declared, InstantRun, WalletState, CHARGES_ATTRIBUTE};
+pub use billing::{declared_charges, Charge, Declared, CHARGES_ATTRIBUTE};
 pub use dedupe::{Dedupe, DEFAULT_MAX_ENTRIES, DEFAULT_WINDOW_MS};
 pub use handle::Handle;
 /// The engine's seedless hash map, for bindings that keep maps of their own (one hash table in the module).
@@ -20,6 +20,7 @@ pub use hash::Map as FxMap;
 pub use leased::CONSUME_EVENT;
 pub use snapshot::Snapshot;
 pub use state::CustomerState;
+pub use state::{InstantRun, WalletState};
 pub use usage::{metering_period, IngestOutcome, WalletView};
 pub use verdict::Verdict;
 

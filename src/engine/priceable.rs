@@ -13,8 +13,8 @@ use super::Engine;
 use crate::catalog::{BillableMetric, Catalog, PaymentTerm, Price, PriceTarget};
 use crate::customer::{Customer, Subscription};
 use crate::error::{Code, Error, Result};
+use crate::json::scalar_text;
 use crate::json::{child, decimal, JsonPath};
-use crate::metering::scalar_text;
 use crate::pricing::{DynamicSource, Model};
 use crate::time::Timestamp;
 

@@ -5,14 +5,16 @@ use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use rust_decimal::Decimal;
 
-use super::billing::{InstantRun, WalletState};
 use super::hash::Map;
 use crate::billing::Invoice;
 use crate::catalog::Catalog;
 use crate::customer::Customer;
 use crate::entitlements::{resolve, Access};
 use crate::metering::MetricLedger;
+use crate::money::Currency;
+use crate::pricing::PercentageState;
 use crate::time::Timestamp;
 
 /// A customer with the state the engine keeps for them.
@@ -125,5 +127,56 @@ impl CustomerState {
     /// True when some subscription is active at `t`.
     pub fn subscribed(&self, t: crate::time::Timestamp) -> bool {
         self.customer.subscriptions.iter().any(|s| s.is_active(t))
+    }
+}
+
+/// Running state of one price rated per use in one billing period: an `instant` price (each
+/// use debited from the wallet), or an `in_arrears` price whose model prices each event on its
+/// own (`percentage`, `dynamic`, a matrix with such cells), billed at the period's end as the
+/// sum of its events' amounts, in the order they were recorded.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct InstantRun {
+    /// Events charged.
+    pub events: u64,
+    /// Cumulative quantity (per matrix dimension value; `""` without a matrix).
+    pub quantity: BTreeMap<String, Decimal>,
+    /// Per-event allowance state of `percentage` models, per dimension value.
+    pub percentage: BTreeMap<String, PercentageState>,
+    /// Exact amount debited from the wallet so far.
+    pub charged: Decimal,
+    /// Exact amount the prices give for the events in the order this engine saw them. Equal to
+    /// `charged` except at a hub, where edges debit what they rated with the usage they knew;
+    /// the invoice settles the difference on a line of its own.
+    pub rated: Decimal,
+}
+
+/// The prepaid wallet as the engine runs it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WalletState {
+    /// Its currency.
+    pub currency: Currency,
+    /// What is left, at full precision.
+    pub balance: Decimal,
+    /// The balance the customer definition gave (a redefinition with another figure resets it).
+    pub defined: Decimal,
+    /// Everything real-time charges have debited so far (survives redefinitions): with the
+    /// balance, what was ever funded.
+    pub debited: Decimal,
+    /// How far below zero charges may take the balance.
+    pub credit_limit: Decimal,
+    /// Money of each edge's wallet lease usable only while the hub is unreachable.
+    pub offline_allowance: Decimal,
+}
+
+impl WalletState {
+    /// Money charges may still take here, ignoring leases: balance + credit limit.
+    pub fn spendable(&self) -> Decimal {
+        self.balance.saturating_add(self.credit_limit)
+    }
+
+    /// The wallet's budget as a lease key (SPEC §7): everything funded plus the credit limit,
+    /// of which every debit so far is part.
+    pub fn budget(&self) -> Decimal {
+        self.balance.saturating_add(self.debited).saturating_add(self.credit_limit)
     }
 }

@@ -4,4 +4,4 @@ mod path;
 mod read;
 
 pub use path::JsonPath;
-pub use read::{child, decimal, decimal_map, index, json_path, parse, string, Fields, Problems};
+pub use read::{child, decimal, decimal_map, index, json_path, parse, scalar_text, string, Fields, Problems};

@@ -330,3 +330,14 @@ pub fn decimal_map(v: &Value, path: &str, problems: &mut Problems) -> BTreeMap<S
     }
     out
 }
+
+/// The text of a scalar: strings as they are, numbers and booleans as their JSON text; `None`
+/// for null, arrays and objects. One rule for every place a value becomes a key (a unique-count
+/// observation, a `groupBy` group, a matrix cell).
+pub fn scalar_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(_) | Value::Bool(_) => Some(v.to_string()),
+        _ => None,
+    }
+}

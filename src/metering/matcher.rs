@@ -1,7 +1,7 @@
 //! Which metrics an event feeds, with what value, under which group.
 
 use alloc::format;
-use alloc::string::{String, ToString};
+use alloc::string::String;
 use alloc::vec::Vec;
 use rust_decimal::Decimal;
 use serde_json::Value;
@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::Event;
 use crate::catalog::{Aggregation, BillableMetric, Filter};
 use crate::error::{Code, Error, Result};
-use crate::json::{child, decimal};
+use crate::json::{child, decimal, scalar_text};
 
 /// What one event contributes to one metric.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -42,15 +42,6 @@ fn same_scalar(a: &Value, b: &Value) -> bool {
             _ => a == b,
         },
         _ => a == b,
-    }
-}
-
-/// The text of a scalar: strings as they are, numbers and booleans as JSON.
-pub fn scalar_text(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(_) | Value::Bool(_) => Some(v.to_string()),
-        _ => None,
     }
 }
 

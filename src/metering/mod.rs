@@ -8,4 +8,4 @@ mod matcher;
 pub use aggregate::Aggregate;
 pub use event::Event;
 pub use ledger::{Fold, MetricLedger, PeriodUsage};
-pub use matcher::{group_of, matches, observe, scalar_text, GroupKey, Observation};
+pub use matcher::{group_of, matches, observe, GroupKey, Observation};

@@ -2,24 +2,15 @@
 
 use alloc::collections::BTreeMap;
 use alloc::format;
-use alloc::string::{String, ToString};
+use alloc::string::String;
 use alloc::vec::Vec;
 use rust_decimal::Decimal;
 use serde_json::Value;
 
 use super::{Context, EventInput, Model, Rating};
 use crate::error::{Code, Error, Result};
-use crate::json::{child, index};
+use crate::json::{child, index, scalar_text};
 use crate::money::add;
-
-/// The cell key of a dimension value: strings as they are, numbers and booleans as JSON text.
-fn cell_key(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(_) | Value::Bool(_) => Some(v.to_string()),
-        _ => None,
-    }
-}
 
 fn cell<'m>(
     cells: &'m BTreeMap<String, Model>,
@@ -44,7 +35,7 @@ pub fn rate_events<E: EventInput>(
     // Each group keeps the original index of its events, to point errors at the right one.
     let mut groups: BTreeMap<Option<String>, (Vec<usize>, Vec<&E>)> = BTreeMap::new();
     for (i, e) in events.iter().enumerate() {
-        let key = e.dimension(dimension).and_then(cell_key);
+        let key = e.dimension(dimension).and_then(scalar_text);
         let (indexes, members) = groups.entry(key).or_default();
         indexes.push(i);
         members.push(e);

@@ -93,16 +93,6 @@ impl<'a> Context<'a> {
         Context { rates, history: None, at: None }
     }
 
-    /// The catalog's rates in force now.
-    pub fn now(catalog: &'a crate::catalog::Catalog) -> Context<'a> {
-        Context { rates: &catalog.rates, history: Some(&catalog.rate_history), at: None }
-    }
-
-    /// The catalog's rates in force at `at`.
-    pub fn at(catalog: &'a crate::catalog::Catalog, at: crate::time::Timestamp) -> Context<'a> {
-        Context { at: Some(at), ..Context::now(catalog) }
-    }
-
     /// The rate `name` in force at this context's time: the latest entry of its history that
     /// took effect by then (the first entry before that), else the current rate.
     pub fn rate(&self, name: &str) -> Option<Decimal> {

@@ -2,9 +2,6 @@
 //! command and the hub binary on loopback (a member of the cli package, whose binary it drives;
 //! see ARCHITECTURE.md). The seeded simulations are the other binary, `tests/simulation`.
 
-#[allow(dead_code, reason = "each test module uses part of the shared support")]
-mod support;
-
 mod billing_properties;
 mod billing_refusals;
 mod cli_rate;
@@ -24,7 +21,10 @@ mod price_models;
 mod price_properties;
 mod price_versions;
 mod quote;
+mod references;
 mod signatures;
 mod signed_sync;
 mod snapshot_updates;
+#[allow(dead_code, reason = "each test module uses part of the shared support")]
+mod support;
 mod validate_catalogs;
