@@ -94,7 +94,14 @@ bench-js: pkg
 test-www:
 	@tests/browser/run.sh
 
-.PHONY: bench-hub
+.PHONY: bench bench-hub
+
+## bench: every benchmark (not a test): criterion on the core's hot paths and invoice close, the
+## npm package against its peers in Node, and the hub under sync load.
+bench: pkg
+	$(CARGO) bench -p tollgate
+	node bench/bench.mjs
+	$(CARGO) bench -p tollgate-cli --bench hub_sync
 
 ## bench-hub: /v1/sync requests per second and latency against the real hub binary on a
 ## temporary SQLite database (1,000 customers, 32 clients, 10 leases per request; not a test).

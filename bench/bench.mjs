@@ -393,7 +393,7 @@ const budgets = [
   [
     "overspend across N edges, any fault schedule",
     "0 beyond limit + tolerance",
-    "a correctness property, not a timing: checked by the seeded fault simulation (`tests/sync_simulation.rs`)",
+    "a correctness property, not a timing: checked by the seeded fault simulation (`tests/simulation/sync_simulation.rs`)",
     "—",
     "—",
     "see tests",

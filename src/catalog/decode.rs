@@ -154,11 +154,7 @@ fn feature(v: &Value, path: &str, problems: &mut Problems) -> Option<Feature> {
             f.fail("key", Code::InvalidFeatureKey, format!("{k:?} is not kebab-case (a-z, 0-9, single dashes)"));
         }
     }
-    let kind = f.choice("type", &["boolean", "static", "metered"]).map(|i| match i {
-        0 => FeatureType::Boolean,
-        1 => FeatureType::Static,
-        _ => FeatureType::Metered,
-    });
+    let kind = f.spelled::<FeatureType>("type");
     let (name, _description) = (f.opt_str("name"), f.opt_str("description"));
     f.finish();
     Some(Feature { id: id?, product_id: product_id?, key: key?, kind: kind?, name })
@@ -176,7 +172,7 @@ fn metric(v: &Value, path: &str, problems: &mut Problems) -> Option<BillableMetr
     let (id, product_id, name) = (id(&mut f, "id"), f.str("productId"), f.str("name"));
     let (unit, _description) = (f.opt_str("unit"), f.opt_str("description"));
     let event_type = f.str("eventType");
-    let aggregation = f.choice("aggregation", &Aggregation::NAMES).and_then(Aggregation::from_index);
+    let aggregation = f.spelled::<Aggregation>("aggregation");
     let value_property = f.opt_json_path("valueProperty");
     if aggregation.is_some_and(|a| a != Aggregation::Count)
         && value_property.is_none()
@@ -307,11 +303,7 @@ pub(crate) fn price(v: &Value, path: &str, problems: &mut Problems) -> Option<Pr
             None
         }
     };
-    let payment_term = f.choice("paymentTerm", &PaymentTerm::NAMES).map(|i| match i {
-        0 => PaymentTerm::InAdvance,
-        1 => PaymentTerm::InArrears,
-        _ => PaymentTerm::Instant,
-    });
+    let payment_term = f.spelled::<PaymentTerm>("paymentTerm");
     let model = f.req("model").and_then(|(v, p)| Model::decode(v, &p, f.problems()));
     let quantity = non_negative(&mut f, "quantity");
     let billing_cadence = cadence(&mut f, "billingCadence", true, false);
@@ -386,10 +378,9 @@ fn feature_link(v: &Value, path: &str, problems: &mut Problems) -> Option<Featur
 
 fn entitlement(v: &Value, path: &str, problems: &mut Problems) -> Option<EntitlementTemplate> {
     let mut f = Fields::open(v, path, problems)?;
-    let kind = f.choice("type", &["boolean", "static", "metered"]);
-    let out = match kind? {
-        0 => Some(EntitlementTemplate::Boolean),
-        1 => {
+    let out = match f.spelled::<FeatureType>("type")? {
+        FeatureType::Boolean => Some(EntitlementTemplate::Boolean),
+        FeatureType::Static => {
             let config = match f.opt("config") {
                 Some((v @ Value::Object(_), _)) => Some(v.clone()),
                 Some((_, _)) => {
@@ -400,7 +391,7 @@ fn entitlement(v: &Value, path: &str, problems: &mut Problems) -> Option<Entitle
             };
             config.map(|config| EntitlementTemplate::Static { config })
         }
-        _ => metered(&mut f).map(EntitlementTemplate::Metered),
+        FeatureType::Metered => metered(&mut f).map(EntitlementTemplate::Metered),
     };
     f.finish();
     out

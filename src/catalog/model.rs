@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 use rust_decimal::Decimal;
 use serde_json::Value;
 
-use crate::json::JsonPath;
+use crate::json::{spelled, JsonPath};
 use crate::money::Currency;
 use crate::pricing::Model;
 use crate::time::{Duration, Timestamp};
@@ -58,16 +58,7 @@ pub enum FeatureType {
     Metered,
 }
 
-impl FeatureType {
-    /// The JSON spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FeatureType::Boolean => "boolean",
-            FeatureType::Static => "static",
-            FeatureType::Metered => "metered",
-        }
-    }
-}
+spelled!(FeatureType { Boolean => "boolean", Static => "static", Metered => "metered" });
 
 /// A feature customers may be entitled to.
 #[derive(Clone, Debug, PartialEq)]
@@ -105,26 +96,16 @@ pub enum Aggregation {
     WeightedSum,
 }
 
-impl Aggregation {
-    /// The JSON spellings, in declaration order.
-    pub const NAMES: [&'static str; 8] =
-        ["SUM", "COUNT", "AVG", "MIN", "MAX", "UNIQUE_COUNT", "LATEST", "WEIGHTED_SUM"];
-    const ALL: [Aggregation; 8] = [
-        Aggregation::Sum,
-        Aggregation::Count,
-        Aggregation::Avg,
-        Aggregation::Min,
-        Aggregation::Max,
-        Aggregation::UniqueCount,
-        Aggregation::Latest,
-        Aggregation::WeightedSum,
-    ];
-
-    /// The aggregation at position `i` of [`Aggregation::NAMES`].
-    pub fn from_index(i: usize) -> Option<Aggregation> {
-        Self::ALL.get(i).copied()
-    }
-}
+spelled!(Aggregation {
+    Sum => "SUM",
+    Count => "COUNT",
+    Avg => "AVG",
+    Min => "MIN",
+    Max => "MAX",
+    UniqueCount => "UNIQUE_COUNT",
+    Latest => "LATEST",
+    WeightedSum => "WEIGHTED_SUM",
+});
 
 /// A filter condition: the value at `path` must equal one of `allowed`.
 #[derive(Clone, Debug, PartialEq)]
@@ -180,15 +161,7 @@ pub enum PaymentTerm {
     Instant,
 }
 
-impl PaymentTerm {
-    /// JSON spellings, in declaration order.
-    pub const NAMES: [&'static str; 3] = ["in_advance", "in_arrears", "instant"];
-
-    /// The JSON spelling.
-    pub fn as_str(self) -> &'static str {
-        Self::NAMES[self as usize]
-    }
-}
+spelled!(PaymentTerm { InAdvance => "in_advance", InArrears => "in_arrears", Instant => "instant" });
 
 /// What a price charges for.
 #[derive(Clone, Debug, PartialEq, Eq)]

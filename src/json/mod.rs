@@ -2,6 +2,9 @@
 
 mod path;
 mod read;
+mod spelled;
 
 pub use path::JsonPath;
 pub use read::{child, decimal, decimal_map, index, json_path, parse, scalar_text, string, Fields, Problems};
+pub(crate) use spelled::spelled;
+pub use spelled::Spelled;

@@ -17,16 +17,6 @@ use crate::error::{Code, Error};
 use crate::json::{Fields, Problems};
 use crate::time::Timestamp;
 
-const MODES: [&str; 3] = ["normal", "precise", "closed"];
-
-fn mode_name(m: Mode) -> &'static str {
-    match m {
-        Mode::Normal => MODES[0],
-        Mode::Precise => MODES[1],
-        Mode::Closed => MODES[2],
-    }
-}
-
 fn key_json(k: &LeaseKey) -> (String, String, String) {
     (k.customer_id.clone(), k.key.clone(), k.period.to_rfc3339())
 }
@@ -41,7 +31,7 @@ impl EdgeLeases {
                 let (c, key, period) = key_json(k);
                 json!({ "customerId": c, "key": key, "period": period, "epoch": l.epoch,
                     "granted": l.granted, "returned": l.returned, "used": l.used,
-                    "expiresAt": l.expires_at.map(|t| t.0), "mode": mode_name(l.mode),
+                    "expiresAt": l.expires_at.map(|t| t.0), "mode": l.mode.as_str(),
                     "othersUsage": l.others_usage, "demand": l.demand, "usedAtRequest": l.used_at_request,
                     "allowance": l.allowance, "budget": (l.budget != Decimal::MAX).then_some(l.budget) })
             })
@@ -140,7 +130,7 @@ fn decode(value: &Value, problems: &mut Problems) -> Option<EdgeLeases> {
         let returned = counter(&mut l, "returned");
         let used = counter(&mut l, "used");
         let expires_at = millis(&mut l, "expiresAt");
-        let mode = l.choice("mode", &MODES).map(|i| [Mode::Normal, Mode::Precise, Mode::Closed][i]);
+        let mode = l.spelled::<Mode>("mode");
         let others_usage = counter(&mut l, "othersUsage");
         let demand = counter(&mut l, "demand");
         let used_at_request = counter(&mut l, "usedAtRequest");

@@ -15,7 +15,7 @@ use serde::{Serialize, Serializer};
 use serde_json::Value;
 
 use crate::error::{Code, Error};
-use crate::json::{Fields, Problems};
+use crate::json::{spelled, Fields, Problems};
 use crate::sync::signed::{self, Opened, PublicKey};
 use crate::time::Timestamp;
 
@@ -87,6 +87,8 @@ pub enum Mode {
     /// The lease is over (final report received, or expired): never use it again.
     Closed,
 }
+
+spelled!(Mode { Normal => "normal", Precise => "precise", Closed => "closed" });
 
 /// The hub's answer for one lease.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -348,9 +350,7 @@ impl LeaseGrant {
         let epoch = epoch(&mut f);
         let granted = counter(&mut f, "granted", true);
         let ttl_ms = f.opt_u64("ttlMs").unwrap_or(0);
-        let mode = f
-            .opt_choice("mode", &["normal", "precise", "closed"])
-            .map_or(Mode::Normal, |i| [Mode::Normal, Mode::Precise, Mode::Closed][i]);
+        let mode = f.opt_spelled::<Mode>("mode").unwrap_or(Mode::Normal);
         let shrink_to = match f.opt_decimal("shrinkTo") {
             Some(d) if d < Decimal::ZERO => {
                 f.fail("shrinkTo", Code::InvalidValue, "shrinkTo must not be negative");
