@@ -46,16 +46,16 @@ test-hub:
 
 ## test-sim: the seeded simulation of one hub and many edges over a faulty network, 10,000
 ## schedules (`make sim-long` runs 200,000); and the real hub (state, SQLite, group commit,
-## start-up replay) crashed at random points, 2,000 seeds. One optimised test binary.
+## start-up replay) crashed at random points, 2,000 seeds. One optimised test binary (profile sim).
 test-sim:
-	$(CARGO) test --release -p tollgate-cli --test simulation -- --nocapture
+	$(CARGO) test --profile sim -p tollgate-cli --test simulation -- --nocapture
 
 ## test-fuzz: a short run of every fuzz target (`scripts/fuzz.sh long` for the long mode).
 test-fuzz:
 	@scripts/fuzz.sh smoke
 
 sim-long:
-	TOLLGATE_SIM_SCHEDULES=200000 $(CARGO) test --release -p tollgate-cli --test simulation sync_simulation -- --nocapture
+	TOLLGATE_SIM_SCHEDULES=200000 $(CARGO) test --profile sim -p tollgate-cli --test simulation sync_simulation -- --nocapture
 
 ## test-nostd: the core builds for a target that has no `std` at all.
 test-nostd:

@@ -2,14 +2,15 @@
 # Fuzzes every decoder and entry point that takes outside input (SPEC §10), with cargo-fuzz and
 # libFuzzer, on the stable toolchain (RUSTC_BOOTSTRAP=1 lets stable take cargo-fuzz's -Z flags).
 #
-#   scripts/fuzz.sh smoke                  every target for FUZZ_SMOKE_SECONDS (25) each: for CI
+#   scripts/fuzz.sh smoke                  every target for FUZZ_SMOKE_SECONDS (25) each, FUZZ_JOBS
+#                                          (the number of cores) at a time: for CI
 #   scripts/fuzz.sh long [SECONDS]         every target for SECONDS (600) each, one after another
 #   scripts/fuzz.sh run TARGET [SECONDS]   one target (default 600 s)
 #   scripts/fuzz.sh repro TARGET FILE      run one input through a target (a crash prints its panic)
 #   scripts/fuzz.sh tmin TARGET FILE       minimise a crashing input (cargo fuzz tmin)
 #   scripts/fuzz.sh list                   the targets
 #
-# Targets run one at a time, niced, in one process each (-jobs=1). Each prints its execs,
+# Targets run one at a time (in smoke mode one per core), niced, in one process each (-jobs=1). Each prints its execs,
 # execs/s and corpus size; the exit status is non-zero if any target found a crash (the input is
 # kept in fuzz/artifacts/TARGET/). The corpus grows in fuzz/corpus/TARGET (not committed); the
 # committed seeds are fuzz/seeds/TARGET (rebuilt by fuzz/make-seeds.py). Environment:
@@ -102,19 +103,27 @@ report() {
   return "$failed"
 }
 
+# all SECONDS [JOBS]: every target for SECONDS, JOBS targets at a time (each one process).
 all() {
-  local secs="$1"
+  local secs="$1" jobs="${2:-1}" running=0
   build
   SUMMARY="$(mktemp)"
   trap 'rm -f "$SUMMARY"' EXIT
   for t in $(targets); do
-    run_target "$t" "$secs"
+    run_target "$t" "$secs" &
+    running=$((running + 1))
+    if [ "$running" -ge "$jobs" ]; then
+      wait -n || true
+      running=$((running - 1))
+    fi
   done
+  wait
+  sort -o "$SUMMARY" "$SUMMARY"
   report
 }
 
 case "${1:-}" in
-  smoke) all "${FUZZ_SMOKE_SECONDS:-25}" ;;
+  smoke) all "${FUZZ_SMOKE_SECONDS:-25}" "${FUZZ_JOBS:-$(nproc)}" ;;
   long) all "${2:-600}" ;;
   run)
     [ -n "${2:-}" ] || { echo "usage: scripts/fuzz.sh run TARGET [SECONDS]" >&2; exit 2; }
