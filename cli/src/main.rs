@@ -114,3 +114,25 @@ fn one_line(rendered: &str) -> String {
     }
     parts.join("; ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[test]
+    fn clap_errors_become_one_line() {
+        let rendered = "error: the following required arguments were not provided:\n  --plan <PLAN_ID>\n  \
+                        --usage <USAGE.json>\n\nUsage: tollgate quote --catalog <CATALOG.json> --plan <PLAN_ID>\n\n\
+                        For more information, try '--help'.\n";
+        assert_eq!(
+            one_line(rendered),
+            "the following required arguments were not provided: --plan <PLAN_ID>, --usage <USAGE.json>"
+        );
+        let rendered = "error: unexpected argument '--curency' found\n\n  tip: a similar argument exists: \
+                        '--currency'\n\nUsage: tollgate rate [OPTIONS]\n";
+        assert_eq!(
+            one_line(rendered),
+            "unexpected argument '--curency' found; tip: a similar argument exists: '--currency'"
+        );
+    }
+}
