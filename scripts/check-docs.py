@@ -4,7 +4,9 @@
 A block is a shell session: lines starting with "$ " are commands (a heredoc continues until its
 terminator), the lines after a command up to the next "$ " are its expected output (stdout and
 stderr together). Commands run with bash from the repository root, in order, so a block may
-create files that later commands of any block use. Exits 1 on the first difference.
+create files that later commands of any block use. Also checks that every `Usage: tollgate …`
+line of a ```text block in docs/cli.md is the one that command's `--help` prints. Exits 1 on the
+first difference.
 """
 import pathlib
 import re
@@ -13,6 +15,8 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DOCS = sorted((ROOT / "docs").glob("*.md")) + [ROOT / "README.md"]
+CLI_DOC = ROOT / "docs" / "cli.md"
+BINARY = ROOT / "target" / "debug" / "tollgate"
 
 
 def sessions(text):
@@ -44,8 +48,24 @@ def steps(lines):
         yield "\n".join(command), "\n".join(output).rstrip()
 
 
+def usage_lines():
+    """The `Usage: tollgate COMMAND …` lines of the text blocks of docs/cli.md, with the command."""
+    for block in re.findall(r"```text\n(.*?)```", CLI_DOC.read_text(), re.S):
+        for line in block.splitlines():
+            if line.startswith("Usage: tollgate "):
+                yield line.split()[2], line
+
+
 def main():
     checked = 0
+    for command, line in usage_lines():
+        run = subprocess.run([str(BINARY), command, "--help"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        printed = [l for l in run.stdout.splitlines() if l.startswith("Usage: ")]
+        if run.returncode != 0 or printed != [line]:
+            print(f"{CLI_DOC.relative_to(ROOT)}: usage of `tollgate {command}`")
+            print(f"--- documented\n{line}\n--- printed by `tollgate {command} --help`\n{chr(10).join(printed)}")
+            return 1
+        checked += 1
     for doc in DOCS:
         for lines in sessions(doc.read_text()):
             for command, expected in steps(lines):

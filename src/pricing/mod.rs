@@ -5,6 +5,7 @@ mod dynamic;
 mod matrix;
 mod model;
 mod percentage;
+pub mod rate_request;
 mod tiers;
 
 use alloc::collections::BTreeMap;

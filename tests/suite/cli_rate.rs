@@ -300,3 +300,68 @@ fn huge_amount_that_cannot_carry_the_currency_places_is_an_error() {
     // 79228162514264337593543950335 × 1 is representable, but not with two decimal places.
     rate_bad(r#"{ "type": "per_unit", "unitPrice": "1" }"#, &["--quantity", "79228162514264337593543950335"]);
 }
+
+// ---------------------------------------------------------------- the command line itself
+
+#[test]
+fn negative_quantity_as_opt_equals_value_and_as_separate_value() {
+    let m = TempFile::new("model.json", r#"{ "type": "per_unit", "unitPrice": "0.002" }"#);
+    // −2500 × 0.002 = −5 (a credit) → "-5.00"
+    for args in [["--quantity=-2500"].as_slice(), ["--quantity", "-2500"].as_slice()] {
+        let mut all = vec!["rate", "--model", m.path()];
+        all.extend_from_slice(args);
+        all.push("--json");
+        let out = run(&all);
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), line("-5", "-5.00", "USD"));
+    }
+    // --model=FILE too
+    let model_arg = format!("--model={}", m.path());
+    let out = run(&["rate", &model_arg, "--quantity=-2500", "--json"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), line("-5", "-5.00", "USD"));
+}
+
+#[test]
+fn rate_help_describes_the_subcommand() {
+    for flag in ["--help", "-h"] {
+        let out = run(&["rate", flag]);
+        assert_eq!(out.status.code(), Some(0), "{flag}");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains("Usage: tollgate rate"), "{stdout}");
+        assert!(stdout.contains("--quantity <Q>") && stdout.contains("--events <EVENTS.json>"), "{stdout}");
+        assert!(out.stderr.is_empty());
+    }
+}
+
+#[test]
+fn version_prints_the_package_version() {
+    let out = run(&["--version"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("tollgate {}\n", env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn usage_errors_name_the_option_and_exit_2() {
+    let m = TempFile::new("model.json", r#"{ "type": "per_unit", "unitPrice": "1" }"#);
+    let out = run(&["rate", "--model", m.path(), "--quantity", "1", "--curency", "EUR"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = assert_bad(&out);
+    assert!(err.starts_with("tollgate: ") && err.contains("'--curency'"), "{err}");
+    assert!(err.contains("--currency"), "the suggestion: {err}");
+    // a missing value, both inputs, an event count with events, neither input
+    for (args, named) in [
+        (vec!["--quantity"], "'--quantity <Q>'"),
+        (vec!["--quantity", "1", "--events", m.path()], "'--quantity <Q>'"),
+        (vec!["--event-count", "1", "--events", m.path()], "'--event-count <N>'"),
+        (vec![], "--quantity <Q>|--events <EVENTS.json>"),
+    ] {
+        let out = run(&[["rate", "--model", m.path()].as_slice(), &args].concat());
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = assert_bad(&out);
+        assert!(err.contains(named) && err.ends_with("try `tollgate rate --help`\n"), "{err}");
+    }
+    // a bad value is bad input (exit 1), named by its option
+    let out = run(&["rate", "--model", m.path(), "--quantity", "ten"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(assert_bad(&out).starts_with("tollgate: --quantity: invalid_decimal"));
+}
