@@ -17,6 +17,7 @@ use crate::time::Timestamp;
 
 /// The closed invoice an adjustment line belongs to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct Adjusts {
     /// Its subscription.
