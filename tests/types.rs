@@ -205,6 +205,6 @@ fn declarations_are_current() {
     let have = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         have == want,
-        "{FILE} is stale (the Rust types changed): run `make types` and commit it\n--- generated:\n{want}"
+        "{FILE} is not what the Rust types generate: run `make types` and commit it\n--- generated:\n{want}"
     );
 }
