@@ -118,7 +118,8 @@ fn type_code(t: Option<FeatureType>) -> u32 {
 /// [`decision_names`]), so that it copies none of [`bits`], [`ERROR`] or [`MAX_SCRATCH`]:
 /// `{ allowed, reasonShift, reasonMask, typeShift, typeMask, figures, config, exact, needsSync,
 /// error, maxScratch, reasons }`, `reasons` being how many reason names come first in
-/// [`decision_names`]. Written at compile time: no formatting code in the module.
+/// [`decision_names`]. Written at compile time ([`LAYOUT`]): the same text built with `format!`
+/// at run time made the module about 500 B (gzip) larger.
 #[wasm_bindgen]
 pub fn decision_layout() -> String {
     String::from(LAYOUT)
