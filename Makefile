@@ -4,7 +4,7 @@
 CARGO ?= cargo
 BIN := target/release/tollgate
 
-.PHONY: demo test setup build lint test-rust test-sim test-hub test-fuzz sim-long test-nostd test-docs clean
+.PHONY: demo test setup build lint test-rust test-sim test-hub test-fuzz sim-long test-nostd test-docs types clean
 
 ## demo: the main job. Builds the npm package (if needed) and the CLI with the hub, shows the
 ## CLI on both example catalogs, then starts the hub on an embedded SQLite database seeded with
@@ -30,15 +30,18 @@ setup:
 test: setup lint test-rust test-sim test-nostd test-docs test-js test-www test-fuzz
 
 ## lint: rustfmt over the workspace, clippy over the native crates (core, hub, cli; the bindings
-## are linted for wasm32 in test-js).
+## are linted for wasm32 in test-js), and over the core with its `ts` feature (tests/types.rs).
 lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy -p tollgate --features ts --all-targets -- -D warnings
 
 ## test-rust: the unit tests of every crate and the functional suite (tests/suite: the core, the
-## `tollgate` command, the real hub binary on loopback with SQLite on disk, kill -9 mid-burst).
+## `tollgate` command, the real hub binary on loopback with SQLite on disk, kill -9 mid-burst);
+## then that pkg-template/types.d.ts is what the Rust types generate (`make types` rewrites it).
 test-rust:
 	$(CARGO) test --lib --bins --test suite
+	$(CARGO) test -p tollgate --features ts --test types
 
 ## test-hub: the hub's part of the suite alone.
 test-hub:
@@ -65,6 +68,11 @@ test-nostd:
 test-docs:
 	$(CARGO) build --bin tollgate
 	python3 scripts/check-docs.py
+
+## types: regenerates pkg-template/types.d.ts, the TypeScript declarations of the JSON the npm
+## package returns, from the Rust types (ts-rs; tests/types.rs). Commit the result.
+types:
+	TOLLGATE_WRITE_TYPES=1 $(CARGO) test -p tollgate --features ts --test types
 
 clean:
 	$(CARGO) clean

@@ -1,27 +1,48 @@
-// Tollgate's JavaScript API over the wasm-bindgen exports of the Rust core (src/wasm.rs).
+// Tollgate's JavaScript API over the wasm-bindgen exports of the Rust core (wasm/src/lib.rs).
 // This layer converts values and decides nothing: every answer comes from the engine.
 // The entry points (node.js, workerd.js, deno.js, browser.js, slim.js) load the module and
 // re-export this file. scripts/build-wasm.sh also turns it into the classic script script.js.
 import * as raw from "./tollgate_raw.js";
 
-const ERROR = 0xffffffff;
-const FIGURES = 1 << 7;
-const CONFIG = 1 << 8;
-const EXACT = 1 << 9;
-const NEEDS_SYNC = 1 << 10;
-const TYPES = [null, "boolean", "static", "metered"];
-const MAX_SCRATCH = 4096; // as src/wasm.rs: longer ids cross as ordinary strings
+// The packed decision's layout and names, read once from the module at init (wasm/src/lib.rs:
+// `decision_layout`, `decision_names`), so Rust owns the only copy; plain module constants after.
+let ERROR = 0; // what a hot call returns when it failed
+let ALLOWED = 0;
+let REASON_SHIFT = 0;
+let REASON_MASK = 0;
+let TYPE_SHIFT = 0;
+let TYPE_MASK = 0;
+let FIGURES = 0;
+let CONFIG = 0;
+let EXACT = 0;
+let NEEDS_SYNC = 0;
+let MAX_SCRATCH = 0; // longer ids cross as ordinary strings
+let TYPES = null; // feature type names by code (null: none)
+let REASONS = null;
 
-let REASONS = null; // read from the module at init: one table, owned by Rust
 let memory = null; // the module's WebAssembly.Memory
 let heap = new Int32Array(0); // views of it, renewed after the memory grows (int32 reads stay small integers in V8)
 let bytes = new Uint8Array(0);
 
 function ready(exports) {
+  const l = JSON.parse(raw.decision_layout());
+  ERROR = l.error;
+  ALLOWED = l.allowed;
+  REASON_SHIFT = l.reasonShift;
+  REASON_MASK = l.reasonMask;
+  TYPE_SHIFT = l.typeShift;
+  TYPE_MASK = l.typeMask;
+  FIGURES = l.figures;
+  CONFIG = l.config;
+  EXACT = l.exact;
+  NEEDS_SYNC = l.needsSync;
+  MAX_SCRATCH = l.maxScratch;
+  const names = raw.decision_names().split(",");
+  REASONS = names.slice(0, l.reasons);
+  TYPES = names.slice(l.reasons).map((t) => t || null);
   memory = exports.memory;
   heap = new Int32Array(memory.buffer);
   bytes = new Uint8Array(memory.buffer);
-  REASONS = raw.reason_names().split(",");
 }
 
 /** Instantiates the module synchronously from a `WebAssembly.Module` or its bytes. */
@@ -137,10 +158,10 @@ function figure(f, k) {
 export class Decision {
   #f;
   constructor(code, featureKey, figures, config) {
-    this.allowed = (code & 1) === 1;
-    this.reason = REASONS[(code >>> 1) & 15];
+    this.allowed = (code & ALLOWED) !== 0;
+    this.reason = REASONS[(code >>> REASON_SHIFT) & REASON_MASK];
     this.featureKey = featureKey;
-    this.featureType = TYPES[(code >>> 5) & 3];
+    this.featureType = TYPES[(code >>> TYPE_SHIFT) & TYPE_MASK];
     this.config = config;
     this.exact = (code & EXACT) !== 0;
     this.needsSync = (code & NEEDS_SYNC) !== 0;

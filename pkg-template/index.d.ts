@@ -1,17 +1,55 @@
 // Types of the tollgate npm package: the JavaScript API (SPEC §8) and the JSON it takes and
 // returns (SPEC §3–§6.1). Amounts are decimal strings; quantities may be numbers, decimal
 // strings or bigints on the way in and are decimal strings on the way out.
+//
+// The JSON the API returns (decisions, ingest outcomes, quotes, invoices, problems, sync
+// messages) is declared in types.d.ts, generated from the Rust types (tests/types.rs, `make
+// types`); this file declares the inputs and the classes by hand and re-exports those.
 
-/** A decimal number written as a string, e.g. `"0.000002"` (exact; never a float). */
-export type DecimalString = string;
+import type {
+  DecimalString,
+  DecisionJSON,
+  FeatureType,
+  IngestOutcome,
+  Invoice,
+  JsonValue,
+  Problem,
+  Quote,
+  Reason,
+  SyncRequest,
+  SyncResponse as SyncResponseBody,
+  Timestamp,
+} from "./types.js";
+
+export type {
+  Adjusts,
+  Charge,
+  DecimalString,
+  DecisionJSON,
+  FeatureType,
+  IngestOutcome,
+  Invoice,
+  InvoiceKind,
+  InvoiceStatus,
+  JsonValue,
+  LeaseGrant,
+  LeaseReport,
+  Line,
+  LineType,
+  Mode,
+  Problem,
+  Quote,
+  Reason,
+  SyncRequest,
+  TierLine,
+  Timestamp,
+  WalletView,
+} from "./types.js";
+
 /** A quantity as the API accepts it: a number, a decimal string or a bigint. */
 export type Quantity = number | string | bigint;
-/** An RFC 3339 timestamp, e.g. `"2026-11-28T10:00:00Z"`. */
-export type Timestamp = string;
 /** An ISO-8601 duration of one unit: `P1D`, `P1W`, `P1M`, `P3M`, `P1Y` (`P0D`: one-time fee). */
 export type Cadence = string;
-/** A JSON value. */
-export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 
 // ---------------------------------------------------------------------------------------------
 // Catalog (SPEC §3)
@@ -33,8 +71,6 @@ export interface Product {
   name: string;
   description?: string;
 }
-
-export type FeatureType = "boolean" | "static" | "metered";
 
 export interface Feature {
   id: string;
@@ -225,32 +261,6 @@ export interface UsageEvent {
   dataschema?: string;
 }
 
-export type Reason =
-  | "ok"
-  | "no_entitlement"
-  | "not_subscribed"
-  | "unknown_customer"
-  | "unknown_feature"
-  | "limit_reached"
-  | "lease_exhausted"
-  | "lease_expired"
-  | "offline";
-
-/** A decision as JSON (`JSON.stringify(decision)`, `decision.toJSON()`, and inside `ingest`'s outcome). */
-export interface DecisionJSON {
-  allowed: boolean;
-  reason: Reason;
-  featureKey: string;
-  featureType: FeatureType | null;
-  balance: DecimalString | null;
-  usage: DecimalString | null;
-  overage: DecimalString | null;
-  limit: DecimalString | null;
-  config: JsonValue | null;
-  exact: boolean;
-  needsSync: boolean;
-}
-
 /** An entitlement decision. Denials are decisions (`allowed: false`), never exceptions. */
 export declare class Decision implements Readonly<DecisionJSON> {
   private constructor();
@@ -273,31 +283,6 @@ export declare class Decision implements Readonly<DecisionJSON> {
   toJSON(): DecisionJSON;
 }
 
-/** A real-time charge of an `instant` price, debited from the wallet. */
-export interface Charge {
-  subscriptionId: string;
-  priceId: string;
-  amount: DecimalString;
-  currency: string;
-  walletBalance: DecimalString;
-}
-
-/** What `ingest` returns. */
-export interface IngestOutcome {
-  /** False when the event was denied and nothing of it was applied. */
-  allowed: boolean;
-  reason: Reason;
-  /** A decision per metered feature the event consumes (the denials, when denied). */
-  decisions: DecisionJSON[];
-  charges: Charge[];
-  /** Present and true when the wallet could not pay the event's real-time charges. */
-  walletDenied?: boolean;
-  /** This `(source, id)` was seen before: the first result is returned. */
-  duplicate: boolean;
-  /** No metric counts the event. */
-  unmatched: boolean;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Quotes (SPEC §6.1)
 
@@ -310,77 +295,8 @@ export interface QuoteRequest {
   period?: JsonValue;
 }
 
-export type LineType = "fee" | "usage" | "discount" | "commitment" | "credit" | "adjustment";
-
-export interface TierLine {
-  upTo: DecimalString | null;
-  quantity: DecimalString;
-  amount: DecimalString;
-}
-
-export interface Line {
-  type: LineType;
-  priceId: string | null;
-  description: string;
-  /** Billed quantity (after allowances and clamps). */
-  quantity: DecimalString;
-  /** Quantity as metered. */
-  meteredQuantity: DecimalString;
-  unitPrice?: DecimalString;
-  tiers?: TierLine[];
-  /** The exact, unrounded amount. */
-  preciseAmount: DecimalString;
-  /** Rounded half away from zero to the currency's exponent. */
-  amount: DecimalString;
-  /** On an `adjustment` line: the closed invoice and line whose late usage it bills. */
-  adjusts?: { subscriptionId: string; periodStart: string; periodEnd: string; description: string };
-}
-
-export interface Quote {
-  planId: string;
-  currency: string;
-  lines: Line[];
-  subtotal: DecimalString;
-  discount: DecimalString;
-  total: DecimalString;
-}
-
-/**
- * An invoice (SPEC §6.2, §13): one subscription, one billing period, one of two kinds — the
- * advance invoice (upfront fees, issued at the period's start) or the arrears invoice (usage
- * and the rest, issued at its end).
- */
-export interface Invoice {
-  /** Stable: `<subscriptionId>-<period start, basic ISO 8601>-<kind>`. */
-  id: string;
-  kind: "advance" | "arrears";
-  customerId: string;
-  subscriptionId: string;
-  planId: string;
-  /** RFC 3339, inclusive. */
-  periodStart: string;
-  /** RFC 3339, exclusive: the subscription's end when it ended inside the period. */
-  periodEnd: string;
-  /** RFC 3339: when it falls due (advance: the period's start; arrears: its end). */
-  issuedAt: string;
-  currency: string;
-  status: "draft" | "final";
-  lines: Line[];
-  subtotal: DecimalString;
-  discount: DecimalString;
-  total: DecimalString;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Errors
-
-/** One problem of an input: a stable code and the JSON pointer of the offending value. */
-export interface Problem {
-  code: string;
-  /** RFC 6901 JSON pointer into the input (`""` for the whole input), e.g. `/plans/0/currency`. */
-  path: string;
-  message: string;
-}
 
 /**
  * Thrown for bad input (never for a denial). `code` and `path` are those of the first problem;
@@ -427,29 +343,6 @@ export interface EngineOptions {
   hubPublicKey?: string;
 }
 
-/** A lease's counters in a sync request (§7). Decimals are strings. */
-export interface LeaseReport {
-  customerId: string;
-  key: string;
-  period: string;
-  epoch: number;
-  used: string;
-  returned: string;
-  grantedSeen: string;
-  want: string;
-  final: boolean;
-}
-
-/** The body of `POST /v1/sync`. */
-export interface SyncRequest {
-  edgeId: string;
-  bootId: string;
-  seq: number;
-  catalogVersion: number;
-  leases: LeaseReport[];
-  events: unknown[];
-}
-
 /**
  * A signed snapshot or sync response (SPEC §7): `payload` is the base64 of the exact JSON bytes
  * the hub signed, `signature` the base64 of their Ed25519 signature.
@@ -461,31 +354,17 @@ export interface SignedEnvelope {
 }
 
 /**
- * The hub's answer to a sync request. A hub with a signing key sends it as a `SignedEnvelope`
- * whose payload is this object, with `edgeId` and `bootId` naming the edge run it answers.
+ * The hub's answer to a sync request: the core's response (`ackSeq`, `leases`, `snapshot`) and
+ * what the hub adds. A hub with a signing key sends it as a `SignedEnvelope` whose payload is
+ * this object, with `edgeId` and `bootId` naming the edge run it answers.
  */
-export interface SyncResponse {
-  ackSeq: number;
+export interface SyncResponse extends SyncResponseBody {
   /** The edge answered (always in a signed response; when present, it must be this engine's). */
   edgeId?: string;
   /** The run of that edge answered (always in a signed response; when present, it must be this engine's). */
   bootId?: string;
-  leases: {
-    customerId: string;
-    key: string;
-    period: string;
-    epoch: number;
-    granted: string;
-    ttlMs: number;
-    mode: "normal" | "precise" | "closed";
-    shrinkTo: string | null;
-    othersUsage: string;
-    allowance?: string;
-    budget?: string;
-  }[];
-  snapshot: unknown | null;
   /** Leases and events the hub refused (events are kept at the hub as dead letters). */
-  problems?: { code: string; path: string; message: string }[];
+  problems?: Problem[];
   /** How many problems were not listed (over 100). */
   problemsOmitted?: number;
 }

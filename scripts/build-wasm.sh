@@ -43,7 +43,7 @@ else
   optimised="not run (npm binaryen@132 not installed; run scripts/setup-js.sh)"
 fi
 
-cp pkg-template/{package.json,README.md,index.d.ts,slim.d.ts,core.js,node.js,workerd.js,deno.js,browser.js,slim.js} "$OUT/"
+cp pkg-template/{package.json,README.md,index.d.ts,types.d.ts,slim.d.ts,core.js,node.js,workerd.js,deno.js,browser.js,slim.js} "$OUT/"
 cp "$WORK/web/tollgate_raw.js" "$OUT/tollgate_raw.js"
 
 # script.js: wasm-bindgen's no-modules glue and core.js in one classic script that defines

@@ -180,8 +180,11 @@ impl fmt::Display for Code {
 
 /// A typed error: `code` for programs, `path` into the input, `message` for people.
 #[derive(Clone, Debug, PartialEq, Eq)]
+// In TypeScript, the `{ code, path, message }` the JS API reports a problem as.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "Problem"))]
 pub struct Error {
     /// What went wrong.
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
     pub code: Code,
     /// JSON pointer into the offending input, e.g. `/plans/0/prices/2/model/tiers/1/upTo`.
     pub path: String,

@@ -22,6 +22,7 @@ use crate::time::{period_containing, Period, Timestamp};
 
 /// Draft (the running bill) or final (issued: it will not change).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum InvoiceStatus {
     /// A preview: the period is still open.
@@ -32,6 +33,7 @@ pub enum InvoiceStatus {
 
 /// Which of a period's two invoices.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum InvoiceKind {
     /// Upfront fees, issued at the period's start.
@@ -42,6 +44,7 @@ pub enum InvoiceKind {
 
 /// An invoice.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct Invoice {
     /// Stable id: `<subscription>-<period start, basic ISO 8601>-<kind>`.
@@ -69,12 +72,15 @@ pub struct Invoice {
     pub lines: Vec<Line>,
     /// Σ fee and usage lines.
     #[serde(serialize_with = "as_text")]
+    #[cfg_attr(feature = "ts", ts(type = "DecimalString"))]
     pub subtotal: Decimal,
     /// Σ discounts (positive).
     #[serde(serialize_with = "as_text")]
+    #[cfg_attr(feature = "ts", ts(type = "DecimalString"))]
     pub discount: Decimal,
     /// Σ every line: what is owed.
     #[serde(serialize_with = "as_text")]
+    #[cfg_attr(feature = "ts", ts(type = "DecimalString"))]
     pub total: Decimal,
 }
 

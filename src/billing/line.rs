@@ -12,6 +12,7 @@ use crate::pricing::TierAmount;
 
 /// The closed invoice an adjustment line belongs to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct Adjusts {
     /// Its subscription.
@@ -26,6 +27,7 @@ pub struct Adjusts {
 
 /// What a line is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum LineType {
     /// A fee price (platform access, seats).
@@ -44,16 +46,20 @@ pub enum LineType {
 
 /// One tier's part of a line.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct TierLine {
     /// The tier's inclusive upper bound; `null` for the open tier.
     #[serde(serialize_with = "opt_plain")]
+    #[cfg_attr(feature = "ts", ts(type = "DecimalString | null"))]
     pub up_to: Option<Decimal>,
     /// Units inside the tier.
     #[serde(serialize_with = "as_plain")]
+    #[cfg_attr(feature = "ts", ts(type = "DecimalString"))]
     pub quantity: Decimal,
     /// Their unrounded amount, flat price included.
     #[serde(serialize_with = "as_plain")]
+    #[cfg_attr(feature = "ts", ts(type = "DecimalString"))]
     pub amount: Decimal,
 }
 
@@ -65,6 +71,7 @@ impl From<&TierAmount> for TierLine {
 
 /// An invoice or quote line (SPEC §6.2).
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct Line {
     /// Fee, usage, discount, commitment or credit.
@@ -76,24 +83,31 @@ pub struct Line {
     pub description: String,
     /// Billed quantity (after allowances and clamps).
     #[serde(serialize_with = "as_plain")]
+    #[cfg_attr(feature = "ts", ts(type = "DecimalString"))]
     pub quantity: Decimal,
     /// Quantity as metered, before allowances and clamps.
     #[serde(serialize_with = "as_plain")]
+    #[cfg_attr(feature = "ts", ts(type = "DecimalString"))]
     pub metered_quantity: Decimal,
     /// The single unit price, where there is one.
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "opt_plain")]
+    #[cfg_attr(feature = "ts", ts(type = "DecimalString", optional))]
     pub unit_price: Option<Decimal>,
     /// Per-tier breakdown of tiered models.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub tiers: Option<Vec<TierLine>>,
     /// The exact amount.
     #[serde(serialize_with = "as_plain")]
+    #[cfg_attr(feature = "ts", ts(type = "DecimalString"))]
     pub precise_amount: Decimal,
     /// The amount rounded half away from zero to the currency's exponent.
     #[serde(serialize_with = "as_text")]
+    #[cfg_attr(feature = "ts", ts(type = "DecimalString"))]
     pub amount: Decimal,
     /// On an adjustment line: the closed invoice and line it adjusts.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub adjusts: Option<Adjusts>,
 }
 

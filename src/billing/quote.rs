@@ -29,6 +29,7 @@ pub struct QuoteRequest {
 
 /// The priced result: lines, subtotal, discount, total, in the plan's currency.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct Quote {
     /// The plan priced.
@@ -39,12 +40,15 @@ pub struct Quote {
     pub lines: Vec<Line>,
     /// Σ fee and usage lines.
     #[serde(serialize_with = "as_text")]
+    #[cfg_attr(feature = "ts", ts(type = "DecimalString"))]
     pub subtotal: Decimal,
     /// Σ discounts (none on a plain quote).
     #[serde(serialize_with = "as_text")]
+    #[cfg_attr(feature = "ts", ts(type = "DecimalString"))]
     pub discount: Decimal,
     /// What the period would cost.
     #[serde(serialize_with = "as_text")]
+    #[cfg_attr(feature = "ts", ts(type = "DecimalString"))]
     pub total: Decimal,
 }
 

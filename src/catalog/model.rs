@@ -48,6 +48,7 @@ pub struct Product {
 
 /// What kind of entitlement a feature is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
 pub enum FeatureType {
     /// On or off.

@@ -22,6 +22,7 @@ use crate::time::{Period, Timestamp};
 
 /// A real-time charge reported by `ingest`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct Charge {
     /// The subscription.
@@ -29,11 +30,13 @@ pub struct Charge {
     /// The instant price.
     pub price_id: String,
     /// Exact amount debited.
+    #[cfg_attr(feature = "ts", ts(type = "DecimalString"))]
     pub amount: String,
     /// ISO-4217 code.
     pub currency: &'static str,
     /// Wallet balance after the debit (`null` when the customer has no wallet: only a free
     /// charge gets that far).
+    #[cfg_attr(feature = "ts", ts(type = "DecimalString | null"))]
     pub wallet_balance: Option<String>,
 }
 

@@ -22,6 +22,7 @@ use crate::time::{period_containing, Duration, Period, Timestamp};
 
 /// The result of ingesting one event.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct IngestOutcome {
     /// False when the event was denied and nothing of it was applied.
@@ -34,6 +35,7 @@ pub struct IngestOutcome {
     pub charges: Vec<super::Charge>,
     /// True when the denial is the wallet's: the real-time charges did not fit its balance.
     #[serde(skip_serializing_if = "core::ops::Not::not")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<bool>", optional))]
     pub wallet_denied: bool,
     /// True when this `(source, id)` was seen before: the first result is returned.
     pub duplicate: bool,
@@ -41,23 +43,28 @@ pub struct IngestOutcome {
     pub unmatched: bool,
     /// The customer's wallet as this engine knows it, when they have one.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub wallet: Option<WalletView>,
 }
 
 /// A wallet as an engine knows it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct WalletView {
     /// ISO-4217 code.
     pub currency: &'static str,
     /// The balance: with leases, the hub's last word less what this edge spent since (others'
     /// spending since then is not known yet); without, the engine's own.
+    #[cfg_attr(feature = "ts", ts(type = "DecimalString"))]
     pub balance: String,
     /// With leases: money of the current wallet lease still usable while it is valid.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(type = "DecimalString", optional))]
     pub leased: Option<String>,
     /// With leases: money spent under the current wallet lease.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(type = "DecimalString", optional))]
     pub spent: Option<String>,
 }
 

@@ -10,6 +10,7 @@ use crate::money::plain;
 
 /// Why a decision came out as it did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
     /// Allowed.
@@ -51,19 +52,26 @@ impl Reason {
 
 /// Figures of a metered feature at the time of a decision.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+// In TypeScript, the four fields a decision always has (null without figures; see `figures`).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Balance {
     /// Units left (Σ remaining of active grants).
+    #[cfg_attr(feature = "ts", ts(type = "DecimalString | null"))]
     pub balance: Decimal,
     /// Units used this period.
+    #[cfg_attr(feature = "ts", ts(type = "DecimalString | null"))]
     pub usage: Decimal,
     /// Units used past the balance (soft limits).
+    #[cfg_attr(feature = "ts", ts(type = "DecimalString | null"))]
     pub overage: Decimal,
     /// Units issued for this period.
+    #[cfg_attr(feature = "ts", ts(type = "DecimalString | null"))]
     pub limit: Decimal,
 }
 
 /// A decision. Cheap to build: the key and config are shared, figures are plain decimals.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "DecisionJSON"))]
 #[serde(rename_all = "camelCase")]
 pub struct Decision {
     /// May the customer go ahead.
@@ -77,6 +85,8 @@ pub struct Decision {
     pub feature_type: Option<FeatureType>,
     /// Metered figures (null for other types and denials before a balance is known).
     #[serde(flatten, serialize_with = "figures")]
+    // In TypeScript, `Balance`'s four fields (tests/types.rs puts them here).
+    #[cfg_attr(feature = "ts", ts(skip))]
     pub figures: Option<Balance>,
     /// Static configuration.
     pub config: Option<Arc<Value>>,

@@ -27,17 +27,20 @@ pub const WALLET_KEY: &str = "$wallet";
 
 /// What a lease is for: one customer's metered feature (or wallet) in one usage period.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename_all = "camelCase"))]
 pub struct LeaseKey {
     /// The customer.
     pub customer_id: String,
     /// A metered feature key, or [`WALLET_KEY`].
     pub key: String,
     /// Start of the usage period (the epoch for one-time entitlements and wallets).
+    #[cfg_attr(feature = "ts", ts(type = "Timestamp"))]
     pub period: Timestamp,
 }
 
 /// One lease in an edge's request: its counters as the edge knows them.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct LeaseReport {
     /// The lease's key.
@@ -46,12 +49,16 @@ pub struct LeaseReport {
     /// Which lease of this key (an edge opens a new epoch after one expires). Absent = 0.
     pub epoch: u32,
     /// Units used so far under this lease (cumulative).
+    #[cfg_attr(feature = "ts", ts(type = "DecimalString"))]
     pub used: Decimal,
     /// Units given back to the hub (cumulative).
+    #[cfg_attr(feature = "ts", ts(type = "DecimalString"))]
     pub returned: Decimal,
     /// The highest `granted` the edge has seen.
+    #[cfg_attr(feature = "ts", ts(type = "DecimalString"))]
     pub granted_seen: Decimal,
     /// More units the edge would like granted.
+    #[cfg_attr(feature = "ts", ts(type = "DecimalString"))]
     pub want: Decimal,
     /// The edge will never use this lease again: `used` is final.
     #[serde(rename = "final")]
@@ -60,6 +67,7 @@ pub struct LeaseReport {
 
 /// An edge's sync request.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct SyncRequest {
     /// The edge.
@@ -78,6 +86,7 @@ pub struct SyncRequest {
 
 /// How the hub is granting a key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// Plenty left: edges may ask for chunks ahead of need.
@@ -92,6 +101,7 @@ spelled!(Mode { Normal => "normal", Precise => "precise", Closed => "closed" });
 
 /// The hub's answer for one lease.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct LeaseGrant {
     /// The lease's key.
@@ -100,6 +110,7 @@ pub struct LeaseGrant {
     /// Which lease of this key.
     pub epoch: u32,
     /// Units granted so far (cumulative).
+    #[cfg_attr(feature = "ts", ts(type = "DecimalString"))]
     pub granted: Decimal,
     /// How long the lease is valid, timed by the edge from when it sent the request; 0 = not
     /// renewed.
@@ -107,20 +118,25 @@ pub struct LeaseGrant {
     /// How the hub is granting.
     pub mode: Mode,
     /// When set, the edge should give back units until at most this many are unused.
+    #[cfg_attr(feature = "ts", ts(type = "DecimalString | null"))]
     pub shrink_to: Option<Decimal>,
     /// Units of this key used by everyone but this lease, as far as the hub knows: the edge's
     /// view of the key's usage is this plus its own `used` (an extension of SPEC §7).
+    #[cfg_attr(feature = "ts", ts(type = "DecimalString"))]
     pub others_usage: Decimal,
     /// Of `granted`, the units reserved for use while the hub is unreachable (offline mode
     /// `allowance`; an extension of SPEC §7).
+    #[cfg_attr(feature = "ts", ts(type = "DecimalString"))]
     pub allowance: Decimal,
     /// The key's whole budget (limit + tolerance; a wallet's funded money + credit limit), so
     /// the edge can tell a spent key from a lease to renew (an extension of SPEC §7).
+    #[cfg_attr(feature = "ts", ts(type = "DecimalString"))]
     pub budget: Decimal,
 }
 
 /// The hub's sync response.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct SyncResponse {
     /// The request answered (its `seq`); its events are in the hub's ledger.

@@ -9,10 +9,13 @@ import {
   type DecisionJSON,
   type Handle,
   type IngestOutcome,
+  type Invoice,
+  type Line,
   type Problem,
   type Quote,
   type Reason,
   type Snapshot,
+  type WalletView,
 } from "tollgate";
 
 declare const snapshot: Snapshot;
@@ -47,6 +50,12 @@ const outcome: IngestOutcome = engine.ingest(
   { now },
 );
 const charged: string[] = outcome.charges.map((c) => c.amount);
+const wallet: WalletView | undefined = outcome.wallet;
+
+// The running bill (types generated from the Rust types): amounts are strings.
+const bill: Invoice = engine.invoicePreview("cus_acme", { now });
+const usageLines: Line[] = bill.lines.filter((l) => l.type === "usage" || l.adjusts !== undefined);
+const billed: string = bill.kind === "arrears" && bill.status === "draft" ? bill.total : "0";
 
 const quote: Quote = engine.quote({ planId: "plan_developer", usage: { bm_input: 2_000_000, bm_output: "500000" } });
 const total: string = quote.total;
@@ -80,5 +89,9 @@ const notAReason: Reason = "maybe";
 engine.applySync(42);
 // @ts-expect-error engines come from Engine.fromSnapshot
 new Engine();
+// @ts-expect-error invoice totals are strings, not numbers
+const badTotal: number = bill.total;
+// @ts-expect-error line types are a closed set
+const badLine: Line["type"] = "tax";
 
-export { left, json, charged, total, wrong, notAReason, pending, saved };
+export { left, json, charged, wallet, usageLines, billed, total, wrong, notAReason, badTotal, badLine, pending, saved };

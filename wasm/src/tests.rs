@@ -2,7 +2,10 @@
 //! decisions, the figure buffer, errors kept for `take_errors`, and that no input makes a
 //! binding trap (a deterministic fuzz of every entry point).
 
-use crate::{bits, format_decimal, reason_names, take_errors, validate_catalog, RawEngine, ERROR, REASONS};
+use crate::{
+    bits, decision_layout, decision_names, format_decimal, reason_code, take_errors, type_code, validate_catalog,
+    RawEngine, ERROR, FEATURE_TYPES, MAX_SCRATCH, REASONS,
+};
 use serde_json::Value;
 use wasm_bindgen_test::wasm_bindgen_test;
 
@@ -36,10 +39,41 @@ fn figure(f: &[u32; 16], i: usize) -> String {
 
 #[wasm_bindgen_test]
 fn reason_table_matches_the_codes() {
-    let names: Vec<String> = reason_names().split(',').map(String::from).collect();
+    let layout: serde_json::Value = serde_json::from_str(&decision_layout()).expect("JSON");
+    assert_eq!(layout["reasons"].as_u64(), Some(REASONS.len() as u64));
+    let all = decision_names();
+    let names: Vec<&str> = all.split(',').take(REASONS.len()).collect();
     assert_eq!(names.len(), REASONS.len());
     for (i, r) in REASONS.iter().enumerate() {
         assert_eq!(names[i], r.as_str());
+        assert_eq!(reason_code(*r) as usize, i);
+    }
+}
+
+#[wasm_bindgen_test]
+fn decision_layout_is_the_bits() {
+    let layout: serde_json::Value = serde_json::from_str(&decision_layout()).expect("JSON");
+    for (name, value) in [
+        ("allowed", bits::ALLOWED),
+        ("reasonShift", bits::REASON_SHIFT),
+        ("reasonMask", bits::REASON_MASK),
+        ("typeShift", bits::TYPE_SHIFT),
+        ("typeMask", bits::TYPE_MASK),
+        ("figures", bits::FIGURES),
+        ("config", bits::CONFIG),
+        ("exact", bits::EXACT),
+        ("needsSync", bits::NEEDS_SYNC),
+        ("error", ERROR),
+        ("maxScratch", MAX_SCRATCH as u32),
+    ] {
+        assert_eq!(layout[name].as_u64(), Some(u64::from(value)), "{name}");
+    }
+    let all = decision_names();
+    let types: Vec<&str> = all.split(',').skip(REASONS.len()).collect();
+    assert_eq!(types.len(), FEATURE_TYPES.len());
+    for (i, t) in FEATURE_TYPES.iter().enumerate() {
+        assert_eq!(type_code(*t) as usize, i);
+        assert_eq!(types[i], t.map_or("", |t| t.as_str()));
     }
 }
 
