@@ -11,6 +11,7 @@ mod snapshot;
 mod state;
 mod usage;
 mod verdict;
+mod wallet;
 
 pub use billing::{declared_charges, Charge, Declared, InstantRun, WalletState, CHARGES_ATTRIBUTE};
 pub use dedupe::{Dedupe, DEFAULT_MAX_ENTRIES, DEFAULT_WINDOW_MS};
@@ -22,6 +23,7 @@ pub use snapshot::Snapshot;
 pub use state::CustomerState;
 pub use usage::{metering_period, IngestOutcome, WalletView};
 pub use verdict::Verdict;
+pub use wallet::{top_up_amount, TopUp};
 
 use alloc::string::String;
 use alloc::sync::Arc;
