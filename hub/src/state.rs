@@ -20,13 +20,13 @@ use super::store::{
 };
 use tollgate::billing::InvoiceKind;
 use tollgate::catalog::Catalog;
-use tollgate::customer::{migrate, Customer, PriceChanges};
+use tollgate::customer::{migrate, PriceChanges};
 use tollgate::engine::{Engine, Options, Verdict};
 use tollgate::entitlements::{Decision, Reason};
 use tollgate::error::{Code, Error};
 use tollgate::json::{parse, Fields};
 use tollgate::metering::Event;
-use tollgate::money::{add, parse_decimal, plain, Currency};
+use tollgate::money::{add, parse_decimal, plain};
 use tollgate::sync::escrow::{Holder, Lease};
 use tollgate::sync::signed::KeyPair;
 use tollgate::sync::{Escrow, LeaseGrant, LeaseKey, LeaseReport, Mode, Policy, SyncRequest, SyncResponse, Terms};
@@ -53,25 +53,39 @@ const COLLECT_EVERY_MS: i64 = 60_000;
 /// Longest accepted idempotency key of a wallet top-up.
 const MAX_IDEMPOTENCY_KEY: usize = 256;
 
-/// An error reply: HTTP status and JSON body.
+/// Why an operation was refused, as the core's errors: the HTTP layer (`http::error`) gives each
+/// its status and JSON body.
 #[derive(Clone, Debug, PartialEq)]
-pub struct ApiError {
-    /// HTTP status.
-    pub status: u16,
-    /// `{ "error": { code, path, message } }` or `{ "errors": [...] }`.
-    pub body: Value,
+pub enum HubError {
+    /// One problem.
+    One(Error),
+    /// Every problem of an input that failed validation.
+    List(Vec<Error>),
+    /// A valid catalog that would invalidate stored customers: the conflict, then each problem
+    /// with the id of the customer it concerns, when known.
+    Invalidates {
+        /// The conflict itself.
+        conflict: Error,
+        /// The customers' problems.
+        problems: Vec<(Error, Option<String>)>,
+    },
 }
 
-/// The HTTP status of an error code: 400 for every input-validation code.
-pub fn status_of(code: Code) -> u16 {
-    match code {
-        Code::Unauthorized => 401,
-        Code::Forbidden => 403,
-        Code::NotFound => 404,
-        Code::Conflict | Code::PeriodOpen => 409,
-        Code::PayloadTooLarge => 413,
-        Code::Storage => 500,
-        _ => 400,
+impl HubError {
+    /// A new error of `code` at `path`.
+    pub fn new(code: Code, path: &str, message: impl Into<String>) -> HubError {
+        HubError::One(Error::new(code, path, message))
+    }
+
+    /// True when the ledger failed part way (the state may hold changes never queued).
+    pub fn is_storage(&self) -> bool {
+        matches!(self, HubError::One(e) if e.code == Code::Storage)
+    }
+}
+
+impl From<Error> for HubError {
+    fn from(e: Error) -> HubError {
+        HubError::One(e)
     }
 }
 
@@ -80,41 +94,12 @@ pub fn error_json(e: &Error) -> Value {
     json!({ "code": e.code.as_str(), "path": e.path, "message": e.message })
 }
 
-impl ApiError {
-    /// One error, its status from its code.
-    pub fn one(e: Error) -> ApiError {
-        ApiError { status: status_of(e.code), body: json!({ "error": error_json(&e) }) }
-    }
-
-    /// A validation failure listing every problem (400).
-    pub fn list(errors: Vec<Error>) -> ApiError {
-        let total = errors.len();
-        ApiError::counted(errors, total)
-    }
-
-    /// [`ApiError::list`] of the first problems of `total` (the rest are counted).
-    pub fn counted(errors: Vec<Error>, total: usize) -> ApiError {
-        let status = errors.first().map_or(400, |e| status_of(e.code));
-        let mut body = json!({ "errors": listed(&errors) });
-        let shown = errors.len().min(MAX_LISTED);
-        if total > shown {
-            body["errorsOmitted"] = json!(total - shown);
-        }
-        ApiError { status, body }
-    }
-
-    /// A new error of `code` at `path`.
-    pub fn new(code: Code, path: &str, message: impl Into<String>) -> ApiError {
-        ApiError::one(Error::new(code, path, message))
-    }
+fn no_catalog() -> HubError {
+    HubError::new(Code::Conflict, "", "the hub has no catalog yet: PUT /v1/catalog first")
 }
 
-fn no_catalog() -> ApiError {
-    ApiError::new(Code::Conflict, "", "the hub has no catalog yet: PUT /v1/catalog first")
-}
-
-fn no_customer(id: &str) -> ApiError {
-    ApiError::new(Code::NotFound, "", format!("no customer with id {id:?}"))
+fn no_customer(id: &str) -> HubError {
+    HubError::new(Code::NotFound, "", format!("no customer with id {id:?}"))
 }
 
 /// A successful reply: status, JSON body, and the ETag to send with it.
@@ -130,9 +115,9 @@ pub struct Reply {
 
 impl Reply {
     /// A JSON reply.
-    pub fn json<T: Serialize + ?Sized>(status: u16, body: &T) -> Result<Reply, ApiError> {
+    pub fn json<T: Serialize + ?Sized>(status: u16, body: &T) -> Result<Reply, HubError> {
         let body = serde_json::to_vec(body)
-            .map_err(|e| ApiError::new(Code::Overflow, "", format!("the reply cannot be written: {e}")))?;
+            .map_err(|e| HubError::new(Code::Overflow, "", format!("the reply cannot be written: {e}")))?;
         Ok(Reply { status, body: Arc::new(body), etag: None })
     }
 }
@@ -346,8 +331,8 @@ fn dead_letter(value: &Value, event: Option<&Event>, edge_id: &str, e: &Error, n
     }
 }
 
-fn storage(e: String) -> ApiError {
-    ApiError::new(Code::Storage, "", format!("the ledger could not be read: {e}"))
+fn storage(e: String) -> HubError {
+    HubError::new(Code::Storage, "", format!("the ledger could not be read: {e}"))
 }
 
 fn overflow(path: &str) -> Error {
@@ -681,8 +666,8 @@ impl HubState {
 
     /// A sync reply signed for the edge run it answers (what an edge with the hub's public key
     /// requires), as the envelope `{ keyId, payload, signature }`.
-    pub fn seal_sync_reply(&self, reply: Reply, req: &SyncRequest) -> Result<Reply, ApiError> {
-        let body = parse(&String::from_utf8_lossy(&reply.body)).map_err(ApiError::one)?;
+    pub fn seal_sync_reply(&self, reply: Reply, req: &SyncRequest) -> Result<Reply, HubError> {
+        let body = parse(&String::from_utf8_lossy(&reply.body)).map_err(HubError::One)?;
         let envelope = tollgate::sync::signed::seal_sync_response(&self.key, body, &req.edge_id, &req.boot_id);
         Reply::json(reply.status, &envelope)
     }
@@ -700,9 +685,9 @@ impl HubState {
         events: &[Result<Event, Error>],
         now: Timestamp,
         in_ledger: &mut dyn FnMut(&str, &str) -> Result<bool, String>,
-    ) -> Result<(Reply, Changes), ApiError> {
+    ) -> Result<(Reply, Changes), HubError> {
         if req.edge_id == HUB_EDGE {
-            return Err(ApiError::new(Code::InvalidValue, "/edgeId", "the edge id \"hub\" is the hub's own"));
+            return Err(HubError::new(Code::InvalidValue, "/edgeId", "the edge id \"hub\" is the hub's own"));
         }
         let Some(engine) = self.engine.as_mut() else { return Err(no_catalog()) };
         let mut changes = Changes::default();
@@ -778,7 +763,7 @@ impl HubState {
             None
         };
         let response = SyncResponse { ack_seq: req.seq, leases: grants, snapshot };
-        let mut body = serde_json::to_value(&response).map_err(|_| ApiError::new(Code::Overflow, "", "unencodable"))?;
+        let mut body = serde_json::to_value(&response).map_err(|_| HubError::new(Code::Overflow, "", "unencodable"))?;
         if !problems.is_empty() {
             body["problems"] = listed(&problems);
             if problems.len() > MAX_LISTED {
@@ -799,7 +784,7 @@ impl HubState {
         now: Timestamp,
         in_ledger: &mut dyn FnMut(&str, &str) -> Result<bool, String>,
         changes: &mut Changes,
-    ) -> Result<Option<Error>, ApiError> {
+    ) -> Result<Option<Error>, HubError> {
         let refused = match self.record_event(value, event, now, in_ledger, changes)? {
             None => return Ok(None),
             Some(e) => e,
@@ -818,7 +803,7 @@ impl HubState {
         now: Timestamp,
         in_ledger: &mut dyn FnMut(&str, &str) -> Result<bool, String>,
         changes: &mut Changes,
-    ) -> Result<Option<Error>, ApiError> {
+    ) -> Result<Option<Error>, HubError> {
         let event = match event {
             Ok(e) => e,
             Err(e) => return Ok(Some(e.clone())),
@@ -865,7 +850,7 @@ impl HubState {
         letters: &[DeadLetterRow],
         now: Timestamp,
         in_ledger: &mut dyn FnMut(&str, &str) -> Result<bool, String>,
-    ) -> Result<(Reply, Changes), ApiError> {
+    ) -> Result<(Reply, Changes), HubError> {
         if self.engine.is_none() {
             return Err(no_catalog());
         }
@@ -978,9 +963,9 @@ impl HubState {
     /// `POST /v1/edges/{id}/revoke`: the edge gets no lease until the revocation is lifted, and
     /// every lease it holds is settled now as fully used (what it may have used of them is
     /// unknown). Its events are still recorded: they are usage that happened.
-    pub fn revoke_edge(&mut self, edge_id: &str, now: Timestamp) -> Result<(Reply, Changes), ApiError> {
+    pub fn revoke_edge(&mut self, edge_id: &str, now: Timestamp) -> Result<(Reply, Changes), HubError> {
         if edge_id == HUB_EDGE || !super::config::valid_edge_id(edge_id) {
-            return Err(ApiError::new(Code::InvalidValue, "", "not an edge id"));
+            return Err(HubError::new(Code::InvalidValue, "", "not an edge id"));
         }
         let mut changes = Changes::default();
         if self.revoked.insert(edge_id.to_string()) {
@@ -1009,7 +994,7 @@ impl HubState {
     }
 
     /// `DELETE /v1/edges/{id}/revoke`: the edge may be granted leases again.
-    pub fn lift_revocation(&mut self, edge_id: &str) -> Result<(Reply, Changes), ApiError> {
+    pub fn lift_revocation(&mut self, edge_id: &str) -> Result<(Reply, Changes), HubError> {
         let mut changes = Changes::default();
         if self.revoked.remove(edge_id) {
             changes.meta.push((REVOKED_META.into(), text(&json!(self.revoked))));
@@ -1025,7 +1010,7 @@ impl HubState {
         items: &[(Value, String)],
         now: Timestamp,
         in_ledger: &mut dyn FnMut(&str, &str) -> Result<bool, String>,
-    ) -> Result<(Reply, Changes), ApiError> {
+    ) -> Result<(Reply, Changes), HubError> {
         if self.engine.is_none() {
             return Err(no_catalog());
         }
@@ -1054,7 +1039,7 @@ impl HubState {
                 Some(Ok(outcome)) => {
                     if outcome.allowed && !outcome.duplicate {
                         accepted = true;
-                        let event = Event::decode(value, now).map_err(|e| ApiError::one(e.under(path)))?;
+                        let event = Event::decode(value, now).map_err(|e| HubError::One(e.under(path)))?;
                         self.late.insert((event.source.clone(), event.id.clone()), self.ticket + 1);
                         let seq = self.next_seq();
                         changes.events.push(EventRow {
@@ -1081,10 +1066,10 @@ impl HubState {
 
     /// `PUT /v1/catalog`: a new catalog version, validated; the engine takes it with the current
     /// customers (a catalog that would invalidate a customer is refused: 409).
-    pub fn put_catalog(&mut self, mut catalog: Value, now: Timestamp) -> Result<(Reply, Changes), ApiError> {
+    pub fn put_catalog(&mut self, mut catalog: Value, now: Timestamp) -> Result<(Reply, Changes), HubError> {
         let next = self.catalog_version + 1;
         let Value::Object(map) = &mut catalog else {
-            return Err(ApiError::new(Code::InvalidType, "", "a catalog is a JSON object"));
+            return Err(HubError::new(Code::InvalidType, "", "a catalog is a JSON object"));
         };
         // The same catalog again changes nothing (PUT is idempotent).
         if let Some(Value::Object(current)) = &self.catalog {
@@ -1098,7 +1083,7 @@ impl HubState {
             }
         }
         map.insert("catalogVersion".into(), json!(next));
-        Catalog::from_value(&catalog).map_err(ApiError::list)?;
+        Catalog::from_value(&catalog).map_err(HubError::List)?;
         let version = self.snapshot_version + 1;
         let previous_issue = self.issued_at;
         self.issued_at = now;
@@ -1107,27 +1092,21 @@ impl HubState {
         if let Err(errors) = self.install_pinned(&catalog, version, &pinned) {
             self.issued_at = previous_issue;
             let ids: Vec<&String> = self.customers.keys().collect();
-            let details: Vec<Value> = errors
+            let problems = errors
                 .iter()
                 .map(|e| {
-                    let mut v = error_json(e);
                     // /customers/<i>/… names the customer by position; say which.
                     let index =
                         e.path.strip_prefix("/customers/").and_then(|r| r.split('/').next()?.parse::<usize>().ok());
-                    if let Some(id) = index.and_then(|i| ids.get(i)) {
-                        v["customerId"] = json!(id);
-                    }
-                    v
+                    (e.clone(), index.and_then(|i| ids.get(i)).map(|id| (*id).clone()))
                 })
                 .collect();
-            let mut body = ApiError::new(
+            let conflict = Error::new(
                 Code::Conflict,
                 "",
                 format!("the catalog is valid but would invalidate stored customers: {}", first_problem(&errors)),
-            )
-            .body;
-            body["errors"] = Value::Array(details);
-            return Err(ApiError { status: 409, body });
+            );
+            return Err(HubError::Invalidates { conflict, problems });
         }
         self.snapshot_version = version;
         self.catalog_version = next;
@@ -1183,13 +1162,13 @@ impl HubState {
 
     /// `POST /v1/customers/{id}/subscriptions/{sub}/migrate`: the subscription drops its pinned
     /// price versions and is billed at the catalog's current prices from now on.
-    pub fn migrate_subscription(&mut self, id: &str, sub: &str, now: Timestamp) -> Result<(Reply, Changes), ApiError> {
+    pub fn migrate_subscription(&mut self, id: &str, sub: &str, now: Timestamp) -> Result<(Reply, Changes), HubError> {
         let Some(current) = self.customers.get(id) else { return Err(no_customer(id)) };
-        let updated = migrate(current, sub).map_err(ApiError::one)?;
+        let updated = migrate(current, sub).map_err(HubError::One)?;
         let mut changes = Changes::default();
         if updated != *current {
             let engine = self.engine.as_mut().ok_or_else(no_catalog)?;
-            engine.upsert_customer(&updated).map_err(ApiError::list)?;
+            engine.upsert_customer(&updated).map_err(HubError::List)?;
             self.commit_customer(id, updated, CustomerChange::Put, now, &mut changes);
         }
         let body = json!({ "id": id, "subscriptionId": sub, "snapshotVersion": self.snapshot_version });
@@ -1197,13 +1176,13 @@ impl HubState {
     }
 
     /// `PUT /v1/customers/{id}`: defines or redefines a customer (usage so far is kept).
-    pub fn put_customer(&mut self, id: &str, customer: Value, now: Timestamp) -> Result<(Reply, Changes), ApiError> {
+    pub fn put_customer(&mut self, id: &str, customer: Value, now: Timestamp) -> Result<(Reply, Changes), HubError> {
         if !customer.is_object() {
-            return Err(ApiError::new(Code::InvalidType, "", "a customer is a JSON object"));
+            return Err(HubError::new(Code::InvalidType, "", "a customer is a JSON object"));
         }
         if let Some(Value::String(body_id)) = customer.get("id") {
             if body_id != id {
-                return Err(ApiError::new(
+                return Err(HubError::new(
                     Code::InvalidValue,
                     "/id",
                     format!("the body's id {body_id:?} differs from the URL's {id:?}"),
@@ -1216,7 +1195,7 @@ impl HubState {
             let body = json!({ "id": id, "created": false, "snapshotVersion": self.snapshot_version });
             return Ok((Reply::json(200, &body)?, Changes::default()));
         }
-        engine.upsert_customer(&customer).map_err(ApiError::list)?;
+        engine.upsert_customer(&customer).map_err(HubError::List)?;
         let mut changes = Changes::default();
         self.commit_customer(id, customer, CustomerChange::Put, now, &mut changes);
         let body = json!({ "id": id, "created": created, "snapshotVersion": self.snapshot_version });
@@ -1224,18 +1203,18 @@ impl HubState {
     }
 
     /// `POST /v1/customers/{id}/grants`: appends a grant to the customer's definition.
-    pub fn add_grant(&mut self, id: &str, grant: Value, now: Timestamp) -> Result<(Reply, Changes), ApiError> {
+    pub fn add_grant(&mut self, id: &str, grant: Value, now: Timestamp) -> Result<(Reply, Changes), HubError> {
         if self.engine.is_none() {
             return Err(no_catalog());
         }
         let Some(current) = self.customers.get(id) else { return Err(no_customer(id)) };
         if !grant.is_object() {
-            return Err(ApiError::new(Code::InvalidType, "", "a grant is a JSON object"));
+            return Err(HubError::new(Code::InvalidType, "", "a grant is a JSON object"));
         }
         let grants = current.get("grants").and_then(Value::as_array);
         if let Some(grant_id) = grant.get("id").and_then(Value::as_str) {
             if grants.into_iter().flatten().any(|g| g.get("id").and_then(Value::as_str) == Some(grant_id)) {
-                return Err(ApiError::new(
+                return Err(HubError::new(
                     Code::Conflict,
                     "/id",
                     format!("customer {id:?} already has a grant {grant_id:?}"),
@@ -1262,7 +1241,7 @@ impl HubState {
                     e
                 })
                 .collect();
-            ApiError::list(errors)
+            HubError::List(errors)
         })?;
         let mut changes = Changes::default();
         self.commit_customer(id, customer, CustomerChange::Grant, now, &mut changes);
@@ -1272,7 +1251,7 @@ impl HubState {
 
     /// `POST /v1/customers/{id}/wallet`: adds `amount` to the wallet's running balance, once per
     /// idempotency key.
-    pub fn top_up(&mut self, id: &str, body: &Value, now: Timestamp) -> Result<(Reply, Changes), ApiError> {
+    pub fn top_up(&mut self, id: &str, body: &Value, now: Timestamp) -> Result<(Reply, Changes), HubError> {
         let mut problems = Vec::new();
         let (amount, key, currency) = match Fields::open(body, "", &mut problems) {
             Some(mut f) => {
@@ -1285,16 +1264,15 @@ impl HubState {
             None => (None, None, None),
         };
         if !problems.is_empty() {
-            return Err(ApiError::list(problems));
+            return Err(HubError::List(problems));
         }
         let (Some(amount), Some(key)) = (amount, key) else {
-            return Err(ApiError::new(Code::MissingField, "", "amount and idempotencyKey are required"));
+            return Err(HubError::new(Code::MissingField, "", "amount and idempotencyKey are required"));
         };
-        if amount <= Decimal::ZERO {
-            return Err(ApiError::new(Code::InvalidValue, "/amount", "a top-up amount must be positive"));
-        }
+        // Checked before the key, so a bad amount is reported first, whatever the key.
+        let amount = tollgate::engine::top_up_amount(amount)?;
         if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY {
-            return Err(ApiError::new(
+            return Err(HubError::new(
                 Code::InvalidValue,
                 "/idempotencyKey",
                 format!("an idempotency key has 1 to {MAX_IDEMPOTENCY_KEY} bytes"),
@@ -1305,60 +1283,23 @@ impl HubState {
                 let body = topup_body(done, true);
                 return Ok((Reply::json(200, &body)?, Changes::default()));
             }
-            return Err(ApiError::new(
+            return Err(HubError::new(
                 Code::Conflict,
                 "/idempotencyKey",
                 "this idempotency key was used for another top-up",
             ));
         }
-        let Some(engine) = self.engine.as_ref() else { return Err(no_catalog()) };
+        let Some(engine) = self.engine.as_mut() else { return Err(no_catalog()) };
         let Some(current) = self.customers.get(id) else { return Err(no_customer(id)) };
-        let wallet_currency = current.get("wallet").and_then(|w| w.get("currency")).and_then(Value::as_str);
-        let code = match (wallet_currency, currency.as_deref()) {
-            (Some(w), Some(given)) if w != given => {
-                return Err(ApiError::new(
-                    Code::InvalidValue,
-                    "/currency",
-                    format!("the wallet is in {w}, not {given}"),
-                ))
-            }
-            (Some(w), _) => w.to_string(),
-            (None, Some(given)) => given.to_string(),
-            (None, None) => {
-                return Err(ApiError::new(
-                    Code::MissingField,
-                    "/currency",
-                    "the customer has no wallet yet: give the currency to open one",
-                ))
-            }
-        };
-        if Currency::from_code(&code).is_none() {
-            return Err(ApiError::new(Code::UnknownCurrency, "/currency", format!("{code:?} is not an ISO-4217 code")));
-        }
-        let running = engine.wallet_balance(id).unwrap_or(Decimal::ZERO);
-        let balance = add(running, amount)
-            .map_err(|_| ApiError::new(Code::Overflow, "/amount", "the balance would be too large"))?;
-        let mut customer = current.clone();
-        // Only the figure changes: the credit limit and offline mode stay as defined.
-        let mut wallet = current.get("wallet").cloned().filter(Value::is_object).unwrap_or_else(|| json!({}));
-        wallet["currency"] = json!(code);
-        wallet["balance"] = json!(plain(balance));
-        customer["wallet"] = wallet;
-        // Check the new definition before the engine sees it (it goes in two steps).
-        let mut problems = Vec::new();
-        let valid = Customer::decode(&customer, "", engine.catalog(), &mut problems).is_some();
-        if !valid || !problems.is_empty() {
-            return Err(ApiError::list(problems));
-        }
-        self.define_customer(&customer, CustomerChange::TopUp).map_err(ApiError::list)?;
+        let done = engine.top_up(current, amount, currency.as_deref())?;
         let mut changes = Changes::default();
-        let row = self.commit_customer(id, customer, CustomerChange::TopUp, now, &mut changes);
+        let row = self.commit_customer(id, done.customer, CustomerChange::TopUp, now, &mut changes);
         let topup = TopUpRow {
             idempotency_key: key.clone(),
             customer_id: id.into(),
             amount: plain(amount),
-            currency: code,
-            balance: plain(balance),
+            currency: done.currency.code().to_string(),
+            balance: plain(done.balance),
             created_at: now.0,
             seq: row.seq,
         };
@@ -1372,7 +1313,7 @@ impl HubState {
     ///
     /// A hard-limit metered feature is judged on the hub's ledger (balance > 0), not on the
     /// hub's own lease: a read must not take a lease.
-    pub fn entitlements(&mut self, id: &str, now: Timestamp) -> Result<Reply, ApiError> {
+    pub fn entitlements(&mut self, id: &str, now: Timestamp) -> Result<Reply, HubError> {
         let Some(engine) = self.engine.as_mut() else { return Err(no_customer(id)) };
         let Some(state) = engine.customer(id) else { return Err(no_customer(id)) };
         let mut decisions: Vec<Option<Decision>> = Vec::with_capacity(state.access.len());
@@ -1383,7 +1324,7 @@ impl HubState {
             let decision = match hard {
                 Some(meter) if access.entitled(now) => {
                     let mut meter = meter.clone();
-                    let figures = meter.advance(now).and_then(|()| meter.balance(now)).map_err(ApiError::one)?;
+                    let figures = meter.advance(now).and_then(|()| meter.balance(now)).map_err(HubError::One)?;
                     let allowed = figures.balance > Decimal::ZERO;
                     let reason = if allowed { Reason::Ok } else { Reason::LimitReached };
                     let verdict = Verdict { allowed, reason, figures: Some(figures), exact: true, needs_sync: false };
@@ -1397,7 +1338,7 @@ impl HubState {
         for (key, decision) in keys.iter().zip(decisions) {
             out.push(match decision {
                 Some(d) => d,
-                None => engine.check(id, key, now).map_err(ApiError::one)?,
+                None => engine.check(id, key, now).map_err(HubError::One)?,
             });
         }
         Reply::json(200, &json!({ "customerId": id, "entitlements": out }))
@@ -1405,13 +1346,13 @@ impl HubState {
 
     /// `GET /v1/customers/{id}/wallet`: the wallet as the hub's ledger has it: balance = funded
     /// − debited (every real-time charge recorded so far, from edges and the hub alike).
-    pub fn wallet(&self, id: &str) -> Result<Reply, ApiError> {
+    pub fn wallet(&self, id: &str) -> Result<Reply, HubError> {
         let Some(engine) = self.engine.as_ref() else { return Err(no_customer(id)) };
         let Some(state) = engine.customer(id) else { return Err(no_customer(id)) };
         let Some(w) = &state.wallet else {
-            return Err(ApiError::new(Code::UnknownReference, "/customerId", "the customer has no wallet"));
+            return Err(HubError::new(Code::UnknownReference, "/customerId", "the customer has no wallet"));
         };
-        let funded = add(w.balance, w.debited).map_err(|_| ApiError::one(overflow("")))?;
+        let funded = add(w.balance, w.debited).map_err(|_| HubError::One(overflow("")))?;
         Reply::json(
             200,
             &json!({ "customerId": id, "currency": w.currency.code(), "balance": plain(w.balance),
@@ -1420,23 +1361,23 @@ impl HubState {
     }
 
     /// `GET /v1/customers/{id}/invoice`: the running bill at `at`.
-    pub fn invoice_preview(&self, id: &str, at: Timestamp) -> Result<Reply, ApiError> {
+    pub fn invoice_preview(&self, id: &str, at: Timestamp) -> Result<Reply, HubError> {
         let Some(engine) = self.engine.as_ref() else { return Err(no_customer(id)) };
         if engine.customer(id).is_none() {
             return Err(no_customer(id));
         }
-        let invoice = engine.invoice_preview(id, at).map_err(ApiError::one)?;
+        let invoice = engine.invoice_preview(id, at).map_err(HubError::One)?;
         Reply::json(200, &invoice)
     }
 
     /// `GET /v1/customers/{id}/invoices`: every invoice up to `now` (advance and arrears, per
     /// period, oldest first; the latest [`MAX_LISTED`] periods), closed ones as stored.
-    pub fn invoice_list(&self, id: &str, now: Timestamp) -> Result<Reply, ApiError> {
+    pub fn invoice_list(&self, id: &str, now: Timestamp) -> Result<Reply, HubError> {
         let Some(engine) = self.engine.as_ref() else { return Err(no_customer(id)) };
         if engine.customer(id).is_none() {
             return Err(no_customer(id));
         }
-        let docs = engine.invoice_list(id, now, MAX_LISTED).map_err(ApiError::one)?;
+        let docs = engine.invoice_list(id, now, MAX_LISTED).map_err(HubError::One)?;
         let mut listed = Vec::with_capacity(docs.len());
         for doc in docs {
             let start = Timestamp::parse(&doc.period_start).map_or(0, |t| t.0);
@@ -1453,7 +1394,7 @@ impl HubState {
     /// `POST /v1/invoices/close`: the final arrears invoice of the billing period that contains
     /// `at`, once the period has ended (409 `period_open` before, unless the subscription
     /// ended); the same document every time.
-    pub fn close_invoice(&mut self, body: &Value, now: Timestamp) -> Result<(Reply, Changes), ApiError> {
+    pub fn close_invoice(&mut self, body: &Value, now: Timestamp) -> Result<(Reply, Changes), HubError> {
         let mut problems = Vec::new();
         let (customer, at) = match Fields::open(body, "", &mut problems) {
             Some(mut f) => {
@@ -1465,22 +1406,22 @@ impl HubState {
             None => (None, None),
         };
         if !problems.is_empty() {
-            return Err(ApiError::list(problems));
+            return Err(HubError::List(problems));
         }
         let (Some(customer), Some(at)) = (customer, at) else {
-            return Err(ApiError::new(Code::MissingField, "", "customerId and at are required"));
+            return Err(HubError::new(Code::MissingField, "", "customerId and at are required"));
         };
         let Some(engine) = self.engine.as_mut() else { return Err(no_customer(&customer)) };
         if engine.customer(&customer).is_none() {
             return Err(no_customer(&customer));
         }
-        let draft = engine.invoice_preview(&customer, at).map_err(ApiError::one)?;
+        let draft = engine.invoice_preview(&customer, at).map_err(HubError::One)?;
         let start = Timestamp::parse(&draft.period_start).map_or(0, |t| t.0);
         let key = (customer.clone(), draft.subscription_id.clone(), start);
         if let Some(done) = self.invoices.get(&key) {
             return Ok((Reply { status: 200, body: done.clone(), etag: None }, Changes::default()));
         }
-        let invoice = engine.close_invoice(&customer, at, now).map_err(ApiError::one)?;
+        let invoice = engine.close_invoice(&customer, at, now).map_err(HubError::One)?;
         let reply = Reply::json(200, &invoice)?;
         self.invoices.insert(key.clone(), reply.body.clone());
         let mut changes = Changes::default();
