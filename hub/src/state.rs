@@ -21,8 +21,8 @@ use super::store::{
 use tollgate::billing::InvoiceKind;
 use tollgate::catalog::Catalog;
 use tollgate::customer::{migrate, PriceChanges};
-use tollgate::engine::{Engine, Options, Verdict};
-use tollgate::entitlements::{Decision, Reason};
+use tollgate::engine::{Engine, Options};
+use tollgate::entitlements::Reason;
 use tollgate::error::{Code, Error};
 use tollgate::json::{parse, Fields};
 use tollgate::metering::Event;
@@ -1312,35 +1312,13 @@ impl HubState {
     /// `GET /v1/customers/{id}/entitlements`: a decision for every feature the customer has.
     ///
     /// A hard-limit metered feature is judged on the hub's ledger (balance > 0), not on the
-    /// hub's own lease: a read must not take a lease.
+    /// hub's own lease: a read must not take a lease (see `Engine::entitlements_of_record`).
     pub fn entitlements(&mut self, id: &str, now: Timestamp) -> Result<Reply, HubError> {
         let Some(engine) = self.engine.as_mut() else { return Err(no_customer(id)) };
-        let Some(state) = engine.customer(id) else { return Err(no_customer(id)) };
-        let mut decisions: Vec<Option<Decision>> = Vec::with_capacity(state.access.len());
-        let mut keys = Vec::with_capacity(state.access.len());
-        for access in &state.access {
-            keys.push(access.key.clone());
-            let hard = access.meter.as_ref().filter(|m| !m.soft);
-            let decision = match hard {
-                Some(meter) if access.entitled(now) => {
-                    let mut meter = meter.clone();
-                    let figures = meter.advance(now).and_then(|()| meter.balance(now)).map_err(HubError::One)?;
-                    let allowed = figures.balance > Decimal::ZERO;
-                    let reason = if allowed { Reason::Ok } else { Reason::LimitReached };
-                    let verdict = Verdict { allowed, reason, figures: Some(figures), exact: true, needs_sync: false };
-                    Some(verdict.decision(access, now))
-                }
-                _ => None,
-            };
-            decisions.push(decision);
+        if engine.customer(id).is_none() {
+            return Err(no_customer(id));
         }
-        let mut out = Vec::with_capacity(keys.len());
-        for (key, decision) in keys.iter().zip(decisions) {
-            out.push(match decision {
-                Some(d) => d,
-                None => engine.check(id, key, now).map_err(HubError::One)?,
-            });
-        }
+        let out = engine.entitlements_of_record(id, now)?;
         Reply::json(200, &json!({ "customerId": id, "entitlements": out }))
     }
 

@@ -6,6 +6,7 @@ mod dedupe;
 mod handle;
 mod hash;
 mod leased;
+mod of_record;
 mod priceable;
 mod snapshot;
 mod state;
