@@ -21,7 +21,7 @@ use super::store::{
 use tollgate::billing::InvoiceKind;
 use tollgate::catalog::Catalog;
 use tollgate::customer::{migrate, PriceChanges};
-use tollgate::engine::{Engine, Options};
+use tollgate::engine::{declared_charges, Engine, Options};
 use tollgate::entitlements::Reason;
 use tollgate::error::{Code, Error};
 use tollgate::json::{parse, Fields};
@@ -120,6 +120,18 @@ impl Reply {
             .map_err(|e| HubError::new(Code::Overflow, "", format!("the reply cannot be written: {e}")))?;
         Ok(Reply { status, body: Arc::new(body), etag: None })
     }
+}
+
+/// An event of `POST /v1/events`, decoded once at the door: the event, its JSON as sent (what
+/// the ledger stores) and its path in the request body.
+#[derive(Clone, Debug)]
+pub struct Incoming {
+    /// The decoded event.
+    pub event: Event,
+    /// Its JSON.
+    pub value: Value,
+    /// Its path in the body (`/events/3`).
+    pub path: String,
 }
 
 /// The current snapshot, signed once per version.
@@ -823,7 +835,11 @@ impl HubState {
             let message = format!("no customer with id {:?}: replay it once the customer exists", event.subject);
             return Ok(Some(Error::new(Code::UnknownReference, "/subject", message)));
         }
-        match engine.record(value, now) {
+        let declared = match declared_charges(value) {
+            Ok(d) => d,
+            Err(e) => return Ok(Some(e)),
+        };
+        match engine.record_event(event, &declared, now) {
             Ok(o) if o.duplicate => return Ok(None),
             Ok(_) => {}
             Err(e) => return Ok(Some(e)),
@@ -1004,10 +1020,10 @@ impl HubState {
 
     /// `POST /v1/events`: server-side ingestion. Each event is ingested by the hub's engine —
     /// hard limits enforced against the shared budget through the hub's own leases — and the
-    /// accepted ones are stored. `items` holds each event with its path in the body.
+    /// accepted ones are stored. Each event comes decoded, with its JSON and its path in the body.
     pub fn ingest(
         &mut self,
-        items: &[(Value, String)],
+        items: &[Incoming],
         now: Timestamp,
         in_ledger: &mut dyn FnMut(&str, &str) -> Result<bool, String>,
     ) -> Result<(Reply, Changes), HubError> {
@@ -1017,36 +1033,30 @@ impl HubState {
         let mut changes = Changes::default();
         let mut outcomes = Vec::with_capacity(items.len());
         let mut accepted = false;
-        for (value, path) in items {
+        for Incoming { event, value, path } in items {
             // An event the ledger holds (or a batch in flight) is a duplicate, whatever its
             // time says; the engine's memory answers for the rest.
-            if let (Some(source), Some(id)) =
-                (value.get("source").and_then(Value::as_str), value.get("id").and_then(Value::as_str))
-            {
-                if self.late.contains_key(&(source.to_string(), id.to_string()))
-                    || in_ledger(source, id).map_err(storage)?
-                {
-                    outcomes.push(json!({ "allowed": true, "duplicate": true, "reason": "ok", "decisions": [], "charges": [], "unmatched": false }));
-                    continue;
-                }
+            let key = (event.source.clone(), event.id.clone());
+            if self.late.contains_key(&key) || in_ledger(&event.source, &event.id).map_err(storage)? {
+                outcomes.push(json!({ "allowed": true, "duplicate": true, "reason": "ok", "decisions": [], "charges": [], "unmatched": false }));
+                continue;
             }
-            let mut result = self.engine.as_mut().map(|e| e.ingest(value, now));
+            let mut result = self.engine.as_mut().map(|e| e.ingest_event(event, now));
             if matches!(&result, Some(Ok(o)) if !o.allowed && lease_reason(o.reason)) {
                 self.round(now, &mut changes);
-                result = self.engine.as_mut().map(|e| e.ingest(value, now));
+                result = self.engine.as_mut().map(|e| e.ingest_event(event, now));
             }
             match result {
                 Some(Ok(outcome)) => {
                     if outcome.allowed && !outcome.duplicate {
                         accepted = true;
-                        let event = Event::decode(value, now).map_err(|e| HubError::One(e.under(path)))?;
-                        self.late.insert((event.source.clone(), event.id.clone()), self.ticket + 1);
+                        self.late.insert(key, self.ticket + 1);
                         let seq = self.next_seq();
                         changes.events.push(EventRow {
                             seq,
-                            source: event.source,
-                            id: event.id,
-                            customer_id: event.subject,
+                            source: event.source.clone(),
+                            id: event.id.clone(),
+                            customer_id: event.subject.clone(),
                             json: text(value),
                             received_at: now.0,
                         });

@@ -12,7 +12,7 @@
 //! JSON and are decoded as the HTTP layer decodes them; the network delivers some twice.
 //!
 //! **The writer.** Every operation that succeeds gets the next ticket and its batch of changes
-//! is queued, as `http.rs` does (`forget_durable`, then `ticket += 1`). At random points the
+//! is queued, as `http/mod.rs` does (`forget_durable`, then `ticket += 1`). At random points the
 //! writer commits the oldest 1..N queued batches in one transaction ([`Store::apply`] on the
 //! real [`SqliteStore`]), in ticket order; only then do the replies of those batches go out (a
 //! few are lost on the way, as a client that times out). Reads are not queued: the simulation
@@ -93,7 +93,7 @@ use tollgate::sync::signed::{is_envelope, parse_payload, Envelope, PublicKey};
 use tollgate::sync::{LeaseKey, LeaseReport, Policy, SyncRequest};
 use tollgate::time::Timestamp;
 use tollgate_hub::http::error::ApiError;
-use tollgate_hub::state::{HubError, HubState, Reply, Setup};
+use tollgate_hub::state::{HubError, HubState, Incoming, Reply, Setup};
 use tollgate_hub::store::{Changes, CustomerChange, CustomerRow, SqliteStore, Store};
 
 const DAY: i64 = 86_400_000;
@@ -111,7 +111,7 @@ const FAR_STEP_MS: i64 = 61_000;
 // the hub's API, as the HTTP layer calls it
 
 /// The one call of [`HubState::sync`] (a change of its signature is fixed here): events are
-/// decoded first with the hub's clock, as `http.rs` does, each answered on its own.
+/// decoded first with the hub's clock, as `http/routes.rs` does, each answered on its own.
 fn hub_sync(
     state: &mut HubState,
     req: &SyncRequest,
@@ -120,6 +120,22 @@ fn hub_sync(
 ) -> Result<(Reply, Changes), HubError> {
     let events: Vec<_> = req.events.iter().map(|e| Event::decode(e, now)).collect();
     state.sync(req, &events, now, in_ledger)
+}
+
+/// The one call of [`HubState::ingest`]: each event decoded once with the hub's clock, as
+/// `http/routes.rs` does; a request with an event that does not decode is refused whole.
+fn hub_ingest(
+    state: &mut HubState,
+    items: &[(Value, String)],
+    now: Timestamp,
+    in_ledger: &mut dyn FnMut(&str, &str) -> Result<bool, String>,
+) -> Result<(Reply, Changes), HubError> {
+    let mut incoming = Vec::with_capacity(items.len());
+    for (value, path) in items {
+        let event = Event::decode(value, now).map_err(|e| HubError::List(vec![e.under(path)]))?;
+        incoming.push(Incoming { event, value: value.clone(), path: path.clone() });
+    }
+    state.ingest(&incoming, now, in_ledger)
 }
 
 /// One operation of the hub's API that changes something.
@@ -152,7 +168,7 @@ fn exec(
         Op::PutCustomer(id, v) => state.put_customer(id, v.clone(), now),
         Op::AddGrant(id, v) => state.add_grant(id, v.clone(), now),
         Op::TopUp(id, v) => state.top_up(id, v, now),
-        Op::Ingest(items) => state.ingest(items, now, in_ledger),
+        Op::Ingest(items) => hub_ingest(state, items, now, in_ledger),
         Op::Close(v) => state.close_invoice(v, now),
         Op::Revoke(edge) => state.revoke_edge(edge, now),
         Op::Lift(edge) => state.lift_revocation(edge),
@@ -703,7 +719,7 @@ impl World {
     // -----------------------------------------------------------------------------------------
     // the writer
 
-    /// Runs `op` on the live hub; a success is queued under the next ticket, as `http.rs` does.
+    /// Runs `op` on the live hub; a success is queued under the next ticket, as `http/mod.rs` does.
     fn issue(&mut self, op: Op, client: Client) -> Result<(Reply, Changes), HubError> {
         let now = self.now;
         let mut answers = Vec::new();

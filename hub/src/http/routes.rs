@@ -13,7 +13,7 @@ use super::auth::{Admin, Anyone, EdgeOnly};
 use super::error::{error, error_response, json_response, ApiError};
 use super::input::{id_and_now, json_body, page, path_id, query};
 use super::{ledger_lookup, Hub, MAX_SYNC_ITEMS};
-use crate::state::{self, HubError, Reply};
+use crate::state::{self, HubError, Incoming, Reply};
 use crate::store::{Store, StoreError};
 use tollgate::error::Code;
 use tollgate::metering::Event;
@@ -267,24 +267,28 @@ pub(super) async fn ingest(State(hub): State<Arc<Hub>>, _: Admin, body: Result<B
         },
         _ => return error(Code::InvalidType, "", "expected an array of events or { \"events\": [...] }"),
     };
-    // Every event's shape is checked before anything is applied; the first problems are kept,
-    // the rest counted (a body of bad events costs no more than the body).
+    // Every event is decoded (once: the state takes it decoded) before anything is applied; the
+    // first problems are kept, the rest counted (a body of bad events costs no more than the
+    // body).
     let now = state::now();
+    let mut items = Vec::with_capacity(list.len());
     let mut problems = Vec::new();
     let mut failed = 0usize;
-    for (i, e) in list.iter().enumerate() {
-        if let Err(err) = Event::decode(e, now) {
-            failed += 1;
-            if problems.len() < state::MAX_LISTED {
-                problems.push(err.under(&format!("{prefix}/{i}")));
+    for (i, value) in list.iter().enumerate() {
+        let path = format!("{prefix}/{i}");
+        match Event::decode(value, now) {
+            Ok(event) => items.push(Incoming { event, value: value.clone(), path }),
+            Err(err) => {
+                failed += 1;
+                if problems.len() < state::MAX_LISTED {
+                    problems.push(err.under(&path));
+                }
             }
         }
     }
     if failed > 0 {
         return error_response(&ApiError::counted(&problems, failed));
     }
-    let items: Vec<(Value, String)> =
-        list.iter().enumerate().map(|(i, e)| (e.clone(), format!("{prefix}/{i}"))).collect();
     let mut in_ledger = ledger_lookup(&hub);
     hub.write(|state, now| state.ingest(&items, now, &mut in_ledger)).await
 }
