@@ -10,7 +10,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
-use tollgate_hub::state::{HubState, Setup};
+use tollgate_hub::state::{HubState, Incoming, Setup};
 use tollgate_hub::store::{Changes, DeadLetterRow, Loaded, Record, Store, StoreError, StoredEvent};
 use tollgate::metering::Event;
 use tollgate::sync::{Policy, SyncRequest};
@@ -62,11 +62,9 @@ fn events(hub: &mut HubState, value: &Value) {
         _ => return,
     };
     let mut items = Vec::new();
-    for (i, e) in list.iter().take(16).enumerate() {
-        if Event::decode(e, now).is_err() {
-            return;
-        }
-        items.push((e.clone(), format!("{prefix}/{i}")));
+    for (i, value) in list.iter().take(16).enumerate() {
+        let Ok(event) = Event::decode(value, now) else { return };
+        items.push(Incoming { event, value: value.clone(), path: format!("{prefix}/{i}") });
     }
     let _ = hub.ingest(&items, now, &mut |_, _| Ok(false));
 }

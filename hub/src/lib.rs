@@ -1,15 +1,22 @@
-//! The hub (SPEC §7, §9; feature `hub`): the source of truth the edges sync with. It stores the
-//! catalog, the customers and the usage ledger in SQLite, shares hard limits out as quota leases
-//! (the [`tollgate::sync::Escrow`]), meters and bills every event with its own
+//! The hub (SPEC §7, §9): the source of truth the edges sync with. It stores the catalog, the
+//! customers and the usage ledger in SQLite, shares hard limits out as quota leases (the
+//! [`tollgate::sync::Escrow`]), meters and bills every event with its own
 //! [`tollgate::engine::Engine`] — the same core the edges run — and serves the `www/` calculator.
+//! The hub only stores and serves: business rules (top-ups, verdicts, metering) are the
+//! engine's.
 //!
 //! - [`config`]: settings, bearer tokens, random bytes; [`budget`]: what one request may cost.
 //! - [`store`]: the narrow [`store::Store`] trait (load everything at start, apply batches of
 //!   changes in one transaction) and [`store::SqliteStore`]; [`schema`]: its migrations.
 //! - [`state`]: the state in memory and every API operation, as pure functions of
-//!   `(state, input, now)` returning the reply and the changes to persist.
+//!   `(state, input, now)` returning the reply and the changes to persist, or a
+//!   [`state::HubError`] (the core's errors, no HTTP status). One module per piece of state:
+//!   start-up and replay, leases (the escrow), documents (catalog, customers, invoices), the
+//!   event ledger, reads.
 //! - [`writer`]: group commit — the thread that makes changes durable before replies go out.
-//! - [`http`]: the routes (axum), authorisation, limits, errors, the static site.
+//! - [`http`]: the routes (axum), authorisation, inputs (each event decoded once), errors
+//!   ([`http::error`]: status and JSON body of each error), the static site (tower-http's
+//!   `ServeDir`).
 //!
 //! The hub reads the wall clock (the core never does) and passes it as `now` to the core.
 

@@ -306,8 +306,19 @@ impl Engine {
     pub fn record(&mut self, value: &Value, now: Timestamp) -> Result<IngestOutcome> {
         let event = Event::decode(value, now)?;
         let declared = billing::declared_charges(value)?;
+        self.record_event(&event, &declared, now)
+    }
+
+    /// [`Engine::record`] for an event decoded already, with the charges its edge declared
+    /// ([`billing::declared_charges`] of its JSON).
+    pub fn record_event(
+        &mut self,
+        event: &Event,
+        declared: &billing::Declared,
+        now: Timestamp,
+    ) -> Result<IngestOutcome> {
         if event.kind != CONSUME_EVENT {
-            return self.ingest_with(&event, now, Some(&declared));
+            return self.ingest_with(event, now, Some(declared));
         }
         let mut problems = Vec::new();
         let (feature, n) = {
@@ -336,7 +347,7 @@ impl Engine {
             Ok((c, a)) => {
                 self.check_direct_use(c, a, event.time).map_err(|e| e.under("/data"))?;
                 let seq = self.next_seq();
-                let (verdict, charges) = self.force_use(c, a, n, seq, event.time, &declared)?;
+                let (verdict, charges) = self.force_use(c, a, n, seq, event.time, declared)?;
                 let decision = verdict.decision(&self.customers[c].access[a], event.time);
                 let mut result = super::usage::outcome(true, Reason::Ok, alloc::vec![decision], false);
                 result.charges = charges;

@@ -6,11 +6,13 @@ mod dedupe;
 mod handle;
 mod hash;
 mod leased;
+mod of_record;
 mod priceable;
 mod snapshot;
 mod state;
 mod usage;
 mod verdict;
+mod wallet;
 
 pub use billing::{declared_charges, Charge, Declared, CHARGES_ATTRIBUTE};
 pub use dedupe::{Dedupe, DEFAULT_MAX_ENTRIES, DEFAULT_WINDOW_MS};
@@ -23,6 +25,7 @@ pub use state::CustomerState;
 pub use state::{InstantRun, WalletState};
 pub use usage::{metering_period, IngestOutcome, WalletView};
 pub use verdict::Verdict;
+pub use wallet::{top_up_amount, TopUp};
 
 use alloc::string::String;
 use alloc::sync::Arc;

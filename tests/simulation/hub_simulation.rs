@@ -12,7 +12,7 @@
 //! JSON and are decoded as the HTTP layer decodes them; the network delivers some twice.
 //!
 //! **The writer.** Every operation that succeeds gets the next ticket and its batch of changes
-//! is queued, as `http.rs` does (`forget_durable`, then `ticket += 1`). At random points the
+//! is queued, as `http/mod.rs` does (`forget_durable`, then `ticket += 1`). At random points the
 //! writer commits the oldest 1..N queued batches in one transaction ([`Store::apply`] on the
 //! real [`SqliteStore`]), in ticket order; only then do the replies of those batches go out (a
 //! few are lost on the way, as a client that times out). Reads are not queued: the simulation
@@ -92,7 +92,8 @@ use tollgate::metering::Event;
 use tollgate::sync::signed::{is_envelope, parse_payload, Envelope, PublicKey};
 use tollgate::sync::{LeaseKey, LeaseReport, Policy, SyncRequest};
 use tollgate::time::Timestamp;
-use tollgate_hub::state::{ApiError, HubState, Reply, Setup};
+use tollgate_hub::http::error::ApiError;
+use tollgate_hub::state::{HubError, HubState, Incoming, Reply, Setup};
 use tollgate_hub::store::{Changes, CustomerChange, CustomerRow, SqliteStore, Store};
 
 const DAY: i64 = 86_400_000;
@@ -110,15 +111,31 @@ const FAR_STEP_MS: i64 = 61_000;
 // the hub's API, as the HTTP layer calls it
 
 /// The one call of [`HubState::sync`] (a change of its signature is fixed here): events are
-/// decoded first with the hub's clock, as `http.rs` does, each answered on its own.
+/// decoded first with the hub's clock, as `http/routes.rs` does, each answered on its own.
 fn hub_sync(
     state: &mut HubState,
     req: &SyncRequest,
     now: Timestamp,
     in_ledger: &mut dyn FnMut(&str, &str) -> Result<bool, String>,
-) -> Result<(Reply, Changes), ApiError> {
+) -> Result<(Reply, Changes), HubError> {
     let events: Vec<_> = req.events.iter().map(|e| Event::decode(e, now)).collect();
     state.sync(req, &events, now, in_ledger)
+}
+
+/// The one call of [`HubState::ingest`]: each event decoded once with the hub's clock, as
+/// `http/routes.rs` does; a request with an event that does not decode is refused whole.
+fn hub_ingest(
+    state: &mut HubState,
+    items: &[(Value, String)],
+    now: Timestamp,
+    in_ledger: &mut dyn FnMut(&str, &str) -> Result<bool, String>,
+) -> Result<(Reply, Changes), HubError> {
+    let mut incoming = Vec::with_capacity(items.len());
+    for (value, path) in items {
+        let event = Event::decode(value, now).map_err(|e| HubError::List(vec![e.under(path)]))?;
+        incoming.push(Incoming { event, value: value.clone(), path: path.clone() });
+    }
+    state.ingest(&incoming, now, in_ledger)
 }
 
 /// One operation of the hub's API that changes something.
@@ -145,13 +162,13 @@ fn exec(
     op: &Op,
     now: Timestamp,
     in_ledger: &mut dyn FnMut(&str, &str) -> Result<bool, String>,
-) -> Result<(Reply, Changes), ApiError> {
+) -> Result<(Reply, Changes), HubError> {
     match op {
         Op::PutCatalog(v) => state.put_catalog(v.clone(), now),
         Op::PutCustomer(id, v) => state.put_customer(id, v.clone(), now),
         Op::AddGrant(id, v) => state.add_grant(id, v.clone(), now),
         Op::TopUp(id, v) => state.top_up(id, v, now),
-        Op::Ingest(items) => state.ingest(items, now, in_ledger),
+        Op::Ingest(items) => hub_ingest(state, items, now, in_ledger),
         Op::Close(v) => state.close_invoice(v, now),
         Op::Revoke(edge) => state.revoke_edge(edge, now),
         Op::Lift(edge) => state.lift_revocation(edge),
@@ -201,7 +218,7 @@ fn op_text(op: &Op) -> String {
 }
 
 /// A reply as the trace shows it (without the snapshot it may carry).
-fn reply_text(result: &Result<(Reply, Changes), ApiError>) -> String {
+fn reply_text(result: &Result<(Reply, Changes), HubError>) -> String {
     let mut text = describe(result);
     if let Some(at) = text.find(",\"snapshot\":{") {
         text.truncate(at);
@@ -211,17 +228,23 @@ fn reply_text(result: &Result<(Reply, Changes), ApiError>) -> String {
 }
 
 /// A reply or an error as text, for comparisons and messages.
-fn describe(result: &Result<(Reply, Changes), ApiError>) -> String {
+fn describe(result: &Result<(Reply, Changes), HubError>) -> String {
     match result {
         Ok((reply, _)) => format!("{} {}", reply.status, String::from_utf8_lossy(&reply.body)),
-        Err(e) => format!("error {} {}", e.status, e.body),
+        Err(e) => {
+            let e = ApiError::from(e);
+            format!("error {} {}", e.status, e.body)
+        }
     }
 }
 
-fn read_text(result: Result<Reply, ApiError>) -> String {
+fn read_text(result: Result<Reply, HubError>) -> String {
     match result {
         Ok(reply) => format!("{} {}", reply.status, String::from_utf8_lossy(&reply.body)),
-        Err(e) => format!("error {} {}", e.status, e.body),
+        Err(e) => {
+            let e = ApiError::from(&e);
+            format!("error {} {}", e.status, e.body)
+        }
     }
 }
 
@@ -466,7 +489,7 @@ struct Entry {
     answers: Vec<bool>,
     /// The durable ticket `forget_durable` was given before the ticket was taken.
     durable: u64,
-    result: Result<(Reply, Changes), ApiError>,
+    result: Result<(Reply, Changes), HubError>,
     ticket: Option<u64>,
 }
 
@@ -696,8 +719,8 @@ impl World {
     // -----------------------------------------------------------------------------------------
     // the writer
 
-    /// Runs `op` on the live hub; a success is queued under the next ticket, as `http.rs` does.
-    fn issue(&mut self, op: Op, client: Client) -> Result<(Reply, Changes), ApiError> {
+    /// Runs `op` on the live hub; a success is queued under the next ticket, as `http/mod.rs` does.
+    fn issue(&mut self, op: Op, client: Client) -> Result<(Reply, Changes), HubError> {
         let now = self.now;
         let mut answers = Vec::new();
         let result = {
@@ -900,7 +923,7 @@ impl World {
                 assert_eq!(self.shadow.ticket, t, "the shadow's tickets went out of step");
             }
             if result != entry.result {
-                let changes = |r: &Result<(Reply, Changes), ApiError>| match r {
+                let changes = |r: &Result<(Reply, Changes), HubError>| match r {
                     Ok((_, c)) => format!("{c:?}"),
                     Err(_) => String::new(),
                 };
@@ -1087,7 +1110,7 @@ impl World {
         for (key, amount, balance) in &self.acked_topups {
             let request = json!({ "amount": amount.to_string(), "idempotencyKey": key });
             let (reply, changes) = probe.top_up(WALLET, &request, now).unwrap_or_else(|e| {
-                panic!("contract: the acknowledged top-up {key} sent again is refused: {}", e.body)
+                panic!("contract: the acknowledged top-up {key} sent again is refused: {}", ApiError::from(&e).body)
             });
             let body: Value = serde_json::from_slice(&reply.body).expect("JSON");
             assert!(
@@ -1097,9 +1120,9 @@ impl World {
         }
         for (key, inv) in &self.invoices {
             let request = json!({ "customerId": inv.customer, "at": inv.at.to_rfc3339() });
-            let (reply, changes) = probe
-                .close_invoice(&request, now)
-                .unwrap_or_else(|e| panic!("contract: invoice {key:?} closed again is refused: {}", e.body));
+            let (reply, changes) = probe.close_invoice(&request, now).unwrap_or_else(|e| {
+                panic!("contract: invoice {key:?} closed again is refused: {}", ApiError::from(&e).body)
+            });
             assert!(
                 changes.is_empty() && reply.body == inv.bytes,
                 "contract: invoice {key:?} closed again after the restart differs:\n{}\n{}",
@@ -1134,7 +1157,8 @@ impl World {
         }
         loop {
             for op in &ops {
-                self.issue(op.clone(), Client::Nobody).unwrap_or_else(|e| panic!("set-up refused: {}", e.body));
+                self.issue(op.clone(), Client::Nobody)
+                    .unwrap_or_else(|e| panic!("set-up refused: {}", ApiError::from(&e).body));
             }
             if crashes && self.rng.chance(250) {
                 let kind = self.random_crash();
@@ -1935,7 +1959,7 @@ fn a_scripted_story_with_known_totals() {
     // tokens × 0.01 = 0.55 (the base fee of 10 is on the advance invoice); closed again after a
     // crash that lost the reply, the same bytes.
     let close = json!({ "customerId": "cus_a", "at": w.now.to_rfc3339() });
-    let early = w.issue(Op::Close(close.clone()), Client::Admin).expect_err("the month is open");
+    let early = ApiError::from(&w.issue(Op::Close(close.clone()), Client::Admin).expect_err("the month is open"));
     assert_eq!((early.status, &early.body["error"]["code"]), (409, &json!("period_open")), "{}", early.body);
     w.now = at("2026-12-01T00:00:00Z");
     let (first, _) = w.issue(Op::Close(close.clone()), Client::Admin).unwrap();

@@ -5,12 +5,15 @@
 //! one paged read of the event ledger — so that another backend (PostgreSQL, for deployments
 //! that outgrow one machine) is a matter of implementing three methods over the same tables.
 
+mod rows;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use super::schema;
+use rows::FromRow;
 
 /// A storage failure (the database could not be opened, read or written).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -580,6 +583,13 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// Every row of `table`.
+    fn select_all<T: FromRow>(&self, table: &str) -> Result<Vec<T>, StoreError> {
+        let mut stmt = self.conn.prepare(&format!("SELECT {} FROM {table}", T::COLUMNS))?;
+        let rows = stmt.query_map([], T::from_row)?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
     fn history(&self, visit: &mut dyn FnMut(Record) -> Result<(), String>) -> Result<i64, StoreError> {
         let mut stmt = self.conn.prepare(
             "SELECT seq, 0, CAST(version AS TEXT), '', json, created_at, snapshot_version FROM catalog_versions \
@@ -634,53 +644,9 @@ impl Store for SqliteStore {
         while let Some(r) = rows.next()? {
             loaded.meta.insert(r.get(0)?, r.get(1)?);
         }
-        let mut stmt = self.conn.prepare(
-            "SELECT customer_id, key, period, edge_id, boot_id, epoch, granted, returned, used, expires_at, closed, allowance FROM leases",
-        )?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            loaded.leases.push(LeaseRow {
-                customer_id: r.get(0)?,
-                key: r.get(1)?,
-                period: r.get(2)?,
-                edge_id: r.get(3)?,
-                boot_id: r.get(4)?,
-                epoch: r.get(5)?,
-                granted: r.get(6)?,
-                returned: r.get(7)?,
-                used: r.get(8)?,
-                expires_at: r.get(9)?,
-                closed: r.get(10)?,
-                allowance: r.get(11)?,
-            });
-        }
-        let mut stmt = self.conn.prepare(
-            "SELECT idempotency_key, customer_id, amount, currency, balance, created_at, seq FROM wallet_topups",
-        )?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            loaded.topups.push(TopUpRow {
-                idempotency_key: r.get(0)?,
-                customer_id: r.get(1)?,
-                amount: r.get(2)?,
-                currency: r.get(3)?,
-                balance: r.get(4)?,
-                created_at: r.get(5)?,
-                seq: r.get(6)?,
-            });
-        }
-        let mut stmt =
-            self.conn.prepare("SELECT customer_id, subscription_id, period_start, json, closed_at FROM invoices")?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            loaded.invoices.push(InvoiceRow {
-                customer_id: r.get(0)?,
-                subscription_id: r.get(1)?,
-                period_start: r.get(2)?,
-                json: r.get(3)?,
-                closed_at: r.get(4)?,
-            });
-        }
+        loaded.leases = self.select_all("leases")?;
+        loaded.topups = self.select_all("wallet_topups")?;
+        loaded.invoices = self.select_all("invoices")?;
         Ok(loaded)
     }
 
@@ -699,12 +665,10 @@ impl Store for SqliteStore {
     }
 
     fn events(&mut self, source: &str, after: i64, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT seq, json, received_at FROM events WHERE source = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
-        )?;
-        let rows = stmt.query_map(params![source, after, limit], |r| {
-            Ok(StoredEvent { seq: r.get(0)?, json: r.get(1)?, received_at: r.get(2)? })
-        })?;
+        let sql =
+            format!("SELECT {} FROM events WHERE source = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3", StoredEvent::COLUMNS);
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(params![source, after, limit], StoredEvent::from_row)?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
@@ -719,24 +683,12 @@ impl Store for SqliteStore {
         limit: u32,
         customer_id: Option<&str>,
     ) -> Result<Vec<DeadLetterRow>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT seq, source, id, customer_id, edge_id, code, path, message, json, received_at FROM dead_letters \
-             WHERE seq > ?1 AND (?2 IS NULL OR customer_id = ?2) ORDER BY seq LIMIT ?3",
-        )?;
-        let rows = stmt.query_map(params![after, customer_id, limit], |r| {
-            Ok(DeadLetterRow {
-                seq: r.get(0)?,
-                source: r.get(1)?,
-                id: r.get(2)?,
-                customer_id: r.get(3)?,
-                edge_id: r.get(4)?,
-                code: r.get(5)?,
-                path: r.get(6)?,
-                message: r.get(7)?,
-                json: r.get(8)?,
-                received_at: r.get(9)?,
-            })
-        })?;
+        let sql = format!(
+            "SELECT {} FROM dead_letters WHERE seq > ?1 AND (?2 IS NULL OR customer_id = ?2) ORDER BY seq LIMIT ?3",
+            DeadLetterRow::COLUMNS
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(params![after, customer_id, limit], DeadLetterRow::from_row)?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 }

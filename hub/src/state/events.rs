@@ -1,0 +1,259 @@
+//! The usage ledger: events from edges (`/v1/sync`) and from the back office (`/v1/events`),
+//! recorded once per (source, id), and the dead letters of those the hub could not apply.
+
+use serde_json::{json, Value};
+
+use super::leases::lease_reason;
+use super::{error_json, listed, no_catalog, text, HubError, HubState, Incoming, Reply, HUB_EDGE, MAX_LISTED};
+use crate::store::{Changes, DeadLetterRow, EventRow};
+use tollgate::engine::declared_charges;
+use tollgate::error::{Code, Error};
+use tollgate::json::parse;
+use tollgate::metering::Event;
+use tollgate::sync::{SyncRequest, SyncResponse};
+use tollgate::time::Timestamp;
+
+/// A dead letter as `GET /v1/dead-letters` lists it.
+pub fn dead_letter_json(r: &DeadLetterRow) -> Value {
+    json!({
+        "seq": r.seq,
+        "source": r.source,
+        "id": r.id,
+        "customerId": r.customer_id,
+        "edgeId": r.edge_id,
+        "error": { "code": r.code, "path": r.path, "message": r.message },
+        "receivedAt": Timestamp(r.received_at).to_rfc3339(),
+        "event": parse(&r.json).unwrap_or(Value::Null),
+    })
+}
+
+/// The dead letter of an event the hub could not apply.
+fn dead_letter(value: &Value, event: Option<&Event>, edge_id: &str, e: &Error, now: Timestamp) -> DeadLetterRow {
+    // An event that did not decode is still kept under whatever source and id it carried.
+    let field = |name: &str| value.get(name).and_then(Value::as_str).unwrap_or_default().to_string();
+    DeadLetterRow {
+        seq: 0,
+        source: event.map_or_else(|| field("source"), |e| e.source.clone()),
+        id: event.map_or_else(|| field("id"), |e| e.id.clone()),
+        customer_id: event.map_or_else(|| field("subject"), |e| e.subject.clone()),
+        edge_id: edge_id.to_string(),
+        code: e.code.as_str().to_string(),
+        path: e.path.clone(),
+        message: e.message.clone(),
+        json: text(value),
+        received_at: now.0,
+    }
+}
+
+fn storage(e: String) -> HubError {
+    HubError::new(Code::Storage, "", format!("the ledger could not be read: {e}"))
+}
+
+impl HubState {
+    /// An in-process sync of the hub's own leases (see `Leases::round`).
+    fn round(&mut self, now: Timestamp, changes: &mut Changes) {
+        if let Some(engine) = self.engine.as_mut() {
+            self.leases.round(engine, now, changes);
+        }
+    }
+
+    /// `POST /v1/sync`: records the edge's events, answers its lease reports against the
+    /// escrow, and sends the snapshot when the edge's is older. `in_ledger` tells whether an
+    /// event (source, id) is already in the durable ledger; it is asked only about events older
+    /// than the engine's idempotency memory.
+    pub fn sync(
+        &mut self,
+        req: &SyncRequest,
+        events: &[Result<Event, Error>],
+        now: Timestamp,
+        in_ledger: &mut dyn FnMut(&str, &str) -> Result<bool, String>,
+    ) -> Result<(Reply, Changes), HubError> {
+        if req.edge_id == HUB_EDGE {
+            return Err(HubError::new(Code::InvalidValue, "/edgeId", "the edge id \"hub\" is the hub's own"));
+        }
+        let Some(engine) = self.engine.as_mut() else { return Err(no_catalog()) };
+        let mut changes = Changes::default();
+        let mut problems = Vec::new();
+        let grants = self.leases.answer(engine, req, now, &mut changes, &mut problems);
+        // Then the events, each on its own: recorded once, whatever the limits say (the edge
+        // allowed it) and whatever its age (the ledger is the billing truth); one the hub cannot
+        // apply is kept as a dead letter with its reason and listed in `problems`. Every event
+        // of the request is acknowledged either way: nothing is lost, nothing is sent forever.
+        for (i, (value, event)) in req.events.iter().zip(events).enumerate() {
+            let path = format!("/events/{i}");
+            if let Some(problem) = self.admit(value, event, &req.edge_id, now, in_ledger, &mut changes)? {
+                problems.push(problem.under(&path));
+            }
+        }
+        let snapshot = if req.catalog_version < self.docs.snapshot_version {
+            self.signed(now).map(|s| (*s.value).clone())
+        } else {
+            None
+        };
+        let response = SyncResponse { ack_seq: req.seq, leases: grants, snapshot };
+        let mut body = serde_json::to_value(&response).map_err(|_| HubError::new(Code::Overflow, "", "unencodable"))?;
+        if !problems.is_empty() {
+            body["problems"] = listed(&problems);
+            if problems.len() > MAX_LISTED {
+                body["problemsOmitted"] = json!(problems.len() - MAX_LISTED);
+            }
+        }
+        Ok((Reply::json(200, &body)?, changes))
+    }
+
+    /// Takes one event of an edge into the ledger: `Ok(None)` when recorded or already there,
+    /// `Ok(Some(problem))` when the hub cannot apply it (it becomes a dead letter), `Err` only
+    /// when the ledger cannot be read.
+    fn admit(
+        &mut self,
+        value: &Value,
+        event: &Result<Event, Error>,
+        edge_id: &str,
+        now: Timestamp,
+        in_ledger: &mut dyn FnMut(&str, &str) -> Result<bool, String>,
+        changes: &mut Changes,
+    ) -> Result<Option<Error>, HubError> {
+        let refused = match self.record_event(value, event, now, in_ledger, changes)? {
+            None => return Ok(None),
+            Some(e) => e,
+        };
+        changes.dead_letters.push(dead_letter(value, event.as_ref().ok(), edge_id, &refused, now));
+        Ok(Some(refused))
+    }
+
+    /// Records an event in the engine and queues its ledger row, once per (source, id): the
+    /// engine's memory answers for recent events, the store (and what this run recorded) for
+    /// older ones. `Some(reason)` when it cannot be applied.
+    fn record_event(
+        &mut self,
+        value: &Value,
+        event: &Result<Event, Error>,
+        now: Timestamp,
+        in_ledger: &mut dyn FnMut(&str, &str) -> Result<bool, String>,
+        changes: &mut Changes,
+    ) -> Result<Option<Error>, HubError> {
+        let event = match event {
+            Ok(e) => e,
+            Err(e) => return Ok(Some(e.clone())),
+        };
+        if event.time.0 > now.0.saturating_add(self.max_future_ms) {
+            let message = format!("the event is dated more than {} ms after the hub's clock", self.max_future_ms);
+            return Ok(Some(Error::new(Code::InvalidTimestamp, "/time", message)));
+        }
+        let Some(engine) = self.engine.as_mut() else { return Err(no_catalog()) };
+        let key = (event.source.clone(), event.id.clone());
+        // Whatever its time (a resend may carry another one): the batches in flight and the
+        // ledger answer first, the engine's memory (in `record`) for the rest.
+        if self.late.contains_key(&key) || in_ledger(&event.source, &event.id).map_err(storage)? {
+            return Ok(None);
+        }
+        if engine.customer(&event.subject).is_none() {
+            let message = format!("no customer with id {:?}: replay it once the customer exists", event.subject);
+            return Ok(Some(Error::new(Code::UnknownReference, "/subject", message)));
+        }
+        let declared = match declared_charges(value) {
+            Ok(d) => d,
+            Err(e) => return Ok(Some(e)),
+        };
+        match engine.record_event(event, &declared, now) {
+            Ok(o) if o.duplicate => return Ok(None),
+            Ok(_) => {}
+            Err(e) => return Ok(Some(e)),
+        }
+        // Until the batch that writes it is durable (its ticket is the next one).
+        self.late.insert(key, self.ticket + 1);
+        let seq = self.next_seq();
+        changes.events.push(EventRow {
+            seq,
+            source: event.source.clone(),
+            id: event.id.clone(),
+            customer_id: event.subject.clone(),
+            json: text(value),
+            received_at: now.0,
+        });
+        Ok(None)
+    }
+
+    /// `POST /v1/dead-letters/replay`: each dead letter is tried again as if its edge sent it
+    /// now (the customer may exist by now); the ones recorded leave the table, the others stay
+    /// with their reason.
+    pub fn replay_dead_letters(
+        &mut self,
+        letters: &[DeadLetterRow],
+        now: Timestamp,
+        in_ledger: &mut dyn FnMut(&str, &str) -> Result<bool, String>,
+    ) -> Result<(Reply, Changes), HubError> {
+        if self.engine.is_none() {
+            return Err(no_catalog());
+        }
+        let mut changes = Changes::default();
+        let mut still = Vec::new();
+        for letter in letters {
+            let value = parse(&letter.json).unwrap_or(Value::Null);
+            let event = Event::decode(&value, now);
+            match self.record_event(&value, &event, now, in_ledger, &mut changes)? {
+                None => changes.dead_letters_removed.push(letter.seq),
+                Some(e) => still.push(json!({ "seq": letter.seq, "error": error_json(&e) })),
+            }
+        }
+        let replayed = changes.dead_letters_removed.len();
+        let body = json!({ "replayed": replayed, "stillDead": still.len(), "problems": &still[..still.len().min(MAX_LISTED)] });
+        Ok((Reply::json(200, &body)?, changes))
+    }
+
+    /// `POST /v1/events`: server-side ingestion. Each event is ingested by the hub's engine —
+    /// hard limits enforced against the shared budget through the hub's own leases — and the
+    /// accepted ones are stored. Each event comes decoded, with its JSON and its path in the body.
+    pub fn ingest(
+        &mut self,
+        items: &[Incoming],
+        now: Timestamp,
+        in_ledger: &mut dyn FnMut(&str, &str) -> Result<bool, String>,
+    ) -> Result<(Reply, Changes), HubError> {
+        if self.engine.is_none() {
+            return Err(no_catalog());
+        }
+        let mut changes = Changes::default();
+        let mut outcomes = Vec::with_capacity(items.len());
+        let mut accepted = false;
+        for Incoming { event, value, path } in items {
+            // An event the ledger holds (or a batch in flight) is a duplicate, whatever its
+            // time says; the engine's memory answers for the rest.
+            let key = (event.source.clone(), event.id.clone());
+            if self.late.contains_key(&key) || in_ledger(&event.source, &event.id).map_err(storage)? {
+                outcomes.push(json!({ "allowed": true, "duplicate": true, "reason": "ok", "decisions": [], "charges": [], "unmatched": false }));
+                continue;
+            }
+            let mut result = self.engine.as_mut().map(|e| e.ingest_event(event, now));
+            if matches!(&result, Some(Ok(o)) if !o.allowed && lease_reason(o.reason)) {
+                self.round(now, &mut changes);
+                result = self.engine.as_mut().map(|e| e.ingest_event(event, now));
+            }
+            match result {
+                Some(Ok(outcome)) => {
+                    if outcome.allowed && !outcome.duplicate {
+                        accepted = true;
+                        self.late.insert(key, self.ticket + 1);
+                        let seq = self.next_seq();
+                        changes.events.push(EventRow {
+                            seq,
+                            source: event.source.clone(),
+                            id: event.id.clone(),
+                            customer_id: event.subject.clone(),
+                            json: text(value),
+                            received_at: now.0,
+                        });
+                    }
+                    outcomes.push(serde_json::to_value(&outcome).unwrap_or(Value::Null));
+                }
+                Some(Err(e)) => outcomes.push(json!({ "error": error_json(&e.under(path)) })),
+                None => return Err(no_catalog()),
+            }
+        }
+        // Report the hub's use to the escrow in the same transaction as the events it covers.
+        if accepted || self.engine.as_ref().is_some_and(|e| e.needs_sync(now)) {
+            self.round(now, &mut changes);
+        }
+        Ok((Reply::json(200, &json!({ "outcomes": outcomes }))?, changes))
+    }
+}
