@@ -186,7 +186,11 @@ impl PaymentTerm {
 
     /// The JSON spelling.
     pub fn as_str(self) -> &'static str {
-        Self::NAMES[self as usize]
+        match self {
+            PaymentTerm::InAdvance => "in_advance",
+            PaymentTerm::InArrears => "in_arrears",
+            PaymentTerm::Instant => "instant",
+        }
     }
 }
 
