@@ -231,7 +231,8 @@ impl<'a> Billing<'a> {
                 }
                 PriceTarget::Metric(metric_id) => {
                     let m = self.catalog.metric_index(metric_id).ok_or_else(|| no_metric(metric_id))?;
-                    let name = self.catalog.billable_metrics[m].name.as_str();
+                    let metric = self.catalog.billable_metrics.get(m).ok_or_else(|| no_metric(metric_id))?;
+                    let name = metric.name.as_str();
                     let usage_of = Usage { billing: self, price, model, name, metric: m, usage };
                     if price.payment_term == PaymentTerm::Instant {
                         usage_of.instant_lines(&mut lines, &mut paid, plan.currency)?;
@@ -342,7 +343,8 @@ impl Usage<'_, '_> {
     /// active, as a share of the whole period (GB-months of a partial month).
     fn weighted(&self, q: Decimal) -> Result<Decimal> {
         let (part, whole) = (self.period(), self.billing.period);
-        let metric = &self.billing.catalog.billable_metrics[self.metric];
+        let metrics = &self.billing.catalog.billable_metrics;
+        let metric = metrics.get(self.metric).ok_or_else(|| no_metric(&alloc::format!("#{}", self.metric)))?;
         if metric.aggregation != crate::catalog::Aggregation::WeightedSum || part == whole {
             return Ok(q);
         }

@@ -182,7 +182,8 @@ impl Currency {
         TABLE
             .binary_search_by(|(c, _)| (*c).cmp(code))
             .ok()
-            .map(|i| Currency { code: TABLE[i].0, exponent: TABLE[i].1 })
+            .and_then(|i| TABLE.get(i))
+            .map(|&(code, exponent)| Currency { code, exponent })
     }
 
     /// The three-letter code.

@@ -140,7 +140,7 @@ fn decode(value: &Value, problems: &mut Problems) -> Option<EdgeLeases> {
         let returned = counter(&mut l, "returned");
         let used = counter(&mut l, "used");
         let expires_at = millis(&mut l, "expiresAt");
-        let mode = l.choice("mode", &MODES).map(|i| [Mode::Normal, Mode::Precise, Mode::Closed][i]);
+        let mode = l.choice("mode", &MODES).and_then(|i| [Mode::Normal, Mode::Precise, Mode::Closed].get(i).copied());
         let others_usage = counter(&mut l, "othersUsage");
         let demand = counter(&mut l, "demand");
         let used_at_request = counter(&mut l, "usedAtRequest");

@@ -350,7 +350,8 @@ impl LeaseGrant {
         let ttl_ms = f.opt_u64("ttlMs").unwrap_or(0);
         let mode = f
             .opt_choice("mode", &["normal", "precise", "closed"])
-            .map_or(Mode::Normal, |i| [Mode::Normal, Mode::Precise, Mode::Closed][i]);
+            .and_then(|i| [Mode::Normal, Mode::Precise, Mode::Closed].get(i).copied())
+            .unwrap_or(Mode::Normal);
         let shrink_to = match f.opt_decimal("shrinkTo") {
             Some(d) if d < Decimal::ZERO => {
                 f.fail("shrinkTo", Code::InvalidValue, "shrinkTo must not be negative");
