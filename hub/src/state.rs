@@ -27,7 +27,7 @@ use tollgate::error::{Code, Error};
 use tollgate::json::{parse, Fields};
 use tollgate::metering::Event;
 use tollgate::money::{add, parse_decimal, plain, Currency};
-use tollgate::sync::escrow::{Holder, Lease};
+use tollgate::sync::escrow::{Holder, Lease, Reporter};
 use tollgate::sync::signed::KeyPair;
 use tollgate::sync::{Escrow, LeaseGrant, LeaseKey, LeaseReport, Mode, Policy, SyncRequest, SyncResponse, Terms};
 use tollgate::time::Timestamp;
@@ -729,10 +729,9 @@ impl HubState {
                 Ok(_) if revoked => {
                     Err(Error::new(Code::Forbidden, "", "this edge's leases are revoked: nothing is granted to it"))
                 }
-                Ok(terms) => self
-                    .escrow
-                    .report(&req.edge_id, &req.boot_id, report, terms, &self.policy, now)
-                    .map_err(|_| overflow("")),
+                Ok(terms) => {
+                    self.escrow.report(req.reporter(), report, terms, &self.policy, now).map_err(|_| overflow(""))
+                }
                 Err(e) => Err(e),
             };
             match answered {
@@ -768,7 +767,7 @@ impl HubState {
         // of the request is acknowledged either way: nothing is lost, nothing is sent forever.
         for (i, (value, event)) in req.events.iter().zip(events).enumerate() {
             let path = format!("/events/{i}");
-            if let Some(problem) = self.admit(value, event, &req.edge_id, now, in_ledger, &mut changes)? {
+            if let Some(problem) = self.admit(Sent { value, event }, &req.edge_id, now, in_ledger, &mut changes)? {
                 problems.push(problem.under(&path));
             }
         }
@@ -793,13 +792,13 @@ impl HubState {
     /// when the ledger cannot be read.
     fn admit(
         &mut self,
-        value: &Value,
-        event: &Result<Event, Error>,
+        sent: Sent<'_>,
         edge_id: &str,
         now: Timestamp,
         in_ledger: &mut dyn FnMut(&str, &str) -> Result<bool, String>,
         changes: &mut Changes,
     ) -> Result<Option<Error>, ApiError> {
+        let Sent { value, event } = sent;
         let refused = match self.record_event(value, event, now, in_ledger, changes)? {
             None => return Ok(None),
             Some(e) => e,
@@ -899,7 +898,8 @@ impl HubState {
         let mut grants = Vec::with_capacity(request.leases.len());
         for report in &request.leases {
             let terms = engine.lease_terms(&report.key, now).ok().flatten().unwrap_or_default();
-            match self.escrow.report(HUB_EDGE, &self.boot_id, report, terms, &self.policy, now) {
+            let hub = Reporter { edge_id: HUB_EDGE, boot_id: &self.boot_id };
+            match self.escrow.report(hub, report, terms, &self.policy, now) {
                 Ok((grant, lease)) => {
                     changes.leases.push(lease_row(&report.key, HUB_EDGE, &self.boot_id, report.epoch, &lease));
                     grants.push(grant);
@@ -1504,4 +1504,10 @@ fn topup_body(t: &TopUpRow, duplicate: bool) -> Value {
         "balance": t.balance,
         "duplicate": duplicate,
     })
+}
+
+/// An event as an edge sent it, and as decoded.
+struct Sent<'a> {
+    value: &'a Value,
+    event: &'a Result<Event, Error>,
 }

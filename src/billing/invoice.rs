@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::fees::{advance_share, arrears_share, refund_share, FeeTiming};
 use super::line::{as_text, close_lines, Adjustments, Line, LineType};
-use super::price_line::{description, fee_line, priced_line, UsageLine};
+use super::price_line::{description, fee_line, priced_line, Priced, UsageLine};
 use super::quote::MetricUsage;
 use crate::catalog::{Catalog, PaymentTerm, Plan, Price, PriceTarget};
 use crate::customer::{Customer, Subscription};
@@ -370,15 +370,17 @@ impl Usage<'_, '_> {
         if self.model.is_per_event() && (run.events > 0 || self.quantity()?.is_zero()) {
             let metered = self.quantity()?;
             let rating = Rating { amount: run.rated, unit_price: None, tiers: Vec::new() };
-            return priced_line(
-                LineType::Usage,
+            let description = description(price, self.name);
+            let kind = LineType::Usage;
+            return priced_line(Priced {
+                kind,
                 price,
-                description(price, self.name),
+                description,
+                quantity: metered,
                 metered,
-                metered,
-                rating,
+                rated: rating,
                 currency,
-            );
+            });
         }
         let quantity = match self.model {
             Model::Matrix { dimension, .. } => {
@@ -410,13 +412,23 @@ impl Usage<'_, '_> {
         if !settlement.is_zero() {
             let rating = Rating { amount: settlement, unit_price: None, tiers: Vec::new() };
             let what = alloc::format!("{} (settlement of real-time charges)", description(price, self.name));
-            let line = priced_line(LineType::Usage, price, what, Decimal::ZERO, Decimal::ZERO, rating, currency)?;
+            let (kind, quantity) = (LineType::Usage, Decimal::ZERO);
+            let line = priced_line(Priced {
+                kind,
+                price,
+                description: what,
+                quantity,
+                metered: quantity,
+                rated: rating,
+                currency,
+            })?;
             paid.total = add(paid.total, line.amount)?;
             lines.push(line);
         }
         let rating = Rating { amount: charged, unit_price: None, tiers: Vec::new() };
+        let (kind, description) = (LineType::Usage, description(price, self.name));
         let line =
-            priced_line(LineType::Usage, price, description(price, self.name), quantity, quantity, rating, currency)?;
+            priced_line(Priced { kind, price, description, quantity, metered: quantity, rated: rating, currency })?;
         paid.total = add(paid.total, line.amount)?;
         paid.lines.push((line.description.clone(), charged));
         lines.push(line);

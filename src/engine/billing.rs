@@ -527,7 +527,10 @@ impl Engine {
 
     /// The adjustment lines for usage that reached the customer's closed periods (same
     /// currency) after they closed, and their billed state once these lines are issued.
-    #[allow(clippy::type_complexity, reason = "the lines and the billed state they lead to, returned together to its two callers")]
+    #[allow(
+        clippy::type_complexity,
+        reason = "the lines and the billed state they lead to, returned together to its two callers"
+    )]
     fn late_usage(
         &self,
         state: &CustomerState,

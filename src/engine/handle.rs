@@ -3,9 +3,9 @@
 
 use rust_decimal::Decimal;
 
+use super::state::CustomerState;
 use super::verdict::{judge, use_units, Verdict};
 use super::Engine;
-use super::state::CustomerState;
 use crate::entitlements::{Access, Decision, Reason};
 use crate::error::{Code, Error, Result};
 use crate::time::Timestamp;
@@ -83,7 +83,7 @@ impl Engine {
         // A use its metric's prices could not rate (no event data to read) is refused.
         self.check_direct_use(c, a, now)?;
         let seq = self.next_seq();
-        self.use_access(c, a, n, None, seq, now)
+        self.use_access(Units { c, a, n, seq, now }, None)
     }
 
     /// The full decision of a verdict obtained through `h`.
@@ -105,15 +105,8 @@ impl Engine {
 
     /// Applies `n` units of the access at `(c, a)` when its limit (and, with leases on, its
     /// lease) allows, recording them on the metric that consumes it.
-    pub(super) fn use_access(
-        &mut self,
-        c: usize,
-        a: usize,
-        n: Decimal,
-        id: Option<&str>,
-        seq: u64,
-        now: Timestamp,
-    ) -> Result<Verdict> {
+    pub(super) fn use_access(&mut self, u: Units, id: Option<&str>) -> Result<Verdict> {
+        let Units { c, a, n, seq: _, now } = u;
         let access = self.access_mut(c, a)?;
         let before = judge(access, n, now)?;
         if access.meter.is_none() {
@@ -136,11 +129,11 @@ impl Engine {
             return Ok(Verdict { allowed: false, reason, needs_sync, ..before });
         }
         let spend = super::billing::total(&pending)?;
-        let after = self.apply_use(Use { c, a, n, before, seq, now, force: false })?;
+        let after = self.apply_use(u, before, false)?;
         let charges = super::billing::apply_charges(self.state_mut(c)?, pending)?;
         self.take_lease(c, a, n)?;
         self.take_wallet(c, spend)?;
-        self.queue_consume(c, a, n, id, seq, super::leased::Charged { time: now, charges: &charges });
+        self.queue_consume(u, id, super::leased::Charged { time: now, charges: &charges });
         Ok(after)
     }
 
@@ -170,13 +163,10 @@ impl Engine {
     /// debiting the wallet what the edge `declared` it charged.
     pub(super) fn force_use(
         &mut self,
-        c: usize,
-        a: usize,
-        n: Decimal,
-        seq: u64,
-        now: Timestamp,
+        u: Units,
         declared: &super::Declared,
     ) -> Result<(Verdict, alloc::vec::Vec<super::Charge>)> {
+        let Units { c, a, n, seq: _, now } = u;
         let access = self.access_mut(c, a)?;
         let before = judge(access, n, now)?;
         if access.meter.is_none() {
@@ -184,13 +174,14 @@ impl Engine {
         }
         let pending = self.consume_charges(c, a, n, now, Some(declared))?;
         let allowed = Verdict { allowed: true, reason: Reason::Ok, ..before };
-        let after = self.apply_use(Use { c, a, n, before: allowed, seq, now, force: true })?;
+        let after = self.apply_use(u, allowed, true)?;
         let charges = super::billing::apply_charges(self.state_mut(c)?, pending)?;
         Ok((after, charges))
     }
 
-    fn apply_use(&mut self, u: Use) -> Result<Verdict> {
-        let Use { c, a, n, before, seq, now, force } = u;
+    /// Applies the units judged `before`; `force` records units past a hard limit as overage.
+    fn apply_use(&mut self, u: Units, before: Verdict, force: bool) -> Result<Verdict> {
+        let Units { c, a, n, seq: _, now } = u;
         let catalog = &self.catalog;
         let state = self.customers.get_mut(c).ok_or_else(lost)?;
         let access = state.access.get_mut(a).ok_or_else(lost)?;
@@ -198,22 +189,25 @@ impl Engine {
         let covered = before.figures.map_or(Decimal::ZERO, |f| f.balance.max(Decimal::ZERO).min(n));
         let after = use_units(access, before, n, now, force)?;
         if let Some(metric) = metric {
-            super::usage::record_units(catalog, state, metric, n, covered, seq, now)?;
+            super::usage::record_units(catalog, state, metric, u, covered)?;
         }
         Ok(after)
     }
 }
 
-/// A use to apply: `n` units of the access at `(c, a)`, judged `before`, numbered `seq`, at
-/// `now`; `force` records units past a hard limit as overage.
-struct Use {
-    c: usize,
-    a: usize,
-    n: Decimal,
-    before: Verdict,
-    seq: u64,
-    now: Timestamp,
-    force: bool,
+/// A use: `n` units of the access at `(c, a)`, the engine's change number `seq`, at `now`.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Units {
+    /// The customer's position.
+    pub c: usize,
+    /// The access's position in the customer's state.
+    pub a: usize,
+    /// How many units.
+    pub n: Decimal,
+    /// The change number.
+    pub seq: u64,
+    /// When.
+    pub now: Timestamp,
 }
 
 /// A customer, access or ledger position the engine does not hold. Positions come from the

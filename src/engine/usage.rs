@@ -112,7 +112,7 @@ impl Engine {
         // A use its metric's prices could not rate (no event data to read) is refused.
         self.check_direct_use(c, a, now)?;
         let seq = self.next_seq();
-        let verdict = self.use_access(c, a, n, id, seq, now)?;
+        let verdict = self.use_access(super::handle::Units { c, a, n, seq, now }, id)?;
         let decision = verdict.decision(self.access(c, a)?, now);
         if let (true, Some(k)) = (verdict.allowed, dedupe_key) {
             self.consumed.insert(k, now, decision.clone(), now);
@@ -330,16 +330,16 @@ impl Engine {
     }
 }
 
-/// Records `n` units consumed directly on the customer's ledger of the metric at `index`.
+/// Records the units of `u` consumed directly (`covered` of them by grants) on the customer's
+/// ledger of the metric at `index`.
 pub(super) fn record_units(
     catalog: &Catalog,
     state: &mut CustomerState,
     index: usize,
-    n: Decimal,
+    u: super::handle::Units,
     covered: Decimal,
-    seq: u64,
-    now: Timestamp,
 ) -> Result<()> {
+    let super::handle::Units { n, seq, now, .. } = u;
     let Some(metric) = catalog.billable_metrics.get(index) else { return Ok(()) };
     let customer = &state.customer;
     let Some(ledger) = state.ledgers.get_mut(index) else { return Ok(()) };

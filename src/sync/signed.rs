@@ -79,7 +79,8 @@ pub fn encode_base64(bytes: &[u8]) -> String {
         for i in 0..4 {
             if i <= chunk.len() {
                 let sextet = (n >> (18 - 6 * i)) & 0x3f;
-                out.extend(ALPHABET.get(sextet as usize).map(|&c| char::from(c))); // masked to 0..64
+                out.extend(ALPHABET.get(sextet as usize).map(|&c| char::from(c)));
+            // masked to 0..64
             } else {
                 out.push('=');
             }
@@ -538,7 +539,13 @@ pub fn open_value(value: Value, key: Option<&PublicKey>) -> Result<Value> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, reason = "tests assert by panicking")]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "tests assert by panicking"
+)]
 mod tests {
     use super::*;
 
