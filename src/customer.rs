@@ -178,7 +178,7 @@ impl Customer {
             None => Vec::new(),
         };
         for (i, g) in grants.iter().enumerate() {
-            if grants[..i].iter().any(|o| o.id == g.id) {
+            if grants.iter().take(i).any(|o| o.id == g.id) {
                 let at = child(&format!("{}/grants/{i}", f.path()), "id");
                 f.push(Error::new(Code::DuplicateId, at, format!("grant id {:?} is used twice", g.id)));
             }

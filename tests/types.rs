@@ -5,6 +5,13 @@
 //! `cargo test -p tollgate --features ts --test types` fails when the committed file differs
 //! from what the types say (`make test-rust` runs it); `make types` (the same test with
 //! `TOLLGATE_WRITE_TYPES=1`) rewrites it.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test fails by panicking"
+)]
 
 use std::path::Path;
 

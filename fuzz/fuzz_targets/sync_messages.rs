@@ -23,7 +23,7 @@ fuzz_target!(|data: &[u8]| {
         for _ in 0..2 {
             for report in request.leases.iter().take(32) {
                 if let Ok((grant, _lease)) =
-                    escrow.report(&request.edge_id, &request.boot_id, report, Terms { budget: Decimal::from(10_000), allowance: Decimal::ONE }, &policy, now)
+                    escrow.report(request.reporter(), report, Terms { budget: Decimal::from(10_000), allowance: Decimal::ONE }, &policy, now)
                 {
                     let _ = serde_json::to_string(&grant);
                 }

@@ -116,7 +116,10 @@ impl Billed {
 /// A stored closed invoice (JSON) as billed state: its own period's [`Billed`] and the
 /// adjustments it carried for earlier periods, `(subscription, period start, line, amounts)`.
 /// `None` when the JSON is not an arrears invoice.
-#[allow(clippy::type_complexity)]
+#[allow(
+    clippy::type_complexity,
+    reason = "a stored invoice read back whole: its key, its billed state and its adjustments; one caller"
+)]
 pub fn billed_from_json(
     doc: &Value,
 ) -> Option<((String, Timestamp), Billed, Vec<((String, Timestamp), LineKey, Decimal, Decimal)>)> {

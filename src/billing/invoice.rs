@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::fees::{advance_share, arrears_share, refund_share, FeeTiming};
 use super::line::{as_text, close_lines, Adjustments, Line, LineType};
-use super::price_line::{description, fee_line, priced_line, MetricUsage, UsageLine};
+use super::price_line::{description, fee_line, priced_line, MetricUsage, Priced, UsageLine};
 use crate::catalog::{Catalog, PaymentTerm, Plan, Price, PriceTarget};
 use crate::customer::{Customer, Subscription};
 use crate::error::{Code, Error, Result};
@@ -236,7 +236,8 @@ impl<'a> Billing<'a> {
                 }
                 PriceTarget::Metric(metric_id) => {
                     let m = self.catalog.metric_index(metric_id).ok_or_else(|| no_metric(metric_id))?;
-                    let name = self.catalog.billable_metrics[m].name.as_str();
+                    let metric = self.catalog.billable_metrics.get(m).ok_or_else(|| no_metric(metric_id))?;
+                    let name = metric.name.as_str();
                     let usage_of = Usage { billing: self, price, model, name, metric: m, usage };
                     if price.payment_term == PaymentTerm::Instant {
                         usage_of.instant_lines(&mut lines, &mut paid, plan.currency)?;
@@ -347,7 +348,8 @@ impl Usage<'_, '_> {
     /// active, as a share of the whole period (GB-months of a partial month).
     fn weighted(&self, q: Decimal) -> Result<Decimal> {
         let (part, whole) = (self.period(), self.billing.period);
-        let metric = &self.billing.catalog.billable_metrics[self.metric];
+        let metrics = &self.billing.catalog.billable_metrics;
+        let metric = metrics.get(self.metric).ok_or_else(|| no_metric(&alloc::format!("#{}", self.metric)))?;
         if metric.aggregation != crate::catalog::Aggregation::WeightedSum || part == whole {
             return Ok(q);
         }
@@ -373,15 +375,17 @@ impl Usage<'_, '_> {
         if self.model.is_per_event() && (run.events > 0 || self.quantity()?.is_zero()) {
             let metered = self.quantity()?;
             let rating = Rating { amount: run.rated, unit_price: None, tiers: Vec::new() };
-            return priced_line(
-                LineType::Usage,
+            let description = description(price, self.name);
+            let kind = LineType::Usage;
+            return priced_line(Priced {
+                kind,
                 price,
-                description(price, self.name),
+                description,
+                quantity: metered,
                 metered,
-                metered,
-                rating,
+                rated: rating,
                 currency,
-            );
+            });
         }
         let quantity = match self.model {
             Model::Matrix { dimension, .. } => {
@@ -413,13 +417,23 @@ impl Usage<'_, '_> {
         if !settlement.is_zero() {
             let rating = Rating { amount: settlement, unit_price: None, tiers: Vec::new() };
             let what = alloc::format!("{} (settlement of real-time charges)", description(price, self.name));
-            let line = priced_line(LineType::Usage, price, what, Decimal::ZERO, Decimal::ZERO, rating, currency)?;
+            let (kind, quantity) = (LineType::Usage, Decimal::ZERO);
+            let line = priced_line(Priced {
+                kind,
+                price,
+                description: what,
+                quantity,
+                metered: quantity,
+                rated: rating,
+                currency,
+            })?;
             paid.total = add(paid.total, line.amount)?;
             lines.push(line);
         }
         let rating = Rating { amount: charged, unit_price: None, tiers: Vec::new() };
+        let (kind, description) = (LineType::Usage, description(price, self.name));
         let line =
-            priced_line(LineType::Usage, price, description(price, self.name), quantity, quantity, rating, currency)?;
+            priced_line(Priced { kind, price, description, quantity, metered: quantity, rated: rating, currency })?;
         paid.total = add(paid.total, line.amount)?;
         paid.lines.push((line.description.clone(), charged));
         lines.push(line);

@@ -66,7 +66,16 @@ pub fn fee_line(
     if share != Share::FULL {
         rated.amount = div(mul(rated.amount, share.part)?, share.whole)?;
     }
-    priced_line(LineType::Fee, price, description(price, name), q, price.quantity, rated, currency)
+    let description = description(price, name);
+    priced_line(Priced {
+        kind: LineType::Fee,
+        price,
+        description,
+        quantity: q,
+        metered: price.quantity,
+        rated,
+        currency,
+    })
 }
 
 /// A usage price about to be priced: its model (overridden or not), the allowance its
@@ -113,7 +122,8 @@ impl UsageLine<'_> {
                 (metered, rated, billed)
             }
         };
-        priced_line(LineType::Usage, price, description(price, self.name), billed, metered, rated, currency)
+        let description = description(price, self.name);
+        priced_line(Priced { kind: LineType::Usage, price, description, quantity: billed, metered, rated, currency })
     }
 }
 
@@ -136,16 +146,27 @@ fn take_allowance(groups: &BTreeMap<String, Decimal>, mut allowance: Decimal) ->
     Ok(out)
 }
 
+/// What a line is made of: a price's rating of a quantity (`metered` before any allowance).
+pub struct Priced<'a> {
+    /// Fee or usage.
+    pub kind: LineType,
+    /// The price rated.
+    pub price: &'a Price,
+    /// The line's text.
+    pub description: String,
+    /// The quantity billed.
+    pub quantity: Decimal,
+    /// The quantity metered.
+    pub metered: Decimal,
+    /// The unrounded rating.
+    pub rated: Rating,
+    /// The currency the amount is rounded in.
+    pub currency: Currency,
+}
+
 /// A line from a rating, rounded once.
-pub fn priced_line(
-    kind: LineType,
-    price: &Price,
-    description: String,
-    quantity: Decimal,
-    metered: Decimal,
-    rated: Rating,
-    currency: Currency,
-) -> Result<Line> {
+pub fn priced_line(p: Priced<'_>) -> Result<Line> {
+    let Priced { kind, price, description, quantity, metered, rated, currency } = p;
     Ok(Line {
         kind,
         price_id: Some(price.id.clone()),

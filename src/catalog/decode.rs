@@ -480,7 +480,7 @@ pub(crate) fn offline(f: &mut Fields<'_, '_>) -> Decimal {
 /// Market rates: `{ name: "3.50" }`, or a history `{ name: [{ "rate", "effectiveAt" }, …] }`
 /// (effective times strictly ascending). Returns the rates in force now (the latest of each
 /// history) and the histories.
-#[allow(clippy::type_complexity)]
+#[allow(clippy::type_complexity, reason = "two plain maps returned together; a named type would be used once")]
 fn rate_map(
     v: &Value,
     path: &str,

@@ -185,13 +185,14 @@ pub(super) fn charges_for(
             if !rated_per_use(price, model) {
                 continue;
             }
-            let found = u.values.iter().find(|(m, _)| catalog.billable_metrics[*m].id == *metric_id);
-            let Some(&(m, v)) = found else { continue };
+            let found = u.values.iter().find_map(|&(m, v)| {
+                catalog.billable_metrics.get(m).filter(|metric| metric.id == *metric_id).map(|metric| (metric, v))
+            });
+            let Some((metric, v)) = found else { continue };
             let period = billing_period(catalog, sub, u.time)?;
             let key = (sub.id.clone(), price.id.clone(), period.start);
             let mut run = state.instant.get(&key).cloned().unwrap_or_default();
             let instant = price.payment_term == PaymentTerm::Instant;
-            let metric = &catalog.billable_metrics[m];
             let (cell, slot) = match model {
                 Model::Matrix { dimension, cells, default } => {
                     let value = metric.group_by.get(dimension).and_then(|p| p.lookup(u.data)).and_then(scalar_text);
@@ -288,16 +289,27 @@ struct View<'a> {
     state: &'a CustomerState,
 }
 
+impl View<'_> {
+    /// The customer's ledger of the metric at position `metric`, and the metric.
+    fn ledger(&self, metric: usize) -> Result<(&crate::metering::MetricLedger, &crate::catalog::BillableMetric)> {
+        match (self.state.ledgers.get(metric), self.catalog.billable_metrics.get(metric)) {
+            (Some(ledger), Some(m)) => Ok((ledger, m)),
+            _ => Err(Error::new(Code::UnknownReference, "", "no billable metric at this position")),
+        }
+    }
+}
+
 impl UsageSource for View<'_> {
     fn quantity(&self, metric: usize, period: Period) -> Result<Decimal> {
-        self.state.ledgers[metric].quantity(&self.catalog.billable_metrics[metric], period)
+        let (ledger, m) = self.ledger(metric)?;
+        ledger.quantity(m, period)
     }
 
     fn by_dimension(&self, metric: usize, dimension: &str, period: Period) -> Result<BTreeMap<String, Decimal>> {
-        let m = &self.catalog.billable_metrics[metric];
+        let (ledger, m) = self.ledger(metric)?;
         let position = m.group_by.keys().position(|k| k == dimension);
         let mut out = BTreeMap::new();
-        let groups = self.state.ledgers[metric].group_quantities(m, period)?;
+        let groups = ledger.group_quantities(m, period)?;
         let grouped: Decimal = groups.iter().map(|(_, q)| *q).sum();
         for (key, q) in groups {
             let value = position.and_then(|p| key.get(p).cloned().flatten()).unwrap_or_default();
@@ -314,11 +326,11 @@ impl UsageSource for View<'_> {
     }
 
     fn events(&self, metric: usize, period: Period) -> Decimal {
-        Decimal::from(self.state.ledgers[metric].period(period.start).map_or(0, |p| p.events))
+        Decimal::from(self.state.ledgers.get(metric).and_then(|l| l.period(period.start)).map_or(0, |p| p.events))
     }
 
     fn covered(&self, metric: usize, period: Period) -> Decimal {
-        self.state.ledgers[metric].period(period.start).map_or(Decimal::ZERO, |p| p.covered)
+        self.state.ledgers.get(metric).and_then(|l| l.period(period.start)).map_or(Decimal::ZERO, |p| p.covered)
     }
 
     fn instant(&self, subscription: &str, price_id: &str, period: Period) -> InstantUsage {
@@ -420,7 +432,8 @@ impl Engine {
         let skip = periods.len().saturating_sub(limit);
         let mut out = Vec::new();
         for (_, i, period) in periods.into_iter().skip(skip) {
-            out.extend(self.period_invoices(state, &state.customer.subscriptions[i], period, now)?);
+            let Some(sub) = state.customer.subscriptions.get(i) else { continue };
+            out.extend(self.period_invoices(state, sub, period, now)?);
         }
         Ok(out)
     }
@@ -452,14 +465,14 @@ impl Engine {
         let mut doc = billing.arrears(&view, InvoiceStatus::Final)?;
         let (adjustments, billed) = self.late_usage(state, &key, doc.currency)?;
         doc.add_adjustments(adjustments)?;
-        let c = self.by_id[customer];
-        let state = &mut self.customers[c];
+        let c = self.by_id.get(customer).copied().ok_or_else(no_customer)?;
+        let state = self.state_mut(c)?;
         for (k, b) in billed {
             state.billed.insert(k, b);
         }
         let mut billed = Billed::of(&doc)?;
-        billed.events = self.events_in(&self.customers[c], &key);
-        let state = &mut self.customers[c];
+        billed.events = self.events_in(self.state(c)?, &key);
+        let state = self.state_mut(c)?;
         state.billed.insert(key.clone(), billed);
         state.closed.insert(key, doc.clone());
         Ok(doc)
@@ -467,7 +480,10 @@ impl Engine {
 
     /// The adjustment lines for usage that reached the customer's closed periods (same
     /// currency) after they closed, and their billed state once these lines are issued.
-    #[allow(clippy::type_complexity)]
+    #[allow(
+        clippy::type_complexity,
+        reason = "the lines and the billed state they lead to, returned together to its two callers"
+    )]
     fn late_usage(
         &self,
         state: &CustomerState,
@@ -507,7 +523,7 @@ impl Engine {
     pub fn restore_closed(&mut self, customer: &str, invoice: &Value) {
         let Some(&c) = self.by_id.get(customer) else { return };
         let Some((key, billed, later)) = crate::billing::billed_from_json(invoice) else { return };
-        let state = &mut self.customers[c];
+        let Some(state) = self.customers.get_mut(c) else { return };
         for (period, line, amount, precise) in later {
             if let Some(b) = state.billed.get_mut(&period) {
                 let _ = b.record(line, amount, precise); // overflow: that line stays as it was
@@ -537,8 +553,7 @@ impl Engine {
     /// debited since it was last defined (a top-up written into the definition); what was
     /// debited stays debited.
     pub fn adopt_wallet_definition(&mut self, customer: &str) {
-        let Some(&c) = self.by_id.get(customer) else { return };
-        let state = &mut self.customers[c];
+        let Some(state) = self.by_id.get(customer).and_then(|&c| self.customers.get_mut(c)) else { return };
         if let (Some(w), Some(def)) = (&mut state.wallet, &state.customer.wallet) {
             w.balance = def.balance;
             w.defined = def.balance;

@@ -3,9 +3,10 @@
 
 use rust_decimal::Decimal;
 
+use super::state::CustomerState;
 use super::verdict::{judge, use_units, Verdict};
 use super::Engine;
-use crate::entitlements::{Decision, Reason};
+use crate::entitlements::{Access, Decision, Reason};
 use crate::error::{Code, Error, Result};
 use crate::time::Timestamp;
 
@@ -22,9 +23,33 @@ impl Engine {
     /// at all (use `check` for the reason).
     pub fn handle(&self, customer: &str, feature_key: &str) -> Option<Handle> {
         let &c = self.by_id.get(customer)?;
-        let state = &self.customers[c];
+        let state = self.customers.get(c)?;
         let a = state.access_index(feature_key)?;
         Some(Handle { customer: c as u32, access: a as u32, generation: state.generation })
+    }
+
+    /// The state of the customer at position `c`.
+    #[inline]
+    pub(super) fn state(&self, c: usize) -> Result<&CustomerState> {
+        self.customers.get(c).ok_or_else(lost)
+    }
+
+    /// The state of the customer at position `c`, to change.
+    #[inline]
+    pub(super) fn state_mut(&mut self, c: usize) -> Result<&mut CustomerState> {
+        self.customers.get_mut(c).ok_or_else(lost)
+    }
+
+    /// The access at `(c, a)`.
+    #[inline]
+    pub(super) fn access(&self, c: usize, a: usize) -> Result<&Access> {
+        self.customers.get(c).and_then(|s| s.access.get(a)).ok_or_else(lost)
+    }
+
+    /// The access at `(c, a)`, to change.
+    #[inline]
+    pub(super) fn access_mut(&mut self, c: usize, a: usize) -> Result<&mut Access> {
+        self.customers.get_mut(c).and_then(|s| s.access.get_mut(a)).ok_or_else(lost)
     }
 
     fn resolve(&self, h: Handle) -> Result<(usize, usize)> {
@@ -38,10 +63,11 @@ impl Engine {
     /// `check` through a handle.
     pub fn check_handle(&mut self, h: Handle, now: Timestamp) -> Result<Verdict> {
         let (c, a) = self.resolve(h)?;
-        if !self.customers[c].access[a].entitled(now) {
+        let access = self.access_mut(c, a)?;
+        if !access.entitled(now) {
             return Ok(self.not_entitled_at(c, now));
         }
-        let verdict = judge(&mut self.customers[c].access[a], Decimal::ZERO, now)?;
+        let verdict = judge(access, Decimal::ZERO, now)?;
         self.gate(c, a, Decimal::ZERO, verdict, now)
     }
 
@@ -51,19 +77,19 @@ impl Engine {
         if n < Decimal::ZERO {
             return Err(Error::new(Code::InvalidValue, "/quantity", "a quantity to consume must not be negative"));
         }
-        if !self.customers[c].access[a].entitled(now) {
+        if !self.access(c, a)?.entitled(now) {
             return Ok(self.not_entitled_at(c, now));
         }
         // A use its metric's prices could not rate (no event data to read) is refused.
         self.check_direct_use(c, a, now)?;
         let seq = self.next_seq();
-        self.use_access(c, a, n, None, seq, now)
+        self.use_access(Units { c, a, n, seq, now }, None)
     }
 
     /// The full decision of a verdict obtained through `h`.
     pub fn decision(&self, h: Handle, verdict: Verdict, now: Timestamp) -> Result<Decision> {
         let (c, a) = self.resolve(h)?;
-        let access = &self.customers[c].access[a];
+        let access = self.access(c, a)?;
         Ok(if verdict.allowed || verdict.figures.is_some() {
             verdict.decision(access, now)
         } else {
@@ -73,22 +99,17 @@ impl Engine {
 
     /// The denial for a customer whose access exists but does not count at `now`.
     fn not_entitled_at(&self, c: usize, now: Timestamp) -> Verdict {
-        Verdict::denied(if self.customers[c].subscribed(now) { Reason::NoEntitlement } else { Reason::NotSubscribed })
+        let subscribed = self.customers.get(c).is_some_and(|s| s.subscribed(now));
+        Verdict::denied(if subscribed { Reason::NoEntitlement } else { Reason::NotSubscribed })
     }
 
     /// Applies `n` units of the access at `(c, a)` when its limit (and, with leases on, its
     /// lease) allows, recording them on the metric that consumes it.
-    pub(super) fn use_access(
-        &mut self,
-        c: usize,
-        a: usize,
-        n: Decimal,
-        id: Option<&str>,
-        seq: u64,
-        now: Timestamp,
-    ) -> Result<Verdict> {
-        let before = judge(&mut self.customers[c].access[a], n, now)?;
-        if self.customers[c].access[a].meter.is_none() {
+    pub(super) fn use_access(&mut self, u: Units, id: Option<&str>) -> Result<Verdict> {
+        let Units { c, a, n, seq: _, now } = u;
+        let access = self.access_mut(c, a)?;
+        let before = judge(access, n, now)?;
+        if access.meter.is_none() {
             return Ok(before);
         }
         let before = self.gate(c, a, n, before, now)?;
@@ -108,11 +129,11 @@ impl Engine {
             return Ok(Verdict { allowed: false, reason, needs_sync, ..before });
         }
         let spend = super::billing::total(&pending)?;
-        let after = self.apply_use(c, a, n, before, seq, now, false)?;
-        let charges = super::billing::apply_charges(&mut self.customers[c], pending)?;
+        let after = self.apply_use(u, before, false)?;
+        let charges = super::billing::apply_charges(self.state_mut(c)?, pending)?;
         self.take_lease(c, a, n)?;
         self.take_wallet(c, spend)?;
-        self.queue_consume(c, a, n, id, seq, super::leased::Charged { time: now, charges: &charges });
+        self.queue_consume(u, id, super::leased::Charged { time: now, charges: &charges });
         Ok(after)
     }
 
@@ -126,8 +147,10 @@ impl Engine {
         now: Timestamp,
         declared: Option<&super::Declared>,
     ) -> Result<alloc::vec::Vec<super::billing::PendingCharge>> {
-        let state = &self.customers[c];
-        let Some(metric) = state.access[a].consuming_metric(now) else { return Ok(alloc::vec::Vec::new()) };
+        let state = self.state(c)?;
+        let Some(metric) = state.access.get(a).ok_or_else(lost)?.consuming_metric(now) else {
+            return Ok(alloc::vec::Vec::new());
+        };
         if !self.instant.get(metric).copied().unwrap_or(false) {
             return Ok(alloc::vec::Vec::new());
         }
@@ -140,43 +163,58 @@ impl Engine {
     /// debiting the wallet what the edge `declared` it charged.
     pub(super) fn force_use(
         &mut self,
-        c: usize,
-        a: usize,
-        n: Decimal,
-        seq: u64,
-        now: Timestamp,
+        u: Units,
         declared: &super::Declared,
     ) -> Result<(Verdict, alloc::vec::Vec<super::Charge>)> {
-        let before = judge(&mut self.customers[c].access[a], n, now)?;
-        if self.customers[c].access[a].meter.is_none() {
+        let Units { c, a, n, seq: _, now } = u;
+        let access = self.access_mut(c, a)?;
+        let before = judge(access, n, now)?;
+        if access.meter.is_none() {
             return Ok((before, alloc::vec::Vec::new()));
         }
         let pending = self.consume_charges(c, a, n, now, Some(declared))?;
-        let after = self.apply_use(c, a, n, Verdict { allowed: true, reason: Reason::Ok, ..before }, seq, now, true)?;
-        let charges = super::billing::apply_charges(&mut self.customers[c], pending)?;
+        let allowed = Verdict { allowed: true, reason: Reason::Ok, ..before };
+        let after = self.apply_use(u, allowed, true)?;
+        let charges = super::billing::apply_charges(self.state_mut(c)?, pending)?;
         Ok((after, charges))
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn apply_use(
-        &mut self,
-        c: usize,
-        a: usize,
-        n: Decimal,
-        before: Verdict,
-        seq: u64,
-        now: Timestamp,
-        force: bool,
-    ) -> Result<Verdict> {
+    /// Applies the units judged `before`; `force` records units past a hard limit as overage.
+    fn apply_use(&mut self, u: Units, before: Verdict, force: bool) -> Result<Verdict> {
+        let Units { c, a, n, seq: _, now } = u;
         let catalog = &self.catalog;
-        let state = &mut self.customers[c];
-        let access = &mut state.access[a];
+        let state = self.customers.get_mut(c).ok_or_else(lost)?;
+        let access = state.access.get_mut(a).ok_or_else(lost)?;
         let metric = access.consuming_metric(now);
         let covered = before.figures.map_or(Decimal::ZERO, |f| f.balance.max(Decimal::ZERO).min(n));
         let after = use_units(access, before, n, now, force)?;
         if let Some(metric) = metric {
-            super::usage::record_units(catalog, state, metric, n, covered, seq, now)?;
+            super::usage::record_units(catalog, state, metric, u, covered)?;
         }
         Ok(after)
     }
+}
+
+/// A use: `n` units of the access at `(c, a)`, the engine's change number `seq`, at `now`.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Units {
+    /// The customer's position.
+    pub c: usize,
+    /// The access's position in the customer's state.
+    pub a: usize,
+    /// How many units.
+    pub n: Decimal,
+    /// The change number.
+    pub seq: u64,
+    /// When.
+    pub now: Timestamp,
+}
+
+/// A customer, access or ledger position the engine does not hold. Positions come from the
+/// engine's own maps, the catalog's order and a checked [`Handle`], so only a stale position
+/// meets this.
+#[cold]
+#[inline(never)]
+pub(super) fn lost() -> Error {
+    Error::new(Code::StaleHandle, "", "the engine holds nothing at this position")
 }

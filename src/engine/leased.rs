@@ -9,6 +9,7 @@ use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
 use super::billing::{self, charges_attribute, Charge, PendingCharge, CHARGES_ATTRIBUTE};
+use super::handle::lost;
 use super::usage::{IngestOutcome, WalletView};
 use super::verdict::Verdict;
 use super::Engine;
@@ -63,8 +64,8 @@ impl Engine {
     /// meter), from the customer's cache: built only when the usage period moved.
     fn lease_key(&mut self, c: usize, a: usize) -> Option<&LeaseKey> {
         self.leases.as_ref()?;
-        let state = &mut self.customers[c];
-        let access = &state.access[a];
+        let state = self.customers.get_mut(c)?;
+        let access = state.access.get(a)?;
         let meter = access.meter.as_ref().filter(|m| !m.soft)?;
         let period = lease_period(meter);
         let slot = state.lease_keys.get_mut(a)?;
@@ -94,7 +95,8 @@ impl Engine {
         if !verdict.allowed || self.lease_key(c, a).is_none() {
             return Ok(verdict);
         }
-        let (Some(leases), Some(Some(key))) = (self.leases.as_mut(), self.customers[c].lease_keys.get(a)) else {
+        let key = self.customers.get(c).and_then(|s| s.lease_keys.get(a));
+        let (Some(leases), Some(Some(key))) = (self.leases.as_mut(), key) else {
             return Ok(verdict);
         };
         match leases.check_use(key, n, now) {
@@ -115,7 +117,8 @@ impl Engine {
         if self.leases.is_none() || self.lease_key(c, a).is_none() {
             return Ok(());
         }
-        if let (Some(leases), Some(Some(key))) = (self.leases.as_mut(), self.customers[c].lease_keys.get(a)) {
+        let key = self.customers.get(c).and_then(|s| s.lease_keys.get(a));
+        if let (Some(leases), Some(Some(key))) = (self.leases.as_mut(), key) {
             leases.take(key, n)?;
         }
         Ok(())
@@ -134,7 +137,7 @@ impl Engine {
         if total <= Decimal::ZERO {
             return Ok(None);
         }
-        let state = &self.customers[c];
+        let state = self.customers.get(c).ok_or_else(lost)?;
         if !billing::payable(state, charges)? {
             return Ok(Some(Reason::LimitReached));
         }
@@ -158,14 +161,15 @@ impl Engine {
             return Ok(());
         }
         if let Some(leases) = self.leases.as_mut() {
-            leases.take(&wallet_key(&self.customers[c].customer.id), amount)?;
+            let state = self.customers.get(c).ok_or_else(lost)?;
+            leases.take(&wallet_key(&state.customer.id), amount)?;
         }
         Ok(())
     }
 
     /// Customer `c`'s wallet as this engine knows it.
     pub(super) fn wallet_view(&self, c: usize) -> Option<WalletView> {
-        let state = &self.customers[c];
+        let state = self.customers.get(c)?;
         let w = state.wallet.as_ref()?;
         let lease = self.leases.as_ref().and_then(|l| l.leases.get(&wallet_key(&state.customer.id)));
         let balance = match lease {
@@ -182,20 +186,14 @@ impl Engine {
 
     /// With leases on, queues a `consume` of `n` units of `(c, a)` for the hub, with what it
     /// charged (kept compact: shared ids, no JSON, until a sync request is built).
-    pub(super) fn queue_consume(
-        &mut self,
-        c: usize,
-        a: usize,
-        n: Decimal,
-        id: Option<&str>,
-        seq: u64,
-        at: Charged<'_>,
-    ) {
+    pub(super) fn queue_consume(&mut self, u: super::handle::Units, id: Option<&str>, at: Charged<'_>) {
+        let super::handle::Units { c, a, n, seq, now: _ } = u;
         let Some(leases) = self.leases.as_mut() else { return };
-        let state = &self.customers[c];
+        // The caller has just applied the use at `(c, a)`, so both positions are held.
+        let Some((state, access)) = self.customers.get(c).and_then(|s| Some((s, s.access.get(a)?))) else { return };
         leases.push_use(QueuedUse {
             customer: state.shared_id.clone(),
-            feature: state.access[a].key.clone(),
+            feature: access.key.clone(),
             quantity: n,
             id: id.map(String::from),
             seq,
@@ -211,8 +209,8 @@ impl Engine {
             "id": event.id, "source": event.source, "type": event.kind, "subject": event.subject,
             "time": event.time.to_rfc3339(), "data": event.data,
         });
-        if !charges.is_empty() {
-            value[CHARGES_ATTRIBUTE] = charges_attribute(charges);
+        if let (false, Some(object)) = (charges.is_empty(), value.as_object_mut()) {
+            object.insert(String::from(CHARGES_ATTRIBUTE), charges_attribute(charges));
         }
         leases.push_event(value);
     }
@@ -283,13 +281,13 @@ impl Engine {
     /// period, no wallet).
     pub fn lease_terms(&mut self, key: &LeaseKey, now: Timestamp) -> Result<Option<Terms>> {
         let Some(&c) = self.by_id.get(&key.customer_id) else { return Ok(None) };
-        let state = &mut self.customers[c];
+        let Some(state) = self.customers.get_mut(c) else { return Ok(None) };
         if key.key == WALLET_KEY {
             let wallet = state.wallet.as_ref().filter(|_| key.period == Timestamp(0));
             return Ok(wallet.map(|w| Terms { budget: w.budget(), allowance: w.offline_allowance }));
         }
-        let Some(a) = state.access_index(&key.key) else { return Ok(None) };
-        let Some(meter) = state.access[a].meter.as_mut().filter(|m| !m.soft) else { return Ok(None) };
+        let access = state.access_index(&key.key).and_then(|a| state.access.get_mut(a));
+        let Some(meter) = access.and_then(|x| x.meter.as_mut()).filter(|m| !m.soft) else { return Ok(None) };
         meter.advance(now)?;
         if lease_period(meter) != key.period {
             return Ok(None);
@@ -347,8 +345,9 @@ impl Engine {
             Ok((c, a)) => {
                 self.check_direct_use(c, a, event.time).map_err(|e| e.under("/data"))?;
                 let seq = self.next_seq();
-                let (verdict, charges) = self.force_use(c, a, n, seq, event.time, declared)?;
-                let decision = verdict.decision(&self.customers[c].access[a], event.time);
+                let units = super::handle::Units { c, a, n, seq, now: event.time };
+                let (verdict, charges) = self.force_use(units, declared)?;
+                let decision = verdict.decision(self.access(c, a)?, event.time);
                 let mut result = super::usage::outcome(true, Reason::Ok, alloc::vec![decision], false);
                 result.charges = charges;
                 result.wallet = self.wallet_view(c);

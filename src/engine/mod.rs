@@ -183,11 +183,11 @@ impl Engine {
 
     fn put_customer(&mut self, customer: Customer) {
         let generation = self.next_generation();
-        match self.by_id.get(&customer.id) {
-            Some(&i) => {
+        match self.by_id.get(&customer.id).and_then(|&i| self.customers.get_mut(i)) {
+            Some(slot) => {
                 let placeholder = CustomerState::new(&self.catalog, customer.clone(), generation);
-                let old = core::mem::replace(&mut self.customers[i], placeholder);
-                self.customers[i] = old.redefine(&self.catalog, &self.catalog, customer, generation);
+                let old = core::mem::replace(slot, placeholder);
+                *slot = old.redefine(&self.catalog, &self.catalog, customer, generation);
             }
             None => {
                 self.by_id.insert(customer.id.clone(), self.customers.len());
@@ -208,7 +208,7 @@ impl Engine {
 
     /// A customer's state.
     pub fn customer(&self, id: &str) -> Option<&CustomerState> {
-        self.by_id.get(id).map(|&i| &self.customers[i])
+        self.by_id.get(id).and_then(|&i| self.customers.get(i))
     }
 
     /// Number of customers.
@@ -230,7 +230,7 @@ impl Engine {
         let reason = match (customer, kind) {
             (None, _) => Reason::UnknownCustomer,
             (_, None) => Reason::UnknownFeature,
-            (Some(c), Some(_)) if !self.customers[c].subscribed(now) => Reason::NotSubscribed,
+            (Some(c), Some(_)) if !self.customers.get(c).is_some_and(|s| s.subscribed(now)) => Reason::NotSubscribed,
             _ => Reason::NoEntitlement,
         };
         Verdict::denied(reason).bare(arc, kind)
@@ -239,9 +239,9 @@ impl Engine {
     /// The positions of a customer and of their usable access to `key` at `now`.
     fn locate(&self, customer: &str, key: &str, now: Timestamp) -> core::result::Result<(usize, usize), Decision> {
         let Some(&c) = self.by_id.get(customer) else { return Err(self.refusal(None, key, now)) };
-        let state = &self.customers[c];
-        match state.access_index(key) {
-            Some(a) if state.access[a].entitled(now) => Ok((c, a)),
+        let state = self.customers.get(c);
+        match state.and_then(|s| s.access_entry(key)) {
+            Some((a, access)) if access.entitled(now) => Ok((c, a)),
             _ => Err(self.refusal(Some(c), key, now)),
         }
     }
@@ -252,9 +252,9 @@ impl Engine {
             Ok(found) => found,
             Err(refusal) => return Ok(refusal),
         };
-        let verdict = verdict::judge(&mut self.customers[c].access[a], Decimal::ZERO, now)?;
+        let verdict = verdict::judge(self.access_mut(c, a)?, Decimal::ZERO, now)?;
         let verdict = self.gate(c, a, Decimal::ZERO, verdict, now)?;
-        Ok(verdict.decision(&self.customers[c].access[a], now))
+        Ok(verdict.decision(self.access(c, a)?, now))
     }
 
     /// The quote of SPEC §6.1 for a request `{ planId, usage, eventCount? }` on this catalog.
@@ -268,9 +268,11 @@ impl Engine {
         let Some(i) = self.catalog.metric_index(metric_id) else {
             return Err(Error::new(Code::UnknownReference, "/metricId", "no such billable metric"));
         };
-        let metric = &self.catalog.billable_metrics[i];
-        match self.customer(customer) {
-            Some(s) => s.ledgers[i].quantity(metric, period),
+        let Some(metric) = self.catalog.billable_metrics.get(i) else {
+            return Err(Error::new(Code::UnknownReference, "/metricId", "no such billable metric"));
+        };
+        match self.customer(customer).and_then(|s| s.ledgers.get(i)) {
+            Some(ledger) => ledger.quantity(metric, period),
             None => MetricLedger::default().quantity(metric, period),
         }
     }

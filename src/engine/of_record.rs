@@ -18,10 +18,10 @@ impl Engine {
         let Some(&c) = self.by_id.get(customer) else {
             return Err(Error::new(Code::UnknownReference, "/customerId", "no customer with this id"));
         };
-        let count = self.customers[c].access.len();
+        let count = self.state(c)?.access.len();
         let mut out = Vec::with_capacity(count);
         for a in 0..count {
-            let access = &self.customers[c].access[a];
+            let access = self.access(c, a)?;
             if access.meter.as_ref().is_some_and(|m| !m.soft) && access.entitled(now) {
                 let mut copy = access.clone();
                 let verdict = verdict::judge(&mut copy, Decimal::ZERO, now)?;

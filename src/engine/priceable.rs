@@ -178,8 +178,8 @@ impl Engine {
     /// recorded on has no price that needs event data it lacks (see [`check_priceable`]). No
     /// scan when no plan prices the metric that way and the customer has no prices of its own.
     pub(super) fn check_direct_use(&self, c: usize, a: usize, t: Timestamp) -> Result<()> {
-        let state = &self.customers[c];
-        let access = &state.access[a];
+        let state = self.state(c)?;
+        let access = state.access.get(a).ok_or_else(super::handle::lost)?;
         if access.meter.is_none() {
             return Ok(()); // nothing is recorded
         }

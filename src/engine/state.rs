@@ -90,15 +90,15 @@ impl CustomerState {
     ) -> CustomerState {
         let mut next = CustomerState::new(catalog, customer, generation);
         for new in &mut next.access {
-            let old = self.by_key.get(&new.key).and_then(|&i| self.access[i].meter.as_ref());
+            let old = self.by_key.get(&new.key).and_then(|&i| self.access.get(i)?.meter.as_ref());
             if let (Some(m), Some(old_m)) = (&mut new.meter, old) {
                 m.carry_over(old_m);
             }
         }
         let mut old_ledgers = self.ledgers;
         for (ledger, metric) in next.ledgers.iter_mut().zip(&catalog.billable_metrics) {
-            if let Some(i) = old_catalog.metric_index(&metric.id) {
-                *ledger = core::mem::take(&mut old_ledgers[i]);
+            if let Some(old) = old_catalog.metric_index(&metric.id).and_then(|i| old_ledgers.get_mut(i)) {
+                *ledger = core::mem::take(old);
             }
         }
         next.instant = self.instant;
@@ -122,6 +122,13 @@ impl CustomerState {
     /// Access to `key`, by position.
     pub fn access_index(&self, key: &str) -> Option<usize> {
         self.by_key.get(key).copied()
+    }
+
+    /// Access to `key`, with its position.
+    #[inline]
+    pub fn access_entry(&self, key: &str) -> Option<(usize, &Access)> {
+        let &a = self.by_key.get(key)?;
+        Some((a, self.access.get(a)?))
     }
 
     /// True when some subscription is active at `t`.

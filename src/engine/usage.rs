@@ -8,6 +8,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::handle::lost;
 use super::priceable::{check_negative, check_priceable, data_pointer};
 use super::state::CustomerState;
 use super::verdict::{judge, use_units, Verdict};
@@ -118,8 +119,8 @@ impl Engine {
         // A use its metric's prices could not rate (no event data to read) is refused.
         self.check_direct_use(c, a, now)?;
         let seq = self.next_seq();
-        let verdict = self.use_access(c, a, n, id, seq, now)?;
-        let decision = verdict.decision(&self.customers[c].access[a], now);
+        let verdict = self.use_access(super::handle::Units { c, a, n, seq, now }, id)?;
+        let decision = verdict.decision(self.access(c, a)?, now);
         if let (true, Some(k)) = (verdict.allowed, dedupe_key) {
             self.consumed.insert(k, now, decision.clone(), now);
         }
@@ -175,11 +176,12 @@ impl Engine {
         // The catalog is shared, so the folds may borrow it while the engine changes.
         let shared = self.catalog.clone();
         let catalog = &*shared;
-        let state = &mut self.customers[c];
+        let state = self.customers.get_mut(c).ok_or_else(lost)?;
         // 1. Observe every matching metric (any bad value rejects the whole event), and check
         // that every price on it can rate the event (refused at the door, SPEC §13).
         let mut folds = Vec::new();
-        for (i, metric) in catalog.billable_metrics.iter().enumerate() {
+        // One ledger per catalog metric, in catalog order.
+        for ((i, metric), ledger) in catalog.billable_metrics.iter().enumerate().zip(&mut state.ledgers) {
             if !matches(metric, event) {
                 continue;
             }
@@ -190,8 +192,7 @@ impl Engine {
                 let at = metric.value_property.as_ref().map_or_else(|| String::from("/data"), data_pointer);
                 check_negative(catalog, customer, i, &at, event.time)?;
             }
-            let period =
-                state.ledgers[i].period_for(event.time, || metering_span(catalog, customer, &metric.id, event.time));
+            let period = ledger.period_for(event.time, || metering_span(catalog, customer, &metric.id, event.time));
             let group = Cow::Owned(group_of(metric, event));
             let covered = Decimal::ZERO;
             folds.push((i, Fold { metric, period, time: event.time, seq, obs, units: Decimal::ONE, group, covered }));
@@ -208,7 +209,7 @@ impl Engine {
         // covers that period any more, so such usage is not waved through (decision 86).
         let mut ended: Vec<usize> = Vec::new();
         for (i, fold) in &folds {
-            let delta = state.ledgers[*i].delta(fold)?;
+            let delta = state.ledgers.get(*i).ok_or_else(lost)?.delta(fold)?;
             if delta <= Decimal::ZERO {
                 continue;
             }
@@ -216,7 +217,7 @@ impl Engine {
                 if access.meter.is_none() || !access.entitled(now) || !access.consumed_by(*i, now) {
                     continue;
                 }
-                let meter = access.meter.as_mut().expect("checked above");
+                let Some(meter) = access.meter.as_mut() else { continue }; // checked above
                 meter.advance(now)?;
                 if !meter.period.is_some_and(|p| p.contains(event.time)) {
                     if !force
@@ -239,15 +240,16 @@ impl Engine {
         }
         let mut verdicts: Vec<Verdict> = Vec::with_capacity(wants.len());
         for (a, n, _) in &wants {
-            let v = judge(&mut state.access[*a], *n, now)?;
+            let v = judge(state.access.get_mut(*a).ok_or_else(lost)?, *n, now)?;
             verdicts.push(if force { Verdict { allowed: true, reason: Reason::Ok, ..v } } else { v });
         }
         if !ended.is_empty() {
             let denied = ended
                 .iter()
                 .map(|a| {
-                    let v = judge(&mut state.access[*a], Decimal::ZERO, now)?;
-                    Ok(Verdict { allowed: false, reason: Reason::LimitReached, ..v }.decision(&state.access[*a], now))
+                    let access = state.access.get_mut(*a).ok_or_else(lost)?;
+                    let v = judge(access, Decimal::ZERO, now)?;
+                    Ok(Verdict { allowed: false, reason: Reason::LimitReached, ..v }.decision(access, now))
                 })
                 .collect::<Result<Vec<_>>>()?;
             return Ok(outcome(false, Reason::LimitReached, denied, false));
@@ -266,18 +268,19 @@ impl Engine {
         }
         if !force && self.leases.is_some() && verdicts.iter().any(|v| !v.allowed) {
             // So that one sync brings every lease this event needs: the wallet's demand too.
-            let pending = super::billing::instant_charges(catalog, &self.customers[c], event, &folds, None)?;
+            let state = self.customers.get(c).ok_or_else(lost)?;
+            let pending = super::billing::instant_charges(catalog, state, event, &folds, None)?;
             self.wallet_gate(c, &pending, now)?;
         }
-        let state = &mut self.customers[c];
+        let state = self.customers.get_mut(c).ok_or_else(lost)?;
         if verdicts.iter().any(|v| !v.allowed) {
             let reason = verdicts.iter().find(|v| !v.allowed).map_or(Reason::LimitReached, |v| v.reason);
             let denied = wants
                 .iter()
                 .zip(&verdicts)
                 .filter(|(_, v)| !v.allowed)
-                .map(|((a, ..), v)| v.decision(&state.access[*a], now))
-                .collect();
+                .map(|((a, ..), v)| Ok(v.decision(state.access.get(*a).ok_or_else(lost)?, now)))
+                .collect::<Result<_>>()?;
             return Ok(outcome(false, reason, denied, false));
         }
         // 3. Real-time charges of instant prices must fit the wallet (with leases on: the
@@ -292,7 +295,7 @@ impl Engine {
                 return Ok(denied);
             }
         }
-        let state = &mut self.customers[c];
+        let state = self.customers.get_mut(c).ok_or_else(lost)?;
         // 4. Apply. What grants cover (min(n, balance) of each use) is attributed to the
         // metrics that asked for it, in order, and recorded with their fold.
         for ((_, n, parts), before) in wants.iter().zip(&verdicts) {
@@ -306,11 +309,11 @@ impl Engine {
             }
         }
         for (i, fold) in &folds {
-            state.ledgers[*i].fold(fold)?;
+            state.ledgers.get_mut(*i).ok_or_else(lost)?.fold(fold)?;
         }
         let mut decisions = Vec::with_capacity(wants.len());
         for ((a, n, _), before) in wants.iter().zip(verdicts) {
-            let access = &mut state.access[*a];
+            let access = state.access.get_mut(*a).ok_or_else(lost)?;
             let after = use_units(access, before, *n, now, force)?;
             decisions.push(after.decision(access, now));
         }
@@ -334,19 +337,19 @@ impl Engine {
     }
 }
 
-/// Records `n` units consumed directly on the customer's ledger of the metric at `index`.
+/// Records the units of `u` consumed directly (`covered` of them by grants) on the customer's
+/// ledger of the metric at `index`.
 pub(super) fn record_units(
     catalog: &Catalog,
     state: &mut CustomerState,
     index: usize,
-    n: Decimal,
+    u: super::handle::Units,
     covered: Decimal,
-    seq: u64,
-    now: Timestamp,
 ) -> Result<()> {
+    let super::handle::Units { n, seq, now, .. } = u;
     let Some(metric) = catalog.billable_metrics.get(index) else { return Ok(()) };
     let customer = &state.customer;
-    let ledger = &mut state.ledgers[index];
+    let Some(ledger) = state.ledgers.get_mut(index) else { return Ok(()) };
     let period = ledger.period_for(now, || metering_span(catalog, customer, &metric.id, now));
     let group = match NO_GROUP.get(..metric.group_by.len()) {
         Some(none) => Cow::Borrowed(none),

@@ -280,8 +280,7 @@ impl Meter {
                 .filter(|(_, b)| b.remaining > Decimal::ZERO && b.active(now))
                 .min_by_key(|(_, b)| (b.priority, b.expiry(period_end), b.order))
                 .map(|(i, _)| i);
-            let Some(i) = next else { break };
-            let b = &mut self.buckets[i];
+            let Some(b) = next.and_then(|i| self.buckets.get_mut(i)) else { break };
             if b.remaining >= left {
                 b.remaining = sub(b.remaining, left)?;
                 left = Decimal::ZERO;

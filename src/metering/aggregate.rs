@@ -4,7 +4,7 @@
 use alloc::collections::{BTreeMap, BTreeSet};
 use rust_decimal::Decimal;
 
-use super::Observation;
+use super::{Fold, Observation};
 use crate::catalog::Aggregation;
 use crate::error::Result;
 use crate::money::{add, div, mul, sub};
@@ -114,16 +114,9 @@ impl Aggregate {
         })
     }
 
-    /// How much `value` would change if the event were folded, without folding it.
-    pub fn delta(
-        &self,
-        time: Timestamp,
-        seq: u64,
-        obs: &Observation,
-        units: Decimal,
-        period: Period,
-        carried: Decimal,
-    ) -> Result<Decimal> {
+    /// How much `value` would change if the observation of `f` were folded, without folding it.
+    pub fn delta(&self, f: &Fold<'_>, carried: Decimal) -> Result<Decimal> {
+        let Fold { time, seq, ref obs, units, period, .. } = *f;
         let v = number(obs);
         let before = self.value(period, carried)?;
         Ok(match self {

@@ -147,16 +147,16 @@ impl MetricLedger {
                 let carried = self.carried(f.period.start, Some(&f.group));
                 let empty = Aggregate::new(f.metric.aggregation);
                 let agg = u.groups.get(&*f.group).unwrap_or(&empty);
-                agg.delta(f.time, f.seq, &f.obs, f.units, f.period, carried)
+                agg.delta(f, carried)
             }
-            Some(u) => u.total.delta(f.time, f.seq, &f.obs, f.units, f.period, carried_total),
+            Some(u) => u.total.delta(f, carried_total),
             None => {
                 let carried = if f.metric.group_by.is_empty() {
                     carried_total
                 } else {
                     self.carried(f.period.start, Some(&f.group))
                 };
-                Aggregate::new(f.metric.aggregation).delta(f.time, f.seq, &f.obs, f.units, f.period, carried)
+                Aggregate::new(f.metric.aggregation).delta(f, carried)
             }
         }
     }

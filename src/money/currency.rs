@@ -182,7 +182,8 @@ impl Currency {
         TABLE
             .binary_search_by(|(c, _)| (*c).cmp(code))
             .ok()
-            .map(|i| Currency { code: TABLE[i].0, exponent: TABLE[i].1 })
+            .and_then(|i| TABLE.get(i))
+            .map(|&(code, exponent)| Currency { code, exponent })
     }
 
     /// The three-letter code.
@@ -203,6 +204,13 @@ impl fmt::Display for Currency {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "tests assert by panicking"
+)]
 mod tests {
     use super::*;
 

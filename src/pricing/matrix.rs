@@ -42,7 +42,8 @@ pub fn rate_events<E: EventInput>(
     }
     let mut amount = Decimal::ZERO;
     for (key, (indexes, members)) in &groups {
-        let at = child(&format!("{}/data", index("", indexes[0])), dimension);
+        let Some(&first) = indexes.first() else { continue }; // a group has a member from its start
+        let at = child(&format!("{}/data", index("", first)), dimension);
         let model = cell(cells, default, key.as_deref(), &at)?;
         let rated = model.rate_cell_events(members, ctx).map_err(|e| renumber(e, indexes))?;
         amount = add(amount, rated.amount)?;

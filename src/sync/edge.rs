@@ -199,8 +199,8 @@ impl Queued {
                     "time": u.time.to_rfc3339(),
                     "data": { "featureKey": &*u.feature, "quantity": plain(u.quantity) },
                 });
-                if let Some(charges) = &u.charges {
-                    event["tollgatecharges"] = charges.clone();
+                if let (Some(charges), Some(object)) = (&u.charges, event.as_object_mut()) {
+                    object.insert(String::from("tollgatecharges"), charges.clone());
                 }
                 event
             }

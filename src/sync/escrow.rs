@@ -61,6 +61,15 @@ pub struct Terms {
     pub allowance: Decimal,
 }
 
+/// Who sent a lease report: an edge and its boot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reporter<'a> {
+    /// The edge.
+    pub edge_id: &'a str,
+    /// The edge's boot.
+    pub boot_id: &'a str,
+}
+
 /// Who holds a lease: an edge's boot and the lease's epoch.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Holder {
@@ -137,12 +146,11 @@ pub struct Escrow {
 }
 
 impl Escrow {
-    /// Answers one lease report of `edge_id`/`boot_id` received at hub time `now`, against the
+    /// Answers one lease report of `from` (an edge's boot) received at hub time `now`, against the
     /// key's [`Terms`]. Returns the grant and the lease as it now stands (to persist).
     pub fn report(
         &mut self,
-        edge_id: &str,
-        boot_id: &str,
+        from: Reporter<'_>,
         report: &LeaseReport,
         terms: Terms,
         policy: &Policy,
@@ -150,7 +158,7 @@ impl Escrow {
     ) -> Result<(LeaseGrant, Lease), Overflow> {
         let budget = terms.budget;
         let account = self.accounts.entry(report.key.clone()).or_default();
-        let holder = Holder { edge_id: edge_id.into(), boot_id: boot_id.into(), epoch: report.epoch };
+        let holder = Holder { edge_id: from.edge_id.into(), boot_id: from.boot_id.into(), epoch: report.epoch };
         let committed_before = account.committed()?;
         let lease = account.leases.entry(holder.clone()).or_insert(Lease {
             granted: Decimal::ZERO,

@@ -259,6 +259,11 @@ impl LeaseReport {
 }
 
 impl SyncRequest {
+    /// Who sent it, for [`Escrow::report`](super::Escrow::report).
+    pub fn reporter(&self) -> super::Reporter<'_> {
+        super::Reporter { edge_id: &self.edge_id, boot_id: &self.boot_id }
+    }
+
     /// Decodes a request, reporting every problem with its path.
     pub fn from_value(value: &Value) -> Result<SyncRequest, Vec<Error>> {
         let mut problems = Problems::new();
@@ -393,6 +398,13 @@ impl LeaseGrant {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "tests assert by panicking"
+)]
 mod tests {
     use super::*;
 

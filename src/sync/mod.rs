@@ -9,5 +9,5 @@ pub mod escrow;
 pub mod message;
 
 pub use edge::{EdgeLeases, Queued, QueuedUse, Refusal};
-pub use escrow::{Escrow, Policy, Terms};
+pub use escrow::{Escrow, Policy, Reporter, Terms};
 pub use message::{LeaseGrant, LeaseKey, LeaseReport, Mode, SyncRequest, SyncResponse, CONSUME_EVENT, WALLET_KEY};

@@ -57,6 +57,13 @@ impl fmt::Display for Duration {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "tests assert by panicking"
+)]
 mod tests {
     use super::*;
 

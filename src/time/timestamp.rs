@@ -54,22 +54,17 @@ fn digits(s: &[u8]) -> Option<u32> {
 impl Timestamp {
     /// Parses `YYYY-MM-DDTHH:MM:SS[.fff]` followed by `Z` or `±HH:MM` (years 0000–9999).
     pub fn parse(text: &str) -> Option<Timestamp> {
-        let b = text.as_bytes();
-        if b.len() < 20
-            || b[4] != b'-'
-            || b[7] != b'-'
-            || !matches!(b[10], b'T' | b't')
-            || b[13] != b':'
-            || b[16] != b':'
-        {
+        let [y1, y2, y3, y4, b'-', mo1, mo2, b'-', d1, d2, b'T' | b't', h1, h2, b':', mi1, mi2, b':', s1, s2, rest @ ..] =
+            text.as_bytes()
+        else {
             return None;
-        }
-        let (y, mo, d) = (digits(&b[0..4])?, digits(&b[5..7])?, digits(&b[8..10])?);
-        let (h, mi, s) = (digits(&b[11..13])?, digits(&b[14..16])?, digits(&b[17..19])?);
+        };
+        let (y, mo, d) = (digits(&[*y1, *y2, *y3, *y4])?, digits(&[*mo1, *mo2])?, digits(&[*d1, *d2])?);
+        let (h, mi, s) = (digits(&[*h1, *h2])?, digits(&[*mi1, *mi2])?, digits(&[*s1, *s2])?);
         if !(1..=12).contains(&mo) || d == 0 || d > days_in_month(i64::from(y), mo) || h > 23 || mi > 59 || s > 59 {
             return None;
         }
-        let mut rest = &b[19..];
+        let mut rest = rest;
         let mut ms: i64 = 0;
         if let Some(frac) = rest.strip_prefix(b".") {
             let n = frac.iter().take_while(|c| c.is_ascii_digit()).count();
@@ -77,11 +72,11 @@ impl Timestamp {
                 return None;
             }
             let mut scale = 100;
-            for c in &frac[..n.min(3)] {
+            for c in frac.iter().take(n.min(3)) {
                 ms += i64::from(c - b'0') * scale;
                 scale /= 10;
             }
-            rest = &frac[n..];
+            rest = frac.get(n..)?;
         }
         let offset_min: i64 = match rest {
             [b'Z' | b'z'] => 0,
@@ -135,6 +130,13 @@ impl fmt::Display for Timestamp {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "tests assert by panicking"
+)]
 mod tests {
     use super::*;
 

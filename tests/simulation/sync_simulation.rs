@@ -337,8 +337,7 @@ impl World {
         let mut grants = Vec::new();
         for report in &request.leases {
             let terms = terms_for(&report.key, &self.wallets, self.budget, self.allowance);
-            let (grant, _) =
-                escrow.report(&request.edge_id, &request.boot_id, report, terms, &self.hub.policy, now).unwrap();
+            let (grant, _) = escrow.report(request.reporter(), report, terms, &self.hub.policy, now).unwrap();
             grants.push(grant);
             let committed = escrow.committed(&report.key).unwrap();
             assert!(

@@ -45,8 +45,7 @@ impl Hub {
         let mut grants = Vec::new();
         for report in &request.leases {
             let terms = self.engine.lease_terms(&report.key, now).unwrap().unwrap_or_default();
-            let (grant, _) =
-                self.escrow.report(&request.edge_id, &request.boot_id, report, terms, &self.policy, now).unwrap();
+            let (grant, _) = self.escrow.report(request.reporter(), report, terms, &self.policy, now).unwrap();
             grants.push(grant);
         }
         let response = SyncResponse { ack_seq: request.seq, leases: grants, snapshot: None };

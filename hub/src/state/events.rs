@@ -81,7 +81,7 @@ impl HubState {
         // of the request is acknowledged either way: nothing is lost, nothing is sent forever.
         for (i, (value, event)) in req.events.iter().zip(events).enumerate() {
             let path = format!("/events/{i}");
-            if let Some(problem) = self.admit(value, event, &req.edge_id, now, in_ledger, &mut changes)? {
+            if let Some(problem) = self.admit(Sent { value, event }, &req.edge_id, now, in_ledger, &mut changes)? {
                 problems.push(problem.under(&path));
             }
         }
@@ -106,13 +106,13 @@ impl HubState {
     /// when the ledger cannot be read.
     fn admit(
         &mut self,
-        value: &Value,
-        event: &Result<Event, Error>,
+        sent: Sent<'_>,
         edge_id: &str,
         now: Timestamp,
         in_ledger: &mut dyn FnMut(&str, &str) -> Result<bool, String>,
         changes: &mut Changes,
     ) -> Result<Option<Error>, HubError> {
+        let Sent { value, event } = sent;
         let refused = match self.record_event(value, event, now, in_ledger, changes)? {
             None => return Ok(None),
             Some(e) => e,
@@ -256,4 +256,10 @@ impl HubState {
         }
         Ok((Reply::json(200, &json!({ "outcomes": outcomes }))?, changes))
     }
+}
+
+/// An event as an edge sent it, and as decoded.
+struct Sent<'a> {
+    value: &'a Value,
+    event: &'a Result<Event, Error>,
 }

@@ -11,7 +11,7 @@ use tollgate::engine::Engine;
 use tollgate::entitlements::Reason;
 use tollgate::error::{Code, Error};
 use tollgate::money::{parse_decimal, plain};
-use tollgate::sync::escrow::{Holder, Lease};
+use tollgate::sync::escrow::{Holder, Lease, Reporter};
 use tollgate::sync::{Escrow, LeaseGrant, LeaseKey, LeaseReport, Mode, Policy, SyncRequest, SyncResponse, Terms};
 use tollgate::time::Timestamp;
 use tollgate::Decimal;
@@ -190,10 +190,9 @@ impl Leases {
                 Ok(_) if revoked => {
                     Err(Error::new(Code::Forbidden, "", "this edge's leases are revoked: nothing is granted to it"))
                 }
-                Ok(terms) => self
-                    .escrow
-                    .report(&req.edge_id, &req.boot_id, report, terms, &self.policy, now)
-                    .map_err(|_| overflow("")),
+                Ok(terms) => {
+                    self.escrow.report(req.reporter(), report, terms, &self.policy, now).map_err(|_| overflow(""))
+                }
                 Err(e) => Err(e),
             };
             match answered {
@@ -240,7 +239,8 @@ impl Leases {
         let mut grants = Vec::with_capacity(request.leases.len());
         for report in &request.leases {
             let terms = engine.lease_terms(&report.key, now).ok().flatten().unwrap_or_default();
-            match self.escrow.report(HUB_EDGE, &self.boot_id, report, terms, &self.policy, now) {
+            let hub = Reporter { edge_id: HUB_EDGE, boot_id: &self.boot_id };
+            match self.escrow.report(hub, report, terms, &self.policy, now) {
                 Ok((grant, lease)) => {
                     changes.leases.push(lease_row(&report.key, HUB_EDGE, &self.boot_id, report.epoch, &lease));
                     grants.push(grant);
