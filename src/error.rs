@@ -85,6 +85,8 @@ pub enum Code {
     UnknownPlan,
     /// A result too large to represent exactly.
     Overflow,
+    /// An answer that could not be written as JSON: a fault of ours, never of the input.
+    Unencodable,
     // ---- events and entitlements
     /// An event older than the idempotency window (it could not be deduplicated).
     EventTooOld,
@@ -156,6 +158,7 @@ impl Code {
             Code::MissingProperty => "missing_property",
             Code::UnknownPlan => "unknown_plan",
             Code::Overflow => "overflow",
+            Code::Unencodable => "unencodable",
             Code::EventTooOld => "event_too_old",
             Code::StaleHandle => "stale_handle",
             Code::StaleSnapshot => "stale_snapshot",

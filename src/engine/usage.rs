@@ -82,9 +82,15 @@ pub(super) fn outcome(allowed: bool, reason: Reason, decisions: Vec<Decision>, u
     }
 }
 
-/// What an event would take from one access: (access position, total units, and each
-/// metric's (position, units) share of them).
-type Want = (usize, Decimal, Vec<(usize, Decimal)>);
+/// What an event would take from one access.
+struct Want {
+    /// The access's position.
+    access: usize,
+    /// Units it would consume in all.
+    total: Decimal,
+    /// Each metric's (position, units) share of them, in fold order.
+    parts: Vec<(usize, Decimal)>,
+}
 
 /// Idempotency namespace of `consume` ids (an event source cannot contain a NUL).
 const CONSUME_SOURCE: &str = "\u{0}consume";
@@ -229,18 +235,18 @@ impl Engine {
                     }
                     continue; // usage of another period is billed but does not move today's balance
                 }
-                match wants.iter_mut().find(|(k, ..)| *k == a) {
-                    Some((_, total, parts)) => {
-                        *total = add(*total, delta)?;
-                        parts.push((*i, delta));
+                match wants.iter_mut().find(|w| w.access == a) {
+                    Some(w) => {
+                        w.total = add(w.total, delta)?;
+                        w.parts.push((*i, delta));
                     }
-                    None => wants.push((a, delta, alloc::vec![(*i, delta)])),
+                    None => wants.push(Want { access: a, total: delta, parts: alloc::vec![(*i, delta)] }),
                 }
             }
         }
         let mut verdicts: Vec<Verdict> = Vec::with_capacity(wants.len());
-        for (a, n, _) in &wants {
-            let v = judge(state.access.get_mut(*a).ok_or_else(lost)?, *n, now)?;
+        for w in &wants {
+            let v = judge(state.access.get_mut(w.access).ok_or_else(lost)?, w.total, now)?;
             verdicts.push(if force { Verdict { allowed: true, reason: Reason::Ok, ..v } } else { v });
         }
         if !ended.is_empty() {
@@ -258,12 +264,12 @@ impl Engine {
             // With leases on, every hard limit also needs its lease to cover the use (asked
             // only when every limit allows it), and no answer is exact.
             let all_allowed = verdicts.iter().all(|v| v.allowed);
-            for ((a, n, _), v) in wants.iter().zip(verdicts.iter_mut()) {
+            for (w, v) in wants.iter().zip(verdicts.iter_mut()) {
                 if !all_allowed {
                     v.exact = v.figures.is_none();
                     continue;
                 }
-                *v = self.gate(c, *a, *n, *v, now)?;
+                *v = self.gate(c, w.access, w.total, *v, now)?;
             }
         }
         if !force && self.leases.is_some() && verdicts.iter().any(|v| !v.allowed) {
@@ -279,7 +285,7 @@ impl Engine {
                 .iter()
                 .zip(&verdicts)
                 .filter(|(_, v)| !v.allowed)
-                .map(|((a, ..), v)| Ok(v.decision(state.access.get(*a).ok_or_else(lost)?, now)))
+                .map(|(w, v)| Ok(v.decision(state.access.get(w.access).ok_or_else(lost)?, now)))
                 .collect::<Result<_>>()?;
             return Ok(outcome(false, reason, denied, false));
         }
@@ -298,9 +304,9 @@ impl Engine {
         let state = self.customers.get_mut(c).ok_or_else(lost)?;
         // 4. Apply. What grants cover (min(n, balance) of each use) is attributed to the
         // metrics that asked for it, in order, and recorded with their fold.
-        for ((_, n, parts), before) in wants.iter().zip(&verdicts) {
-            let mut covered = before.figures.map_or(Decimal::ZERO, |f| f.balance.min(*n));
-            for (i, delta) in parts {
+        for (w, before) in wants.iter().zip(&verdicts) {
+            let mut covered = before.figures.map_or(Decimal::ZERO, |f| f.balance.min(w.total));
+            for (i, delta) in &w.parts {
                 let share = covered.min(*delta);
                 covered = sub(covered, share)?;
                 if let Some((_, fold)) = folds.iter_mut().find(|(m, _)| m == i) {
@@ -312,16 +318,16 @@ impl Engine {
             state.ledgers.get_mut(*i).ok_or_else(lost)?.fold(fold)?;
         }
         let mut decisions = Vec::with_capacity(wants.len());
-        for ((a, n, _), before) in wants.iter().zip(verdicts) {
-            let access = state.access.get_mut(*a).ok_or_else(lost)?;
-            let after = use_units(access, before, *n, now, force)?;
+        for (w, before) in wants.iter().zip(verdicts) {
+            let access = state.access.get_mut(w.access).ok_or_else(lost)?;
+            let after = use_units(access, before, w.total, now, force)?;
             decisions.push(after.decision(access, now));
         }
         let spend = super::billing::total(&pending)?;
         let mut charges = super::billing::apply_charges(state, pending)?;
         if !force {
-            for (a, n, _) in &wants {
-                self.take_lease(c, *a, *n)?;
+            for w in &wants {
+                self.take_lease(c, w.access, w.total)?;
             }
             self.take_wallet(c, spend)?;
             self.queue_event(event, &charges);

@@ -89,13 +89,6 @@ impl Engine {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    reason = "tests assert by panicking"
-)]
 mod tests {
     use super::*;
     use crate::engine::Options;

@@ -111,13 +111,12 @@ pub fn resolve(catalog: &Catalog, customer: &Customer) -> BTreeMap<Arc<str>, Acc
             access.links.push(Link { from: sub.started_at, until: sub.ending_at, metric, config });
             if let EntitlementTemplate::Metered(t) = &link.entitlement {
                 let parts = meters.entry(key).or_default();
-                if parts.template.is_none() {
+                if !parts.linked {
                     let anchor = t.usage_period.and_then(|p| p.anchor).unwrap_or(sub.anchor());
-                    parts.template = Some((
-                        t.is_soft_limit,
-                        t.preserve_overage_at_reset,
-                        t.usage_period.map(|p| (p.interval, anchor)),
-                    ));
+                    parts.linked = true;
+                    parts.soft = t.is_soft_limit;
+                    parts.preserve_overage = t.preserve_overage_at_reset;
+                    parts.cadence = t.usage_period.map(|p| (p.interval, anchor));
                     parts.tolerance = t.tolerance;
                     parts.offline_allowance = t.offline_allowance;
                 }
@@ -162,8 +161,7 @@ pub fn resolve(catalog: &Catalog, customer: &Customer) -> BTreeMap<Arc<str>, Acc
     }
     for (key, parts) in meters {
         if let Some(access) = out.get_mut(&key) {
-            let (soft, preserve, cadence) = parts.template.unwrap_or((false, false, None));
-            let mut meter = Meter::new(soft, preserve, cadence, parts.buckets);
+            let mut meter = Meter::new(parts.soft, parts.preserve_overage, parts.cadence, parts.buckets);
             meter.tolerance = parts.tolerance;
             meter.offline_allowance = parts.offline_allowance;
             access.meter = Some(meter);
@@ -172,12 +170,19 @@ pub fn resolve(catalog: &Catalog, customer: &Customer) -> BTreeMap<Arc<str>, Acc
     out
 }
 
-/// Soft limit, preserve overage, cadence: from the first metered link.
-type MeterSettings = (bool, bool, Option<Cadence>);
-
+/// What a feature's meter is built from: the settings of its first metered link, and the
+/// buckets of every source (a grant-only feature keeps the default settings: a hard limit that
+/// never resets).
 #[derive(Default)]
 struct MeterParts {
-    template: Option<MeterSettings>,
+    /// Whether a metered link has set the settings below.
+    linked: bool,
+    /// Soft limit: allows past zero and counts overage.
+    soft: bool,
+    /// Overage at a reset is burned from the next period's balance.
+    preserve_overage: bool,
+    /// Reset cadence and anchor; `None` = one-time.
+    cadence: Option<Cadence>,
     tolerance: Decimal,
     offline_allowance: Decimal,
     buckets: Vec<Bucket>,

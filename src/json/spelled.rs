@@ -47,13 +47,6 @@ impl Fields<'_, '_> {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    reason = "tests assert by panicking"
-)]
 mod tests {
     use super::Spelled;
     use crate::catalog::FeatureType;

@@ -109,13 +109,6 @@ pub fn plain(d: Decimal) -> String {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    reason = "tests assert by panicking"
-)]
 mod tests {
     use super::*;
 

@@ -106,13 +106,6 @@ pub fn currency(code: &str) -> Result<Currency> {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    reason = "tests assert by panicking"
-)]
 mod tests {
     use super::*;
     use crate::json::parse;

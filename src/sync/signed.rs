@@ -539,13 +539,6 @@ pub fn open_value(value: Value, key: Option<&PublicKey>) -> Result<Value> {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    reason = "tests assert by panicking"
-)]
 mod tests {
     use super::*;
 

@@ -75,13 +75,6 @@ pub fn period_containing(anchor: Timestamp, every: Duration, t: Timestamp) -> Op
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    reason = "tests assert by panicking"
-)]
 mod tests {
     use super::*;
 

@@ -34,6 +34,13 @@ run "hub + two workerd edges (real hub binary, HubClient)" bash -c "
   cargo build --quiet --manifest-path '$root/Cargo.toml' -p tollgate-cli && node e2e-hub.mjs"
 run "hub wallet leases + two workerd edges (top-up, outage with allowance)" bash -c "
   cargo build --quiet --manifest-path '$root/Cargo.toml' -p tollgate-cli && node e2e-wallet.mjs"
+run "docs/npm.md's module size within 1 % of the build" python3 -c '
+import gzip, re, sys
+built = len(gzip.compress(open(sys.argv[1], "rb").read(), 9))
+doc = re.search(r"\*\*\d+ KB gzip\*\* \(([\d,]+) B", open(sys.argv[2]).read())
+said = int(doc.group(1).replace(",", "")) if doc else 0
+print(f"built {built} B gzip, docs/npm.md says {said} B")
+sys.exit(0 if abs(built - said) <= built // 100 else 1)' "$root/pkg/tollgate.wasm" "$root/docs/npm.md"
 run "tsc --noEmit (declarations + typed example)" "$bin/tsc" -p tsconfig.json
 run "tsc --noEmit (main entry without DOM types)" "$bin/tsc" -p tsconfig.nodom.json
 run "wasm-bindgen-test (bindings, in node)" env -C "$root" \

@@ -137,22 +137,25 @@ pub fn decision_names() -> String {
         .join(",")
 }
 
+/// What [`decision_layout`] tells the JS glue: each name with its value.
+const LAYOUT_FIELDS: [(&str, u32); 12] = [
+    ("allowed", bits::ALLOWED),
+    ("reasonShift", bits::REASON_SHIFT),
+    ("reasonMask", bits::REASON_MASK),
+    ("typeShift", bits::TYPE_SHIFT),
+    ("typeMask", bits::TYPE_MASK),
+    ("figures", bits::FIGURES),
+    ("config", bits::CONFIG),
+    ("exact", bits::EXACT),
+    ("needsSync", bits::NEEDS_SYNC),
+    ("error", ERROR),
+    ("maxScratch", MAX_SCRATCH as u32),
+    ("reasons", REASONS.len() as u32),
+];
+
 /// [`decision_layout`]'s text: `{"allowed":1,…,"reasons":9}`.
 const LAYOUT: &str = {
-    const FIELDS: [(&str, u32); 12] = [
-        ("allowed", bits::ALLOWED),
-        ("reasonShift", bits::REASON_SHIFT),
-        ("reasonMask", bits::REASON_MASK),
-        ("typeShift", bits::TYPE_SHIFT),
-        ("typeMask", bits::TYPE_MASK),
-        ("figures", bits::FIGURES),
-        ("config", bits::CONFIG),
-        ("exact", bits::EXACT),
-        ("needsSync", bits::NEEDS_SYNC),
-        ("error", ERROR),
-        ("maxScratch", MAX_SCRATCH as u32),
-        ("reasons", REASONS.len() as u32),
-    ];
+    const FIELDS: [(&str, u32); 12] = LAYOUT_FIELDS;
     const TEXT: ([u8; 256], usize) = {
         let mut out = [0u8; 256];
         let mut n = 0;
@@ -599,7 +602,7 @@ impl RawEngine {
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<String, Vec<Error>> {
-    serde_json::to_string(value).map_err(|e| vec![Error::new(Code::Overflow, "", e.to_string())])
+    serde_json::to_string(value).map_err(|e| vec![Error::new(Code::Unencodable, "", e.to_string())])
 }
 
 /// True when `result` is `Ok`; otherwise false, with the problems kept for [`take_errors`].

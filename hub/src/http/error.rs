@@ -26,7 +26,7 @@ pub fn status_of(code: Code) -> u16 {
         Code::NotFound => 404,
         Code::Conflict | Code::PeriodOpen => 409,
         Code::PayloadTooLarge => 413,
-        Code::Storage => 500,
+        Code::Storage | Code::Unencodable => 500,
         _ => 400,
     }
 }

@@ -4,11 +4,13 @@ use std::collections::BTreeMap;
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
-use axum::extract::Path;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::request::Parts;
 use axum::http::{StatusCode, Uri};
+use axum::response::Response;
 use serde_json::Value;
 
-use super::error::ApiError;
+use super::error::{error_response, ApiError};
 use super::MAX_BODY;
 use tollgate::error::Code;
 use tollgate::time::Timestamp;
@@ -32,6 +34,27 @@ pub(super) fn json_body(body: Result<Bytes, BytesRejection>) -> Result<Value, Ap
     tollgate::json::parse(text).map_err(|e| ApiError::new(e.code, "", e.message))
 }
 
+/// The body as exact JSON ([`json_body`]): an extractor that answers its errors itself.
+pub(super) struct JsonBody(pub Value);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBody {
+    type Rejection = Response;
+    async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
+        json_body(Bytes::from_request(req, state).await).map(JsonBody).map_err(|e| error_response(&e))
+    }
+}
+
+/// The `{id}` of the route, not empty: an extractor that answers `invalid_value` itself.
+pub(super) struct Id(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Id {
+    type Rejection = Response;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        let id = Path::<String>::from_request_parts(parts, state).await;
+        path_id(id).map(Id).map_err(|e| error_response(&e))
+    }
+}
+
 /// The `{id}` of the route.
 pub(super) fn path_id(id: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
     match id {
@@ -42,24 +65,10 @@ pub(super) fn path_id(id: Result<Path<String>, PathRejection>) -> Result<String,
 }
 
 /// `%XX` escapes of a URL part decoded (`+` is left as it is: it is a time zone sign in the
-/// timestamps the query strings carry).
+/// timestamps the query strings carry). A `%` not followed by two hex digits stays as it is, as
+/// URL parsers do; `None` when the bytes are not UTF-8.
 pub(super) fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3)?;
-            let hi = char::from(hex[0]).to_digit(16)?;
-            let lo = char::from(hex[1]).to_digit(16)?;
-            out.push(u8::try_from(hi * 16 + lo).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
+    percent_encoding::percent_decode_str(s).decode_utf8().ok().map(std::borrow::Cow::into_owned)
 }
 
 /// The query string's parameters (the last of a repeated name wins).
@@ -67,7 +76,7 @@ pub(super) fn query(uri: &Uri) -> Result<BTreeMap<String, String>, ApiError> {
     let mut out = std::collections::BTreeMap::new();
     for pair in uri.query().unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let bad = || ApiError::new(Code::InvalidValue, "", "the query string has a bad %-escape");
+        let bad = || ApiError::new(Code::InvalidValue, "", "the query string's %-escapes are not UTF-8");
         out.insert(percent_decode(k).ok_or_else(bad)?, percent_decode(v).ok_or_else(bad)?);
     }
     Ok(out)
@@ -100,12 +109,7 @@ pub(super) fn page(params: &BTreeMap<String, String>) -> Result<(i64, u32), ApiE
     Ok((number("after", 0, i64::MAX)?, u32::try_from(number("limit", 1000, 10_000)?).unwrap_or(1000)))
 }
 
-/// The customer id of the URL and its `?now=` (absent: the hub's clock).
-pub(super) fn id_and_now(
-    id: Result<Path<String>, PathRejection>,
-    uri: &Uri,
-) -> Result<(String, Option<Timestamp>), ApiError> {
-    let id = path_id(id)?;
-    let at = query(uri).and_then(|q| timestamp_param(&q, "now"))?;
-    Ok((id, at))
+/// The `?now=` of the query string (absent: the hub's clock).
+pub(super) fn now_param(uri: &Uri) -> Result<Option<Timestamp>, ApiError> {
+    query(uri).and_then(|q| timestamp_param(&q, "now"))
 }

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::auth::{Admin, Anyone, EdgeOnly};
 use super::error::{error, error_response, json_response, ApiError};
-use super::input::{id_and_now, json_body, page, path_id, query};
+use super::input::{json_body, now_param, page, query, Id, JsonBody};
 use super::{ledger_lookup, Hub, MAX_SYNC_ITEMS};
 use crate::state::{self, HubError, Incoming, Reply};
 use crate::store::{Store, StoreError};
@@ -30,12 +30,8 @@ pub(super) async fn sync(
     State(hub): State<Arc<Hub>>,
     edge: EdgeOnly,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    JsonBody(value): JsonBody,
 ) -> Response {
-    let value = match json_body(body) {
-        Ok(v) => v,
-        Err(e) => return error_response(&e),
-    };
     let request = match SyncRequest::from_value(&value) {
         Ok(r) => r,
         Err(errors) => return error_response(&ApiError::list(&errors)),
@@ -116,40 +112,25 @@ pub(super) async fn snapshot(State(hub): State<Arc<Hub>>, _: Anyone, headers: He
     }
 }
 
-pub(super) async fn put_catalog(
-    State(hub): State<Arc<Hub>>,
-    _: Admin,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    match json_body(body) {
-        Ok(v) => hub.write(|state, now| state.put_catalog(v, now)).await,
-        Err(e) => error_response(&e),
-    }
+pub(super) async fn put_catalog(State(hub): State<Arc<Hub>>, _: Admin, JsonBody(v): JsonBody) -> Response {
+    hub.write(|state, now| state.put_catalog(v, now)).await
 }
 
 pub(super) async fn put_customer(
     State(hub): State<Arc<Hub>>,
     _: Admin,
-    id: Result<Path<String>, PathRejection>,
-    body: Result<Bytes, BytesRejection>,
+    Id(id): Id,
+    JsonBody(value): JsonBody,
 ) -> Response {
-    let (id, value) = match (path_id(id), json_body(body)) {
-        (Ok(id), Ok(v)) => (id, v),
-        (Err(e), _) | (_, Err(e)) => return error_response(&e),
-    };
     hub.write(|state, now| state.put_customer(&id, value, now)).await
 }
 
 pub(super) async fn add_grant(
     State(hub): State<Arc<Hub>>,
     _: Admin,
-    id: Result<Path<String>, PathRejection>,
-    body: Result<Bytes, BytesRejection>,
+    Id(id): Id,
+    JsonBody(value): JsonBody,
 ) -> Response {
-    let (id, value) = match (path_id(id), json_body(body)) {
-        (Ok(id), Ok(v)) => (id, v),
-        (Err(e), _) | (_, Err(e)) => return error_response(&e),
-    };
     hub.write(|state, now| state.add_grant(&id, value, now)).await
 }
 
@@ -171,89 +152,42 @@ pub(super) async fn migrate_subscription(
     hub.write(|state, now| state.migrate_subscription(&id, &sub, now)).await
 }
 
-pub(super) async fn top_up(
-    State(hub): State<Arc<Hub>>,
-    _: Admin,
-    id: Result<Path<String>, PathRejection>,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let (id, value) = match (path_id(id), json_body(body)) {
-        (Ok(id), Ok(v)) => (id, v),
-        (Err(e), _) | (_, Err(e)) => return error_response(&e),
-    };
+pub(super) async fn top_up(State(hub): State<Arc<Hub>>, _: Admin, Id(id): Id, JsonBody(value): JsonBody) -> Response {
     hub.write(|state, now| state.top_up(&id, &value, now)).await
 }
 
-pub(super) async fn wallet(State(hub): State<Arc<Hub>>, _: Admin, id: Result<Path<String>, PathRejection>) -> Response {
-    match path_id(id) {
-        Ok(id) => hub.read(|state, _| state.wallet(&id)).await,
-        Err(e) => error_response(&e),
-    }
+pub(super) async fn wallet(State(hub): State<Arc<Hub>>, _: Admin, Id(id): Id) -> Response {
+    hub.read(|state, _| state.wallet(&id)).await
 }
 
-pub(super) async fn revoke_edge(
-    State(hub): State<Arc<Hub>>,
-    _: Admin,
-    id: Result<Path<String>, PathRejection>,
-) -> Response {
-    match path_id(id) {
-        Ok(id) => hub.write(|state, now| state.revoke_edge(&id, now)).await,
-        Err(e) => error_response(&e),
-    }
+pub(super) async fn revoke_edge(State(hub): State<Arc<Hub>>, _: Admin, Id(id): Id) -> Response {
+    hub.write(|state, now| state.revoke_edge(&id, now)).await
 }
 
-pub(super) async fn lift_revocation(
-    State(hub): State<Arc<Hub>>,
-    _: Admin,
-    id: Result<Path<String>, PathRejection>,
-) -> Response {
-    match path_id(id) {
-        Ok(id) => hub.write(|state, _| state.lift_revocation(&id)).await,
-        Err(e) => error_response(&e),
-    }
+pub(super) async fn lift_revocation(State(hub): State<Arc<Hub>>, _: Admin, Id(id): Id) -> Response {
+    hub.write(|state, _| state.lift_revocation(&id)).await
 }
 
-pub(super) async fn entitlements(
-    State(hub): State<Arc<Hub>>,
-    _: Anyone,
-    id: Result<Path<String>, PathRejection>,
-) -> Response {
-    match path_id(id) {
-        Ok(id) => hub.read(|state, now| state.entitlements(&id, now)).await,
-        Err(e) => error_response(&e),
-    }
+pub(super) async fn entitlements(State(hub): State<Arc<Hub>>, _: Anyone, Id(id): Id) -> Response {
+    hub.read(|state, now| state.entitlements(&id, now)).await
 }
 
 /// `GET /v1/customers/{id}/invoices[?now=T]`: the customer's invoices up to now (admin).
-pub(super) async fn invoices(
-    State(hub): State<Arc<Hub>>,
-    _: Admin,
-    id: Result<Path<String>, PathRejection>,
-    uri: Uri,
-) -> Response {
-    match id_and_now(id, &uri) {
-        Ok((id, at)) => hub.read(|state, now| state.invoice_list(&id, at.unwrap_or(now))).await,
+pub(super) async fn invoices(State(hub): State<Arc<Hub>>, _: Admin, Id(id): Id, uri: Uri) -> Response {
+    match now_param(&uri) {
+        Ok(at) => hub.read(|state, now| state.invoice_list(&id, at.unwrap_or(now))).await,
         Err(e) => error_response(&e),
     }
 }
 
-pub(super) async fn invoice(
-    State(hub): State<Arc<Hub>>,
-    _: Anyone,
-    id: Result<Path<String>, PathRejection>,
-    uri: Uri,
-) -> Response {
-    match id_and_now(id, &uri) {
-        Ok((id, at)) => hub.read(|state, now| state.invoice_preview(&id, at.unwrap_or(now))).await,
+pub(super) async fn invoice(State(hub): State<Arc<Hub>>, _: Anyone, Id(id): Id, uri: Uri) -> Response {
+    match now_param(&uri) {
+        Ok(at) => hub.read(|state, now| state.invoice_preview(&id, at.unwrap_or(now))).await,
         Err(e) => error_response(&e),
     }
 }
 
-pub(super) async fn ingest(State(hub): State<Arc<Hub>>, _: Admin, body: Result<Bytes, BytesRejection>) -> Response {
-    let value = match json_body(body) {
-        Ok(v) => v,
-        Err(e) => return error_response(&e),
-    };
+pub(super) async fn ingest(State(hub): State<Arc<Hub>>, _: Admin, JsonBody(value): JsonBody) -> Response {
     let (list, prefix) = match &value {
         Value::Array(items) => (items, ""),
         Value::Object(map) => match map.get("events") {
@@ -387,13 +321,6 @@ pub(super) async fn list_events(State(hub): State<Arc<Hub>>, _: Admin, uri: Uri)
     json_response(200, &json!({ "events": events, "next": next }))
 }
 
-pub(super) async fn close_invoice(
-    State(hub): State<Arc<Hub>>,
-    _: Admin,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    match json_body(body) {
-        Ok(v) => hub.write(|state, now| state.close_invoice(&v, now)).await,
-        Err(e) => error_response(&e),
-    }
+pub(super) async fn close_invoice(State(hub): State<Arc<Hub>>, _: Admin, JsonBody(v): JsonBody) -> Response {
+    hub.write(|state, now| state.close_invoice(&v, now)).await
 }

@@ -127,7 +127,8 @@ impl HubState {
         Ok(())
     }
 
-    /// Records a validated customer definition: a new snapshot version and its row.
+    /// Records a validated customer definition: a new snapshot version and its row (the
+    /// arguments of [`Self::record_customer`], which it calls after opening that version).
     fn commit_customer(
         &mut self,
         id: &str,

@@ -13,6 +13,9 @@ use tollgate::metering::Event;
 use tollgate::sync::{SyncRequest, SyncResponse};
 use tollgate::time::Timestamp;
 
+/// Asks the store whether `(source, id)` is in the ledger (an `Err` when it cannot be read).
+pub type InLedger<'a> = dyn FnMut(&str, &str) -> Result<bool, String> + 'a;
+
 /// A dead letter as `GET /v1/dead-letters` lists it.
 pub fn dead_letter_json(r: &DeadLetterRow) -> Value {
     json!({
@@ -66,7 +69,7 @@ impl HubState {
         req: &SyncRequest,
         events: &[Result<Event, Error>],
         now: Timestamp,
-        in_ledger: &mut dyn FnMut(&str, &str) -> Result<bool, String>,
+        in_ledger: &mut InLedger<'_>,
     ) -> Result<(Reply, Changes), HubError> {
         if req.edge_id == HUB_EDGE {
             return Err(HubError::new(Code::InvalidValue, "/edgeId", "the edge id \"hub\" is the hub's own"));
@@ -91,7 +94,8 @@ impl HubState {
             None
         };
         let response = SyncResponse { ack_seq: req.seq, leases: grants, snapshot };
-        let mut body = serde_json::to_value(&response).map_err(|_| HubError::new(Code::Overflow, "", "unencodable"))?;
+        let mut body = serde_json::to_value(&response)
+            .map_err(|_| HubError::new(Code::Unencodable, "", "the sync answer cannot be written as JSON"))?;
         if !problems.is_empty() {
             body["problems"] = listed(&problems);
             if problems.len() > MAX_LISTED {
@@ -109,7 +113,7 @@ impl HubState {
         sent: Sent<'_>,
         edge_id: &str,
         now: Timestamp,
-        in_ledger: &mut dyn FnMut(&str, &str) -> Result<bool, String>,
+        in_ledger: &mut InLedger<'_>,
         changes: &mut Changes,
     ) -> Result<Option<Error>, HubError> {
         let Sent { value, event } = sent;
@@ -129,7 +133,7 @@ impl HubState {
         value: &Value,
         event: &Result<Event, Error>,
         now: Timestamp,
-        in_ledger: &mut dyn FnMut(&str, &str) -> Result<bool, String>,
+        in_ledger: &mut InLedger<'_>,
         changes: &mut Changes,
     ) -> Result<Option<Error>, HubError> {
         let event = match event {
@@ -181,7 +185,7 @@ impl HubState {
         &mut self,
         letters: &[DeadLetterRow],
         now: Timestamp,
-        in_ledger: &mut dyn FnMut(&str, &str) -> Result<bool, String>,
+        in_ledger: &mut InLedger<'_>,
     ) -> Result<(Reply, Changes), HubError> {
         if self.engine.is_none() {
             return Err(no_catalog());
@@ -208,7 +212,7 @@ impl HubState {
         &mut self,
         items: &[Incoming],
         now: Timestamp,
-        in_ledger: &mut dyn FnMut(&str, &str) -> Result<bool, String>,
+        in_ledger: &mut InLedger<'_>,
     ) -> Result<(Reply, Changes), HubError> {
         if self.engine.is_none() {
             return Err(no_catalog());

@@ -109,7 +109,7 @@ impl Reply {
     /// A JSON reply.
     pub fn json<T: Serialize + ?Sized>(status: u16, body: &T) -> Result<Reply, HubError> {
         let body = serde_json::to_vec(body)
-            .map_err(|e| HubError::new(Code::Overflow, "", format!("the reply cannot be written: {e}")))?;
+            .map_err(|e| HubError::new(Code::Unencodable, "", format!("the reply cannot be written: {e}")))?;
         Ok(Reply { status, body: Arc::new(body), etag: None })
     }
 }

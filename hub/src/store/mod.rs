@@ -199,7 +199,8 @@ pub struct DeadLetterRow {
     pub received_at: i64,
 }
 
-/// One lease row's identity: key and holder.
+/// One lease row's identity: key and holder (the first six fields of [`LeaseRow`], which keeps
+/// them flat as its table does).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LeaseId {
     /// Customer, feature key or `$wallet`, period start (ms).
