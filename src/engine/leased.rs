@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
 use super::billing::{self, charges_attribute, Charge, PendingCharge, CHARGES_ATTRIBUTE};
-use super::handle::lost;
+use super::position::lost;
 use super::usage::{IngestOutcome, WalletView};
 use super::verdict::Verdict;
 use super::Engine;
@@ -186,8 +186,8 @@ impl Engine {
 
     /// With leases on, queues a `consume` of `n` units of `(c, a)` for the hub, with what it
     /// charged (kept compact: shared ids, no JSON, until a sync request is built).
-    pub(super) fn queue_consume(&mut self, u: super::handle::Units, id: Option<&str>, at: Charged<'_>) {
-        let super::handle::Units { c, a, n, seq, now: _ } = u;
+    pub(super) fn queue_consume(&mut self, u: super::position::Units, id: Option<&str>, at: Charged<'_>) {
+        let super::position::Units { c, a, n, seq, now: _ } = u;
         let Some(leases) = self.leases.as_mut() else { return };
         // The caller has just applied the use at `(c, a)`, so both positions are held.
         let Some((state, access)) = self.customers.get(c).and_then(|s| Some((s, s.access.get(a)?))) else { return };
@@ -345,7 +345,7 @@ impl Engine {
             Ok((c, a)) => {
                 self.check_direct_use(c, a, event.time).map_err(|e| e.under("/data"))?;
                 let seq = self.next_seq();
-                let units = super::handle::Units { c, a, n, seq, now: event.time };
+                let units = super::position::Units { c, a, n, seq, now: event.time };
                 let (verdict, charges) = self.force_use(units, declared)?;
                 let decision = verdict.decision(self.access(c, a)?, event.time);
                 let mut result = super::usage::outcome(true, Reason::Ok, alloc::vec![decision], false);

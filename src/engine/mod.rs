@@ -7,6 +7,7 @@ mod handle;
 mod hash;
 mod leased;
 mod of_record;
+mod position;
 mod priceable;
 mod snapshot;
 mod state;

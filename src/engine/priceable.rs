@@ -179,7 +179,7 @@ impl Engine {
     /// scan when no plan prices the metric that way and the customer has no prices of its own.
     pub(super) fn check_direct_use(&self, c: usize, a: usize, t: Timestamp) -> Result<()> {
         let state = self.state(c)?;
-        let access = state.access.get(a).ok_or_else(super::handle::lost)?;
+        let access = state.access.get(a).ok_or_else(super::position::lost)?;
         if access.meter.is_none() {
             return Ok(()); // nothing is recorded
         }

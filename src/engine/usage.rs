@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::handle::lost;
+use super::position::lost;
 use super::priceable::{check_negative, check_priceable, data_pointer};
 use super::state::CustomerState;
 use super::verdict::{judge, use_units, Verdict};
@@ -125,7 +125,7 @@ impl Engine {
         // A use its metric's prices could not rate (no event data to read) is refused.
         self.check_direct_use(c, a, now)?;
         let seq = self.next_seq();
-        let verdict = self.use_access(super::handle::Units { c, a, n, seq, now }, id)?;
+        let verdict = self.use_access(super::position::Units { c, a, n, seq, now }, id)?;
         let decision = verdict.decision(self.access(c, a)?, now);
         if let (true, Some(k)) = (verdict.allowed, dedupe_key) {
             self.consumed.insert(k, now, decision.clone(), now);
@@ -349,10 +349,10 @@ pub(super) fn record_units(
     catalog: &Catalog,
     state: &mut CustomerState,
     index: usize,
-    u: super::handle::Units,
+    u: super::position::Units,
     covered: Decimal,
 ) -> Result<()> {
-    let super::handle::Units { n, seq, now, .. } = u;
+    let super::position::Units { n, seq, now, .. } = u;
     let Some(metric) = catalog.billable_metrics.get(index) else { return Ok(()) };
     let customer = &state.customer;
     let Some(ledger) = state.ledgers.get_mut(index) else { return Ok(()) };
