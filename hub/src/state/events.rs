@@ -53,6 +53,36 @@ fn storage(e: String) -> HubError {
 }
 
 impl HubState {
+    /// Queues the ledger row of an event the engine took, and keeps it as in flight until the
+    /// batch that writes it is durable (its ticket is the next one).
+    fn write_event(
+        &mut self,
+        key: (String, String),
+        event: &Event,
+        value: &Value,
+        now: Timestamp,
+        changes: &mut Changes,
+    ) {
+        self.late.insert(key, self.ticket + 1);
+        let seq = self.next_seq();
+        changes.events.push(EventRow {
+            seq,
+            source: event.source.clone(),
+            id: event.id.clone(),
+            customer_id: event.subject.clone(),
+            json: text(value),
+            received_at: now.0,
+        });
+    }
+
+    /// The changes a write to the ledger starts from; `no_catalog` while the hub has no engine.
+    fn ledger_changes(&self) -> Result<Changes, HubError> {
+        if self.engine.is_none() {
+            return Err(no_catalog());
+        }
+        Ok(Changes::default())
+    }
+
     /// An in-process sync of the hub's own leases (see `Leases::round`).
     fn round(&mut self, now: Timestamp, changes: &mut Changes) {
         if let Some(engine) = self.engine.as_mut() {
@@ -164,17 +194,7 @@ impl HubState {
             Ok(_) => {}
             Err(e) => return Ok(Some(e)),
         }
-        // Until the batch that writes it is durable (its ticket is the next one).
-        self.late.insert(key, self.ticket + 1);
-        let seq = self.next_seq();
-        changes.events.push(EventRow {
-            seq,
-            source: event.source.clone(),
-            id: event.id.clone(),
-            customer_id: event.subject.clone(),
-            json: text(value),
-            received_at: now.0,
-        });
+        self.write_event(key, event, value, now, changes);
         Ok(None)
     }
 
@@ -187,10 +207,7 @@ impl HubState {
         now: Timestamp,
         in_ledger: &mut InLedger<'_>,
     ) -> Result<(Reply, Changes), HubError> {
-        if self.engine.is_none() {
-            return Err(no_catalog());
-        }
-        let mut changes = Changes::default();
+        let mut changes = self.ledger_changes()?;
         let mut still = Vec::new();
         for letter in letters {
             let value = parse(&letter.json).unwrap_or(Value::Null);
@@ -214,10 +231,7 @@ impl HubState {
         now: Timestamp,
         in_ledger: &mut InLedger<'_>,
     ) -> Result<(Reply, Changes), HubError> {
-        if self.engine.is_none() {
-            return Err(no_catalog());
-        }
-        let mut changes = Changes::default();
+        let mut changes = self.ledger_changes()?;
         let mut outcomes = Vec::with_capacity(items.len());
         let mut accepted = false;
         for Incoming { event, value, path } in items {
@@ -237,16 +251,7 @@ impl HubState {
                 Some(Ok(outcome)) => {
                     if outcome.allowed && !outcome.duplicate {
                         accepted = true;
-                        self.late.insert(key, self.ticket + 1);
-                        let seq = self.next_seq();
-                        changes.events.push(EventRow {
-                            seq,
-                            source: event.source.clone(),
-                            id: event.id.clone(),
-                            customer_id: event.subject.clone(),
-                            json: text(value),
-                            received_at: now.0,
-                        });
+                        self.write_event(key, event, value, now, &mut changes);
                     }
                     outcomes.push(serde_json::to_value(&outcome).unwrap_or(Value::Null));
                 }
