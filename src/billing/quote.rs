@@ -27,9 +27,9 @@ pub struct QuoteRequest {
     pub default_event_count: Option<Decimal>,
 }
 
-/// The priced result: lines, subtotal, discount, total, in the plan's currency. Its last four
-/// fields are an [`Invoice`](super::Invoice)'s too: two documents of the wire format that share
-/// a tail, kept as fields of each so both serialize flat.
+// Its last four fields are an `Invoice`'s too: two documents of the wire format that share a
+// tail, kept as fields of each so that both serialize flat.
+/// The priced result: lines, subtotal, discount, total, in the plan's currency.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
