@@ -1,5 +1,5 @@
 # The commands people type. `make demo` runs the main job; `make test` runs every test and
-# installs what it needs first (a Rust toolchain from rustup is the only thing assumed).
+# installs what it needs first (a Rust toolchain from rustup and Node.js 20+ are assumed; see README).
 
 CARGO ?= cargo
 BIN := target/release/tollgate

@@ -81,6 +81,27 @@ export class TollgateError extends Error {
   }
 }
 
+/** The hub's error answer as a TollgateError (its own `code` when the body carries one). */
+function hubError(status, text, fallback) {
+  let problem = { code: fallback, path: "", message: `hub answered ${status}` };
+  try {
+    const parsed = JSON.parse(text);
+    problem = parsed.error ?? (parsed.errors && parsed.errors[0]) ?? problem;
+  } catch {
+    // not JSON: keep the status line
+  }
+  const error = new TollgateError(problem.code ?? fallback, problem.path ?? "", problem.message ?? "", undefined, {});
+  error.status = status;
+  return error;
+}
+
+/** An abort signal that fires after `ms` (none where the runtime lacks AbortSignal.timeout). */
+function timeoutSignal(ms) {
+  return typeof AbortSignal !== "undefined" && typeof AbortSignal.timeout === "function" && ms > 0
+    ? AbortSignal.timeout(ms)
+    : undefined;
+}
+
 function problemError(problems) {
   const first = problems[0] ?? { code: "internal_error", path: "", message: "failed without a reason" };
   const more = problems.length > 1 ? ` (and ${problems.length - 1} more problems)` : "";
@@ -594,10 +615,11 @@ export class HubClient {
   #retries;
   #backoffMs;
   #maxPages;
+  #timeoutMs;
   #queue = Promise.resolve();
 
   /**
-   * @param {{ url: string, token: string, fetch?: typeof fetch, retries?: number, backoffMs?: number, maxPages?: number }} options
+   * @param {{ url: string, token: string, fetch?: typeof fetch, retries?: number, backoffMs?: number, maxPages?: number, timeoutMs?: number }} options
    */
   constructor(options) {
     if (options == null || typeof options.url !== "string") {
@@ -612,6 +634,7 @@ export class HubClient {
     this.#retries = options.retries ?? 3;
     this.#backoffMs = options.backoffMs ?? 100;
     this.#maxPages = options.maxPages ?? 1000;
+    this.#timeoutMs = options.timeoutMs ?? 10000;
   }
 
   /**
@@ -657,29 +680,27 @@ export class HubClient {
             authorization: `Bearer ${this.#token}`,
           },
           body,
+          signal: timeoutSignal(this.#timeoutMs),
         });
       } catch (e) {
-        lastError = e;
-        continue; // the network failed: retry
+        // The network failed or the hub did not answer in time: retry.
+        const timedOut = e?.name === "TimeoutError" || e?.name === "AbortError";
+        lastError = timedOut
+          ? new TollgateError("timeout", "", `the hub at ${this.#url} did not answer within ${this.#timeoutMs} ms`, undefined, { cause: e })
+          : new TollgateError("network", "", `the hub at ${this.#url} could not be reached: ${e?.message ?? e}`, undefined, { cause: e });
+        continue;
       }
       const text = await response.text();
       if (response.status >= 500 || response.status === 429) {
-        lastError = new Error(`hub answered ${response.status}`);
+        lastError = hubError(response.status, text, "hub_unavailable");
         continue;
       }
       if (!response.ok) {
-        let problem = { code: "sync_refused", path: "", message: `hub answered ${response.status}` };
-        try {
-          const parsed = JSON.parse(text);
-          problem = parsed.error ?? (parsed.errors && parsed.errors[0]) ?? problem;
-        } catch {
-          // not JSON: keep the status line
-        }
-        throw new TollgateError(problem.code, problem.path ?? "", problem.message ?? "", undefined, {});
+        throw hubError(response.status, text, "sync_refused");
       }
       engine.applySync(text);
       return openedResponse(JSON.parse(text));
     }
-    throw lastError ?? new Error("sync failed");
+    throw lastError ?? new TollgateError("network", "", "sync failed");
   }
 }

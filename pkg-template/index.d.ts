@@ -309,6 +309,8 @@ export declare class TollgateError extends Error {
   readonly code: string;
   readonly path: string;
   readonly problems: Problem[];
+  /** On a `HubClient` error the hub answered: its HTTP status. */
+  readonly status?: number;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -380,12 +382,19 @@ export declare class HubClient {
     backoffMs?: number;
     /** Most pages one `sync` call sends (default 1,000). */
     maxPages?: number;
+    /** How long one request may take before it counts as failed and is retried (default 10,000). */
+    timeoutMs?: number;
   });
   /**
    * Sends pending usage and lease counters, page after page until `engine.syncBacklog()` is 0,
    * merging each answer (asked signed: an engine with `hubPublicKey` takes only those). Resolves
    * to the last page's answer, opened, with the `problems` of every page; `null` when leases are
    * off.
+   *
+   * Rejects with a `TollgateError` whose `code` says why: `network` (the hub could not be
+   * reached), `timeout` (no answer within `timeoutMs`), after the retries; the hub's own code
+   * (`unauthorized`, `forbidden`, …, with `status`) when it refused; `hub_unavailable` when it
+   * kept answering 5xx or 429 without a body that names one.
    */
   sync(engine: Engine, options?: At): Promise<SyncResponse | null>;
 }

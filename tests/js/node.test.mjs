@@ -116,3 +116,51 @@ test("figures of every size come out exact", () => {
     assert.deepEqual([d.allowed, d.balance, d.limit], [true, left, amount], id);
   }
 });
+
+// HubClient's failures carry a code: a hub that cannot be reached, one that does not answer in
+// time, one that refuses (with its own code and the HTTP status). Real sockets on loopback.
+test("HubClient errors say why: network, timeout, the hub's code", async () => {
+  const { createServer } = await import("node:http");
+  const listen = (handler) =>
+    new Promise((resolve) => {
+      const server = createServer(handler);
+      server.listen(0, "127.0.0.1", () => resolve(server));
+    });
+  const leased = () => {
+    const engine = Engine.fromSnapshot(snapshot, { edgeId: "edge-1", leases: true });
+    engine.consume("cus_dev", "input-tokens", 1, at);
+    return engine;
+  };
+  const url = (server) => `http://127.0.0.1:${server.address().port}`;
+
+  // Nothing listens on the port any more.
+  const closed = await listen(() => {});
+  const deadUrl = url(closed);
+  await new Promise((resolve) => closed.close(resolve));
+  await assert.rejects(new tollgate.HubClient({ url: deadUrl, token: "t", retries: 1, backoffMs: 1 }).sync(leased(), at), (e) => {
+    assert.ok(e instanceof TollgateError, String(e));
+    assert.equal(e.code, "network");
+    return true;
+  });
+
+  // Accepts the request and never answers.
+  const silent = await listen(() => {});
+  await assert.rejects(
+    new tollgate.HubClient({ url: url(silent), token: "t", retries: 0, timeoutMs: 200 }).sync(leased(), at),
+    (e) => e instanceof TollgateError && e.code === "timeout",
+  );
+  silent.closeAllConnections();
+  silent.close();
+
+  // Refuses the token: the hub's code and status.
+  const refusing = await listen((_, res) => {
+    res.writeHead(401, { "content-type": "application/json" });
+    res.end(JSON.stringify({ error: { code: "unauthorized", path: "", message: "no such token" } }));
+  });
+  await assert.rejects(new tollgate.HubClient({ url: url(refusing), token: "t" }).sync(leased(), at), (e) => {
+    assert.equal(e.code, "unauthorized");
+    assert.equal(e.status, 401);
+    return true;
+  });
+  refusing.close();
+});
