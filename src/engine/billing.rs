@@ -16,7 +16,7 @@ use crate::customer::Subscription;
 use crate::error::{Code, Error, Result};
 use crate::json::scalar_text;
 use crate::metering::{Event, Fold, Observation};
-use crate::money::{add, plain, sub, Currency};
+use crate::money::{add, sub, Currency};
 use crate::pricing::{Context, EventInput, Model};
 use crate::time::{Period, Timestamp};
 
@@ -267,14 +267,14 @@ pub(super) fn apply_charges(state: &mut CustomerState, charges: Vec<PendingCharg
             Some(w) => {
                 w.balance = sub(w.balance, c.amount)?;
                 w.debited = add(w.debited, c.amount)?;
-                Some(plain(w.balance))
+                Some(w.currency.format(w.balance))
             }
             None => None,
         };
         out.push(Charge {
             subscription_id: c.key.0.clone(),
             price_id: c.key.1.clone(),
-            amount: plain(c.amount),
+            amount: c.currency.format(c.amount),
             currency: c.currency.code(),
             wallet_balance: balance,
         });

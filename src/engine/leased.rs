@@ -17,7 +17,6 @@ use crate::entitlements::Reason;
 use crate::error::{Code, Error, Result};
 use crate::json::Fields;
 use crate::metering::Event;
-use crate::money::plain;
 use crate::sync::{EdgeLeases, LeaseKey, QueuedUse, SyncRequest, SyncResponse, Terms, WALLET_KEY};
 use crate::time::Timestamp;
 
@@ -178,9 +177,9 @@ impl Engine {
         };
         Some(WalletView {
             currency: w.currency.code(),
-            balance: plain(balance),
-            leased: self.leases.as_ref().map(|_| plain(lease.map_or(Decimal::ZERO, |l| l.unused()))),
-            spent: self.leases.as_ref().map(|_| plain(lease.map_or(Decimal::ZERO, |l| l.used))),
+            balance: w.currency.format(balance),
+            leased: self.leases.as_ref().map(|_| w.currency.format(lease.map_or(Decimal::ZERO, |l| l.unused()))),
+            spent: self.leases.as_ref().map(|_| w.currency.format(lease.map_or(Decimal::ZERO, |l| l.used))),
         })
     }
 

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use super::Engine;
 use crate::customer::Customer;
 use crate::error::{Code, Error, Result};
-use crate::money::{add, plain, Currency};
+use crate::money::{add, Currency};
 
 /// A top-up that [`Engine::top_up`] applied.
 #[derive(Clone, Debug, PartialEq)]
@@ -71,7 +71,7 @@ impl Engine {
             _ => Map::new(),
         };
         wallet.insert("currency".into(), Value::String(code.to_string()));
-        wallet.insert("balance".into(), Value::String(plain(balance)));
+        wallet.insert("balance".into(), Value::String(wallet_currency.format(balance)));
         if let Value::Object(map) = &mut customer {
             map.insert("wallet".into(), Value::Object(wallet));
         }
@@ -166,7 +166,7 @@ mod tests {
         bare.as_object_mut().unwrap().remove("wallet");
         engine.upsert_customer(&bare).unwrap();
         let done = engine.top_up(&bare, dec("3"), Some("USD")).unwrap();
-        assert_eq!(done.customer["wallet"], serde_json::json!({ "currency": "USD", "balance": "3" }));
+        assert_eq!(done.customer["wallet"], serde_json::json!({ "currency": "USD", "balance": "3.00" }));
         assert_eq!(engine.wallet_balance("cus_acme"), Some(dec("3")));
     }
 }

@@ -195,6 +195,19 @@ impl Currency {
     pub const fn exponent(self) -> u32 {
         self.exponent as u32
     }
+
+    /// An amount of this currency as text, the one way every wallet figure is written: exact,
+    /// with at least the currency's decimal places (`"0.00"`, `"2.50"`, `"1.9985"`; JPY `"0"`).
+    pub fn format(self, amount: rust_decimal::Decimal) -> alloc::string::String {
+        let mut d = amount.normalize();
+        if d.is_zero() {
+            d.set_sign_positive(true);
+        }
+        if d.scale() < self.exponent() {
+            d.rescale(self.exponent());
+        }
+        alloc::string::ToString::to_string(&d)
+    }
 }
 
 impl fmt::Display for Currency {
@@ -206,6 +219,19 @@ impl fmt::Display for Currency {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn amounts_keep_at_least_the_minor_unit() {
+        let d = |s: &str| s.parse::<rust_decimal::Decimal>().unwrap();
+        let usd = Currency::USD;
+        assert_eq!(usd.format(d("0")), "0.00");
+        assert_eq!(usd.format(d("-0.000")), "0.00");
+        assert_eq!(usd.format(d("2.5")), "2.50");
+        assert_eq!(usd.format(d("1.99850")), "1.9985");
+        assert_eq!(usd.format(d("-3")), "-3.00");
+        assert_eq!(Currency::from_code("JPY").unwrap().format(d("120.0")), "120");
+        assert_eq!(Currency::from_code("KWD").unwrap().format(d("1")), "1.000");
+    }
 
     #[test]
     fn table_is_sorted_and_unique() {

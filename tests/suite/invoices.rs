@@ -1357,7 +1357,7 @@ fn a_free_instant_event_needs_no_wallet() {
     let out = ingest(&mut e, &units("f1", "2026-11-02T10:00:00Z", "10"));
     assert!(out.allowed && !out.wallet_denied, "{out:?}");
     let charge = serde_json::to_value(&out.charges[0]).unwrap();
-    assert_eq!((charge["amount"].clone(), charge["walletBalance"].clone()), (json!("0"), Value::Null));
+    assert_eq!((charge["amount"].clone(), charge["walletBalance"].clone()), (json!("0.00"), Value::Null));
     // The next 100 units cross into the paid tier: 10 × 0.10 = 1.00 does not fit a missing wallet.
     let out = ingest(&mut e, &units("f2", "2026-11-03T10:00:00Z", "100"));
     assert!(!out.allowed && out.wallet_denied, "{out:?}");

@@ -230,7 +230,7 @@ fn two_edges_never_spend_one_wallet_twice() {
     // Spent: no sync would help (until the budget grows).
     let spent = edges[0].consume("cus_acme", "api-calls", Decimal::ONE, None, now).unwrap();
     assert_eq!((spent.reason, spent.needs_sync, spent.exact), (Reason::LimitReached, false, false), "{spent:?}");
-    assert_eq!(last.wallet.as_ref().unwrap().balance, "0");
+    assert_eq!(last.wallet.as_ref().unwrap().balance, "0.00");
 }
 
 #[test]

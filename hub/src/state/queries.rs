@@ -5,7 +5,7 @@ use serde_json::json;
 use super::leases::overflow;
 use super::{no_customer, HubError, HubState, Reply};
 use tollgate::error::Code;
-use tollgate::money::{add, plain};
+use tollgate::money::add;
 use tollgate::time::Timestamp;
 
 impl HubState {
@@ -33,8 +33,9 @@ impl HubState {
         let funded = add(w.balance, w.debited).map_err(|_| HubError::One(overflow("")))?;
         Reply::json(
             200,
-            &json!({ "customerId": id, "currency": w.currency.code(), "balance": plain(w.balance),
-                "creditLimit": plain(w.credit_limit), "funded": plain(funded), "debited": plain(w.debited) }),
+            &json!({ "customerId": id, "currency": w.currency.code(), "balance": w.currency.format(w.balance),
+                "creditLimit": w.currency.format(w.credit_limit), "funded": w.currency.format(funded),
+                "debited": w.currency.format(w.debited) }),
         )
     }
 
