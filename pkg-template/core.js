@@ -16,6 +16,7 @@ let FIGURES = 0;
 let CONFIG = 0;
 let EXACT = 0;
 let NEEDS_SYNC = 0;
+let RESET = 0;
 let MAX_SCRATCH = 0; // longer ids cross as ordinary strings
 let TYPES = null; // feature type names by code (null: none)
 let REASONS = null;
@@ -36,6 +37,7 @@ function ready(exports) {
   CONFIG = l.config;
   EXACT = l.exact;
   NEEDS_SYNC = l.needsSync;
+  RESET = l.reset;
   MAX_SCRATCH = l.maxScratch;
   const names = raw.decision_names().split(",");
   REASONS = names.slice(0, l.reasons);
@@ -175,10 +177,17 @@ function figure(f, k) {
   return raw.format_decimal(flags, lo, f[k + 2], f[k + 3]);
 }
 
+// Unix ms as RFC 3339 the way the engine writes it: no fraction when the milliseconds are 0.
+function rfc3339(ms) {
+  const iso = new Date(ms).toISOString();
+  return iso.endsWith(".000Z") ? `${iso.slice(0, -5)}Z` : iso;
+}
+
 /** An entitlement decision (SPEC §5). The figures become strings only when read. */
 export class Decision {
   #f;
-  constructor(code, featureKey, figures, config) {
+  #reset;
+  constructor(code, featureKey, figures, config, reset) {
     this.allowed = (code & ALLOWED) !== 0;
     this.reason = REASONS[(code >>> REASON_SHIFT) & REASON_MASK];
     this.featureKey = featureKey;
@@ -187,6 +196,7 @@ export class Decision {
     this.exact = (code & EXACT) !== 0;
     this.needsSync = (code & NEEDS_SYNC) !== 0;
     this.#f = figures;
+    this.#reset = reset;
   }
   get balance() {
     return figure(this.#f, 0);
@@ -200,6 +210,10 @@ export class Decision {
   get limit() {
     return figure(this.#f, 12);
   }
+  /** When the usage period ends and the balance resets (RFC 3339), or null. */
+  get resetAt() {
+    return this.#reset === null ? null : rfc3339(this.#reset);
+  }
   /** The SPEC §5 JSON shape, fields in their documented order. */
   toJSON() {
     return {
@@ -211,6 +225,7 @@ export class Decision {
       usage: this.usage,
       overage: this.overage,
       limit: this.limit,
+      resetAt: this.resetAt,
       config: this.config,
       exact: this.exact,
       needsSync: this.needsSync,
@@ -337,6 +352,7 @@ export class Engine {
     if (code === ERROR) throw lastError();
     let f = null;
     let config = null;
+    let reset = null;
     if ((code & FIGURES) !== 0) {
       let h = heap;
       if (h.byteLength === 0) h = heap = new Int32Array(memory.buffer);
@@ -345,9 +361,11 @@ export class Engine {
         h[p], h[p + 1], h[p + 2], h[p + 3], h[p + 4], h[p + 5], h[p + 6], h[p + 7],
         h[p + 8], h[p + 9], h[p + 10], h[p + 11], h[p + 12], h[p + 13], h[p + 14], h[p + 15],
       ];
+      // A time in ms, not an amount: exact as a number up to 2^53.
+      if ((code & RESET) !== 0) reset = h[p + 16] * 2 ** 32 + (h[p + 17] >>> 0);
     }
     if ((code & CONFIG) !== 0) config = JSON.parse(this.#raw.take_config());
-    return new Decision(code, featureKey, f, config);
+    return new Decision(code, featureKey, f, config, reset);
   }
 
   /** May `customer` use `featureKey`? A denial is a returned Decision, never an exception. */
@@ -648,6 +666,49 @@ export class HubClient {
     const run = this.#queue.then(() => this.#syncPages(engine, options));
     this.#queue = run.catch(() => undefined);
     return run;
+  }
+
+  /**
+   * `engine.consume`, and when the denial says a sync would help now (`needsSync`:
+   * `lease_exhausted`, `lease_expired` — a new isolate holds no lease yet), one sync and one
+   * retry, waiting at most `options.waitMs` (default 1,000) for the sync. A new isolate's first
+   * request thus costs one round trip to the hub instead of a denial. When the sync fails or
+   * takes longer, the first decision is returned (the sync goes on in the background); a hub
+   * that refuses the token still rejects.
+   */
+  async consume(engine, customer, featureKey, n, options) {
+    const first = engine.consume(customer, featureKey, n, options);
+    if (first.allowed || !first.needsSync) return first;
+    return (await this.#syncWithin(engine, options)) ? engine.consume(customer, featureKey, n, options) : first;
+  }
+
+  /** `engine.ingest` with the same one sync and one retry as `consume`. */
+  async ingest(engine, event, options) {
+    const first = engine.ingest(event, options);
+    if (first.allowed || !first.decisions.some((d) => d.needsSync)) return first;
+    return (await this.#syncWithin(engine, options)) ? engine.ingest(event, options) : first;
+  }
+
+  // Syncs, waiting at most `options.waitMs`: true when the sync answered in time.
+  async #syncWithin(engine, options) {
+    const waitMs = options?.waitMs ?? 1000;
+    let timer;
+    const late = new Promise((resolve) => {
+      timer = setTimeout(() => resolve(false), waitMs);
+    });
+    const at = options?.now === undefined ? undefined : { now: options.now };
+    const synced = this.sync(engine, at).then(
+      () => true,
+      (e) => {
+        if (e instanceof TollgateError && ["network", "timeout", "hub_unavailable"].includes(e.code)) return false;
+        throw e;
+      },
+    );
+    try {
+      return await Promise.race([synced, late]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   async #syncPages(engine, options) {

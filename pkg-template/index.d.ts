@@ -276,6 +276,9 @@ export declare class Decision implements Readonly<DecisionJSON> {
   readonly overage: DecimalString | null;
   /** Units issued for this period. */
   readonly limit: DecimalString | null;
+  /** When the usage period ends and the balance resets (RFC 3339 UTC); null for a meter that
+   * never resets and for features that are not metered. For `Retry-After` / `RateLimit-Reset`. */
+  readonly resetAt: string | null;
   /** A static feature's configuration. */
   readonly config: JsonValue | null;
   readonly exact: boolean;
@@ -397,6 +400,16 @@ export declare class HubClient {
    * kept answering 5xx or 429 without a body that names one.
    */
   sync(engine: Engine, options?: At): Promise<SyncResponse | null>;
+  /**
+   * `engine.consume`, and when the denial says a sync would help now (`needsSync`:
+   * `lease_exhausted`, `lease_expired`; a new isolate holds no lease yet), one sync and one
+   * retry, waiting at most `waitMs` (default 1,000) for the sync. Costs one round trip to the hub
+   * on a cold start instead of a denial. When the sync fails (`network`, `timeout`,
+   * `hub_unavailable`) or is late, resolves to the first decision; other sync errors reject.
+   */
+  consume(engine: Engine, customer: string, featureKey: string, n: Quantity, options?: ConsumeOptions & { waitMs?: number }): Promise<Decision>;
+  /** `engine.ingest` with the same one sync and one retry as `consume`. */
+  ingest(engine: Engine, event: UsageEvent | string, options?: At & { waitMs?: number }): Promise<IngestOutcome>;
 }
 
 /** When it is, for a call: ms since the Unix epoch or a Date; defaults to `Date.now()`. */

@@ -36,6 +36,11 @@ export type DecisionJSON = {
   overage: DecimalString | null;
   /** Units issued for this period. */
   limit: DecimalString | null;
+  /**
+   * When the usage period ends and the balance resets (RFC 3339); null for a meter that
+   * never resets, and for decisions without figures.
+   */
+  resetAt: string | null;
   /** Static configuration. */
   config: JsonValue | null;
   /** False when the answer rests on a lease or a stale snapshot rather than the full balance. */

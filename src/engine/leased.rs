@@ -105,8 +105,11 @@ impl Engine {
             }
             Err(refusal) => {
                 leases.refused(key, n.max(Decimal::ONE))?;
+                // `lease_exhausted` (and its kin) means "a sync would help now"; a spent budget
+                // is `limit_reached` with the figures the hub last gave (balance 0).
                 let needs_sync = refusal != crate::sync::Refusal::Spent;
-                Ok(Verdict { allowed: false, reason: refusal.reason(), needs_sync, ..verdict })
+                let figures = verdict.figures.map(|f| leases.known_figures(key, f));
+                Ok(Verdict { allowed: false, reason: refusal.reason(), needs_sync, figures, ..verdict })
             }
         }
     }

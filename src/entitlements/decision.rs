@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::catalog::FeatureType;
 use crate::money::plain;
+use crate::time::Timestamp;
 
 /// Why a decision came out as it did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -67,6 +68,10 @@ pub struct Balance {
     /// Units issued for this period.
     #[cfg_attr(feature = "ts", ts(type = "DecimalString | null"))]
     pub limit: Decimal,
+    /// When the usage period ends and the balance resets (RFC 3339); null for a meter that
+    /// never resets, and for decisions without figures.
+    #[cfg_attr(feature = "ts", ts(rename = "resetAt", type = "string | null"))]
+    pub reset_at: Option<Timestamp>,
 }
 
 /// A decision. Cheap to build: the key and config are shared, figures are plain decimals.
@@ -118,7 +123,7 @@ fn as_str<S: Serializer>(k: &Arc<str>, s: S) -> Result<S::Ok, S::Error> {
 
 fn figures<S: Serializer>(b: &Option<Balance>, s: S) -> Result<S::Ok, S::Error> {
     use serde::ser::SerializeMap;
-    let mut m = s.serialize_map(Some(4))?;
+    let mut m = s.serialize_map(Some(5))?;
     let field = |d: Decimal| Some(plain(d));
     let (balance, usage, overage, limit) = match b {
         Some(b) => (field(b.balance), field(b.usage), field(b.overage), field(b.limit)),
@@ -128,5 +133,6 @@ fn figures<S: Serializer>(b: &Option<Balance>, s: S) -> Result<S::Ok, S::Error> 
     m.serialize_entry("usage", &usage)?;
     m.serialize_entry("overage", &overage)?;
     m.serialize_entry("limit", &limit)?;
+    m.serialize_entry("resetAt", &b.and_then(|b| b.reset_at).map(Timestamp::to_rfc3339))?;
     m.end()
 }

@@ -243,7 +243,8 @@ impl Meter {
                 t
             }
         };
-        Ok(Balance { balance: totals.balance, usage: self.usage, overage: self.overage, limit: totals.limit })
+        let reset_at = self.cadence.and(self.period).map(|p| p.end);
+        Ok(Balance { balance: totals.balance, usage: self.usage, overage: self.overage, limit: totals.limit, reset_at })
     }
 
     fn sum_active(&self, now: Timestamp) -> Result<Totals> {

@@ -199,14 +199,17 @@ impl Currency {
     /// An amount of this currency as text, the one way every wallet figure is written: exact,
     /// with at least the currency's decimal places (`"0.00"`, `"2.50"`, `"1.9985"`; JPY `"0"`).
     pub fn format(self, amount: rust_decimal::Decimal) -> alloc::string::String {
-        let mut d = amount.normalize();
-        if d.is_zero() {
-            d.set_sign_positive(true);
+        // Padding the plain text: smaller in the wasm module than `Decimal::rescale`.
+        let mut text = super::plain(amount);
+        let places = text.find('.').map_or(0, |dot| text.len() - dot - 1);
+        let want = self.exponent() as usize;
+        if places < want {
+            if places == 0 {
+                text.push('.');
+            }
+            text.extend(core::iter::repeat_n('0', want - places));
         }
-        if d.scale() < self.exponent() {
-            d.rescale(self.exponent());
-        }
-        alloc::string::ToString::to_string(&d)
+        text
     }
 }
 

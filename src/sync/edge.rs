@@ -19,7 +19,7 @@ use super::message::CONSUME_EVENT;
 use crate::money::plain;
 
 use super::message::{LeaseKey, LeaseReport, Mode, SyncRequest, SyncResponse};
-use crate::entitlements::Reason;
+use crate::entitlements::{Balance, Reason};
 use crate::money::{add, sub, Overflow};
 use crate::time::Timestamp;
 
@@ -321,6 +321,19 @@ impl EdgeLeases {
     /// The key's usage as this edge knows it: everyone else's as of the last answer, plus its own.
     pub fn usage(&self, key: &LeaseKey) -> Decimal {
         self.leases.get(key).map_or(Decimal::ZERO, |l| l.others_usage.saturating_add(l.used))
+    }
+
+    /// `figures` of `key` as the engine's snapshot has them, corrected by what the hub last said
+    /// of everyone's use: usage is at least the key's usage known here (others' as of the last
+    /// answer plus this edge's), and the balance shrinks by what that adds (never below 0).
+    pub fn known_figures(&self, key: &LeaseKey, figures: Balance) -> Balance {
+        let Some(lease) = self.leases.get(key).filter(|l| l.budget != Decimal::MAX) else { return figures };
+        let usage = lease.others_usage.saturating_add(lease.used);
+        if usage <= figures.usage {
+            return figures;
+        }
+        let more = usage.saturating_sub(figures.usage);
+        Balance { usage, balance: figures.balance.saturating_sub(more).max(Decimal::ZERO), ..figures }
     }
 
     /// Events queued that no request has carried yet (more pages to send).

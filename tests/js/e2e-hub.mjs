@@ -122,6 +122,48 @@ try {
     body: JSON.stringify({ edgeId: "edge-pages", bootId: "other", seq: 1, catalogVersion: 0, leases: [], events: [] }) });
   const plainBody = await plain.json();
   check("a client that does not ask gets a plain answer", plain.status === 200 && plainBody.ackSeq === 1 && !plainBody.payload, JSON.stringify(plainBody));
+
+  // The first hour (issue 20): two Node edges use up a fresh customer's limit of 1,000 through
+  // `hub.consume` (consume, and on "a sync would help" one sync and one retry); then a third,
+  // fresh edge answers `limit_reached` after one sync, with the hub's figures; and a fresh edge's
+  // first request on a key with room is allowed (no cold-start denial).
+  for (const id of ["cus_spent", "cus_cold"]) {
+    const body = { id, subscriptions: [{ id: `sub_${id}`, planId: "plan_api", startedAt: "2026-11-01T00:00:00Z" }] };
+    check(`customer ${id} is taken`, [200, 201].includes(await put(`/v1/customers/${id}`, body)), "PUT customer");
+  }
+  const fresh = async (edgeId) => {
+    const text = await (await fetch(`${hub.url}/v1/snapshot`, { headers: { authorization: `Bearer ${EDGES[0]}` } })).text();
+    return Engine.fromSnapshot(text, { edgeId, leases: true, hubPublicKey: hub.publicKey });
+  };
+  const client = new HubClient({ url: hub.url, token: EDGES[0], backoffMs: 20 });
+  const pair = [await fresh("edge-a"), await fresh("edge-b")];
+  let used = 0;
+  const last = [null, null];
+  for (let i = 0; i < 3000 && !last.every((d) => d?.reason === "limit_reached"); i++) {
+    const k = i % 2;
+    last[k] = await client.consume(pair[k], "cus_spent", "api-calls", 1);
+    if (last[k].allowed) used++;
+  }
+  await Promise.all(pair.map((e) => client.sync(e)));
+  check("two edges use exactly the limit of 1,000 through hub.consume", used === 1000, `${used} used`);
+  check("both end on limit_reached, no sync asked", last.every((d) => d.reason === "limit_reached" && !d.needsSync),
+    JSON.stringify(last));
+  const third = await fresh("edge-c");
+  const cold = third.consume("cus_spent", "api-calls", 1);
+  check("a fresh edge holds no lease: lease_exhausted asks for a sync", cold.reason === "lease_exhausted" && cold.needsSync,
+    JSON.stringify(cold));
+  await client.sync(third);
+  const spent = third.consume("cus_spent", "api-calls", 1);
+  // The usage period is monthly from Nov 1: it resets on the first of next month (UTC).
+  const today = new Date();
+  const nextMonth = new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth() + 1, 1)).toISOString().replace(".000Z", "Z");
+  check("after one sync the fresh edge answers limit_reached, balance 0, usage 1000, no sync asked",
+    !spent.allowed && spent.reason === "limit_reached" && spent.balance === "0" && spent.usage === "1000" &&
+      spent.needsSync === false && spent.resetAt === nextMonth,
+    JSON.stringify(spent));
+  const first = await client.consume(await fresh("edge-d"), "cus_cold", "api-calls", 1);
+  check("a fresh edge's first request on a key with room is allowed through hub.consume", first.allowed && first.reason === "ok",
+    JSON.stringify(first));
 } catch (e) {
   results.push({ name: "run the hub and two workers", ok: false, detail: String(e.stack || e) });
 } finally {

@@ -49,7 +49,7 @@ export async function scenario(tollgate, snapshot) {
     eq([d.allowed, d.reason, d.featureKey, d.featureType, d.balance, d.config, d.exact, d.needsSync],
       [true, "ok", "priority-queue", "boolean", null, null, true, false], "decision");
     eq(Object.keys(d.toJSON()),
-      ["allowed", "reason", "featureKey", "featureType", "balance", "usage", "overage", "limit", "config", "exact", "needsSync"],
+      ["allowed", "reason", "featureKey", "featureType", "balance", "usage", "overage", "limit", "resetAt", "config", "exact", "needsSync"],
       "the SPEC §5 shape");
     eq(JSON.parse(JSON.stringify(d)).allowed, true, "JSON.stringify");
   });
@@ -68,6 +68,10 @@ export async function scenario(tollgate, snapshot) {
 
   await step("check and consume a soft-limited metered feature", () => {
     eq(figures(engine.check("cus_dev", "input-tokens", at)), [true, "ok", "10000", "0", "0", "10000"], "check");
+    // The usage period (P1M from the subscription's start, Nov 1) ends Dec 1: the reset time.
+    eq(engine.check("cus_dev", "input-tokens", at).resetAt, "2026-12-01T00:00:00Z", "resetAt");
+    eq(JSON.parse(JSON.stringify(engine.check("cus_dev", "input-tokens", at))).resetAt, "2026-12-01T00:00:00Z", "resetAt in JSON");
+    eq(engine.check("cus_acme", "priority-queue", at).resetAt, null, "no resetAt without a meter");
     eq(figures(engine.consume("cus_dev", "input-tokens", 1500, at)), [true, "ok", "8500", "1500", "0", "10000"], "consume");
     eq(figures(engine.consume("cus_dev", "input-tokens", "10000", at)), [true, "ok", "0", "11500", "1500", "10000"],
       "past the balance: overage");
@@ -80,6 +84,7 @@ export async function scenario(tollgate, snapshot) {
       customers: [{ id: "cus_hard", grants: [{ id: "grt_hard", featureKey: "input-tokens", amount: "1000" }] }],
     });
     eq(figures(hard.consume("cus_hard", "input-tokens", 400, at)), [true, "ok", "600", "400", "0", "1000"], "number");
+    eq(hard.check("cus_hard", "input-tokens", at).resetAt, null, "a grant alone never resets: no resetAt");
     eq(figures(hard.consume("cus_hard", "input-tokens", "399.9", { ...at, id: "req-1" })),
       [true, "ok", "200.1", "799.9", "0", "1000"], "decimal string");
     eq(figures(hard.consume("cus_hard", "input-tokens", "399.9", { ...at, id: "req-1" })),
@@ -103,6 +108,7 @@ export async function scenario(tollgate, snapshot) {
     eq([h.customer, h.featureKey], ["cus_hard", "input-tokens"], "handle");
     eq(hard.handle("cus_hard", "priority-queue"), null, "no access: no handle");
     eq(figures(hard.consumeHandle(h, 6, at)), [true, "ok", "4", "6", "0", "10"], "consumeHandle");
+    eq(engine.checkHandle(engine.handle("cus_dev", "input-tokens"), at).resetAt, "2026-12-01T00:00:00Z", "resetAt through a handle");
     eq(figures(hard.consumeHandle(h, "4.5", at)), [false, "limit_reached", "4", "6", "0", "10"], "over the balance");
     eq(figures(hard.checkHandle(h, at)), [true, "ok", "4", "6", "0", "10"], "checkHandle");
     throwsTollgate(() => engine.checkHandle(h, at), "stale_handle", "/handle");

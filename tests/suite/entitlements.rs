@@ -51,7 +51,7 @@ fn consume(e: &mut Engine, customer: &str, key: &str, n: &str, at: &str) -> Deci
 
 /// True when the decision carries no metered figures (absent or null).
 fn no_figures(v: &Value) -> bool {
-    ["balance", "usage", "overage", "limit"].iter().all(|k| v.get(*k).is_none_or(Value::is_null))
+    ["balance", "usage", "overage", "limit", "resetAt"].iter().all(|k| v.get(*k).is_none_or(Value::is_null))
 }
 
 // ---------------------------------------------------------------- a catalog with every kind
@@ -171,7 +171,7 @@ fn metered_decision_has_the_figures_of_spec_example() {
         js(&dec),
         json!({ "allowed": true, "reason": "ok", "featureKey": "tokens", "featureType": "metered",
                 "balance": "8340", "usage": "1660", "overage": "0", "limit": "10000",
-                "config": null, "exact": true, "needsSync": false })
+                "resetAt": "2026-12-01T00:00:00Z", "config": null, "exact": true, "needsSync": false })
     );
     // A check afterwards shows the same figures and consumes nothing.
     let again = e.check("cus_basic", "tokens", ts("2026-11-28T10:00:01Z")).unwrap();
@@ -271,7 +271,7 @@ fn hard_limit_is_all_or_nothing_and_reports_limit_reached() {
         js(&dec),
         json!({ "allowed": false, "reason": "limit_reached", "featureKey": "tokens", "featureType": "metered",
                 "balance": "0", "usage": "10000", "overage": "0", "limit": "10000",
-                "config": null, "exact": true, "needsSync": false })
+                "resetAt": "2026-12-01T00:00:00Z", "config": null, "exact": true, "needsSync": false })
     );
     // Next period (anchor Nov 1, P1M → Dec 1): 10000 again.
     assert_eq!(balance(&mut e, "cus_basic", "tokens", "2026-12-01T00:00:00Z"), "10000");

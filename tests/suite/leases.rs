@@ -115,6 +115,45 @@ fn two_edges_hammering_one_limit_never_exceed_it_together() {
 }
 
 #[test]
+fn a_fresh_edge_learns_in_one_sync_that_the_global_limit_is_spent() {
+    // Two edges use up the global limit of 1,000; a third edge starting afterwards answers
+    // `limit_reached` after its first sync, with the hub's figures: no "sync and retry" loop.
+    let now = at("2026-11-10T00:00:00Z");
+    let mut hub = Hub::new();
+    let mut edges = [edge("fra-1"), edge("iad-1")];
+    let mut allowed = Decimal::ZERO;
+    for _ in 0..200 {
+        for e in edges.iter_mut() {
+            for _ in 0..5 {
+                if e.consume("cus_acme", "api-calls", Decimal::ONE, None, now).unwrap().allowed {
+                    allowed += Decimal::ONE;
+                }
+            }
+            hub.sync(e, now);
+        }
+    }
+    assert_eq!(allowed, Decimal::from(1000));
+    let mut fresh = edge("ams-1");
+    let first = fresh.consume("cus_acme", "api-calls", Decimal::ONE, None, now).unwrap();
+    // It holds no lease yet: a sync would help, and it says so.
+    assert_eq!((first.reason, first.needs_sync), (Reason::LeaseExhausted, true), "{first:?}");
+    hub.sync(&mut fresh, now);
+    for d in [
+        fresh.consume("cus_acme", "api-calls", Decimal::ONE, None, now).unwrap(),
+        fresh.check("cus_acme", "api-calls", now).unwrap(),
+    ] {
+        assert_eq!((d.allowed, d.reason, d.needs_sync), (false, Reason::LimitReached, false), "{d:?}");
+        let f = d.figures.unwrap();
+        assert_eq!((f.balance, f.usage, f.limit), (Decimal::ZERO, Decimal::from(1000), Decimal::from(1000)), "{d:?}");
+        assert_eq!(f.reset_at, Some(at("2026-12-01T00:00:00Z")));
+    }
+    // Another sync changes nothing: still spent.
+    hub.sync(&mut fresh, now);
+    let again = fresh.consume("cus_acme", "api-calls", Decimal::ONE, None, now).unwrap();
+    assert_eq!((again.reason, again.needs_sync), (Reason::LimitReached, false));
+}
+
+#[test]
 fn an_exported_state_comes_back_whole() {
     let now = at("2026-11-10T00:00:00Z");
     let mut hub = Hub::new();

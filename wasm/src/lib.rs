@@ -69,7 +69,13 @@ pub mod bits {
     pub const EXACT: u32 = 1 << 9;
     /// `needsSync`.
     pub const NEEDS_SYNC: u32 = 1 << 10;
+    /// `resetAt` was written to the figure buffer (words 16 and 17: high and low 32 bits of
+    /// its Unix time in ms).
+    pub const RESET: u32 = 1 << 11;
 }
+
+/// Words in the figure buffer: four decimals of four words, then `resetAt`'s two.
+pub const FIGURE_WORDS: usize = 18;
 
 /// Every reason, in the order of their packed codes.
 pub const REASONS: [Reason; 9] = [
@@ -138,7 +144,7 @@ pub fn decision_names() -> String {
 }
 
 /// What [`decision_layout`] tells the JS glue: each name with its value.
-const LAYOUT_FIELDS: [(&str, u32); 12] = [
+const LAYOUT_FIELDS: [(&str, u32); 13] = [
     ("allowed", bits::ALLOWED),
     ("reasonShift", bits::REASON_SHIFT),
     ("reasonMask", bits::REASON_MASK),
@@ -148,6 +154,7 @@ const LAYOUT_FIELDS: [(&str, u32); 12] = [
     ("config", bits::CONFIG),
     ("exact", bits::EXACT),
     ("needsSync", bits::NEEDS_SYNC),
+    ("reset", bits::RESET),
     ("error", ERROR),
     ("maxScratch", MAX_SCRATCH as u32),
     ("reasons", REASONS.len() as u32),
@@ -155,7 +162,7 @@ const LAYOUT_FIELDS: [(&str, u32); 12] = [
 
 /// [`decision_layout`]'s text: `{"allowed":1,…,"reasons":9}`.
 const LAYOUT: &str = {
-    const FIELDS: [(&str, u32); 12] = LAYOUT_FIELDS;
+    const FIELDS: [(&str, u32); 13] = LAYOUT_FIELDS;
     const TEXT: ([u8; 256], usize) = {
         let mut out = [0u8; 256];
         let mut n = 0;
@@ -306,7 +313,7 @@ fn json(text: &str, path: &str) -> Result<Value, Vec<Error>> {
 pub struct RawEngine {
     inner: Engine,
     /// Balance, usage, overage and limit of the last metered decision, 4 × `u32` each.
-    figures: [u32; 16],
+    figures: [u32; FIGURE_WORDS],
     /// The static config of the last decision that had one, as JSON text.
     config: Option<String>,
     /// Where the JS glue writes the ids of a hot call (ASCII), so they cross without a
@@ -644,7 +651,7 @@ impl RawEngine {
         match built {
             Ok(inner) => Some(RawEngine {
                 inner,
-                figures: [0; 16],
+                figures: [0; FIGURE_WORDS],
                 config: None,
                 scratch: vec![0; 256],
                 handles: Vec::new(),
@@ -658,7 +665,7 @@ impl RawEngine {
     }
 
     /// The figure buffer as the last packed decision left it (for the binding tests).
-    pub fn last_figures(&self) -> [u32; 16] {
+    pub fn last_figures(&self) -> [u32; FIGURE_WORDS] {
         self.figures
     }
 
@@ -695,7 +702,7 @@ impl RawEngine {
 
 /// The packed form of a decision (bits in [`bits`]); writes its figures to `figures` and its
 /// config to `config` when it has them.
-pub fn encode(d: &Decision, figures: &mut [u32; 16], config: &mut Option<String>) -> u32 {
+pub fn encode(d: &Decision, figures: &mut [u32; FIGURE_WORDS], config: &mut Option<String>) -> u32 {
     let mut code = u32::from(d.allowed)
         | reason_code(d.reason) << bits::REASON_SHIFT
         | type_code(d.feature_type) << bits::TYPE_SHIFT;
@@ -704,6 +711,12 @@ pub fn encode(d: &Decision, figures: &mut [u32; 16], config: &mut Option<String>
             write_decimal(&mut figures[i * 4..i * 4 + 4], v);
         }
         code |= bits::FIGURES;
+        if let Some(at) = f.reset_at {
+            let ms = at.0 as u64;
+            figures[16] = (ms >> 32) as u32;
+            figures[17] = ms as u32;
+            code |= bits::RESET;
+        }
     }
     if let Some(c) = &d.config {
         *config = Some(c.to_string());

@@ -33,7 +33,7 @@ fn reason(code: u32) -> &'static str {
     REASONS[((code >> bits::REASON_SHIFT) & 15) as usize].as_str()
 }
 
-fn figure(f: &[u32; 16], i: usize) -> String {
+fn figure(f: &[u32; super::FIGURE_WORDS], i: usize) -> String {
     format_decimal(f[i * 4], f[i * 4 + 1], f[i * 4 + 2], f[i * 4 + 3])
 }
 
