@@ -90,6 +90,9 @@ pub enum Code {
     // ---- events and entitlements
     /// An event older than the idempotency window (it could not be deduplicated).
     EventTooOld,
+    /// An idempotency id (an event's `(source, id)`, a `consume` id, a top-up key) reused with
+    /// another payload: the first result stands and the new request is refused.
+    IdempotencyMismatch,
     /// A handle from before the customer was redefined or removed: resolve it again.
     StaleHandle,
     // ---- signed snapshots
@@ -160,6 +163,7 @@ impl Code {
             Code::Overflow => "overflow",
             Code::Unencodable => "unencodable",
             Code::EventTooOld => "event_too_old",
+            Code::IdempotencyMismatch => "idempotency_mismatch",
             Code::StaleHandle => "stale_handle",
             Code::StaleSnapshot => "stale_snapshot",
             Code::UnsignedSnapshot => "unsigned_snapshot",

@@ -9,9 +9,69 @@
 
 use alloc::collections::BTreeSet;
 use alloc::string::String;
+use core::hash::{Hash, Hasher};
+use serde_json::Value;
 
-use super::hash::Map;
+use super::hash::{FxHasher, Map};
+use crate::metering::Event;
 use crate::time::Timestamp;
+
+/// What a repeat of an event must carry to be the same request: its `subject`, `type` and
+/// `data`, hashed (its `time` may differ: an event without one takes the time it arrives).
+pub fn payload_print(event: &Event) -> u64 {
+    let mut h = FxHasher::default();
+    event.subject.hash(&mut h);
+    event.kind.hash(&mut h);
+    hash_value(&event.data, &mut h);
+    h.finish()
+}
+
+/// The first outcome remembered for `event` under `key`, marked `duplicate`; an error when the
+/// id was used for another payload (`idempotency_mismatch`).
+pub(super) fn repeat_of(
+    memory: &Dedupe<(u64, super::usage::IngestOutcome)>,
+    key: &str,
+    event: &Event,
+) -> crate::error::Result<Option<super::usage::IngestOutcome>> {
+    let Some((print, first)) = memory.get(key) else { return Ok(None) };
+    if *print != payload_print(event) {
+        let message = "this (source, id) was used for an event with another subject, type or data";
+        return Err(crate::error::Error::new(crate::error::Code::IdempotencyMismatch, "/id", message));
+    }
+    let mut again = first.clone();
+    again.duplicate = true;
+    Ok(Some(again))
+}
+
+/// Hashes a JSON value by its structure: object keys in their (sorted) order, numbers by their
+/// exact text.
+fn hash_value(v: &Value, h: &mut FxHasher) {
+    match v {
+        Value::Null => h.write_u8(0),
+        Value::Bool(b) => h.write_u8(1 + u8::from(*b)),
+        Value::Number(n) => {
+            h.write_u8(3);
+            n.as_str().hash(h);
+        }
+        Value::String(s) => {
+            h.write_u8(4);
+            s.hash(h);
+        }
+        Value::Array(items) => {
+            h.write_u8(5);
+            h.write_usize(items.len());
+            items.iter().for_each(|x| hash_value(x, h));
+        }
+        Value::Object(map) => {
+            h.write_u8(6);
+            h.write_usize(map.len());
+            for (k, x) in map {
+                k.hash(h);
+                hash_value(x, h);
+            }
+        }
+    }
+}
 
 /// How long (in event time, before `now`) results are remembered by default: 35 days, which
 /// covers the current and the previous monthly period.

@@ -337,9 +337,7 @@ impl Engine {
             return Err(Error::new(Code::InvalidValue, "/data/quantity", "must not be negative"));
         }
         let dedupe = super::Dedupe::<IngestOutcome>::key(&event.source, &event.id);
-        if let Some(first) = self.events.get(&dedupe) {
-            let mut again = first.clone();
-            again.duplicate = true;
+        if let Some(again) = super::dedupe::repeat_of(&self.events, &dedupe, event)? {
             return Ok(again);
         }
         let located = self.locate(&event.subject, &feature, event.time);
@@ -357,7 +355,7 @@ impl Engine {
             }
             Err(refusal) => super::usage::outcome(false, refusal.reason, alloc::vec![refusal], false),
         };
-        self.events.insert(dedupe, event.time, result.clone(), now);
+        self.events.insert(dedupe, event.time, (super::dedupe::payload_print(event), result.clone()), now);
         Ok(result)
     }
 }

@@ -16,7 +16,7 @@ mod verdict;
 mod wallet;
 
 pub use billing::{declared_charges, Charge, Declared, CHARGES_ATTRIBUTE};
-pub use dedupe::{Dedupe, DEFAULT_MAX_ENTRIES, DEFAULT_WINDOW_MS};
+pub use dedupe::{payload_print, Dedupe, DEFAULT_MAX_ENTRIES, DEFAULT_WINDOW_MS};
 pub use handle::Handle;
 /// The engine's seedless hash map, for bindings that keep maps of their own (one hash table in the module).
 pub use hash::Map as FxMap;
@@ -84,8 +84,10 @@ pub struct Engine {
     feature_types: Map<Arc<str>, FeatureType>,
     customers: Vec<CustomerState>,
     by_id: Map<String, usize>,
-    events: Dedupe<IngestOutcome>,
-    consumed: Dedupe<Decision>,
+    /// First outcomes by `(source, id)`, with the payload's print ([`dedupe::payload_print`]).
+    events: Dedupe<(u64, IngestOutcome)>,
+    /// First decisions by `consume` id, with the quantity asked.
+    consumed: Dedupe<(Decimal, Decision)>,
     /// `ingest` refuses events dated more than this after `now`.
     max_future_ms: i64,
     /// See [`Options::external_dedupe`].

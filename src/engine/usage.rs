@@ -115,7 +115,11 @@ impl Engine {
             return Err(Error::new(Code::InvalidValue, "/quantity", "a quantity to consume must not be negative"));
         }
         let dedupe_key = id.map(|id| Dedupe::<Decision>::key(&alloc::format!("{CONSUME_SOURCE}{customer}"), id));
-        if let Some(first) = dedupe_key.as_deref().and_then(|k| self.consumed.get(k)) {
+        if let Some((asked, first)) = dedupe_key.as_deref().and_then(|k| self.consumed.get(k)) {
+            if *asked != n || *first.feature_key != *feature_key {
+                let message = "this id was used for a consume of another feature or quantity";
+                return Err(Error::new(Code::IdempotencyMismatch, "/id", message));
+            }
             return Ok(first.clone());
         }
         let (c, a) = match self.locate(customer, feature_key, now) {
@@ -128,7 +132,7 @@ impl Engine {
         let verdict = self.use_access(super::position::Units { c, a, n, seq, now }, id)?;
         let decision = verdict.decision(self.access(c, a)?, now);
         if let (true, Some(k)) = (verdict.allowed, dedupe_key) {
-            self.consumed.insert(k, now, decision.clone(), now);
+            self.consumed.insert(k, now, (n, decision.clone()), now);
         }
         Ok(decision)
     }
@@ -157,9 +161,7 @@ impl Engine {
     ) -> Result<IngestOutcome> {
         let force = recorded.is_some();
         let key = Dedupe::<IngestOutcome>::key(&event.source, &event.id);
-        if let Some(first) = self.events.get(&key) {
-            let mut again = first.clone();
-            again.duplicate = true;
+        if let Some(again) = super::dedupe::repeat_of(&self.events, &key, event)? {
             return Ok(again);
         }
         if !force && !self.external_dedupe && event.time < self.events.horizon(now) {
@@ -205,7 +207,7 @@ impl Engine {
         }
         if folds.is_empty() {
             let result = outcome(true, Reason::Ok, Vec::new(), true);
-            self.events.insert(key, event.time, result.clone(), now);
+            self.events.insert(key, event.time, (super::dedupe::payload_print(event), result.clone()), now);
             return Ok(result);
         }
         // 2. What each metered feature would consume, and whether every hard limit allows it.
@@ -338,7 +340,7 @@ impl Engine {
             charges.iter_mut().for_each(|ch| ch.wallet_balance = Some(w.balance.clone()));
         }
         result.charges = charges;
-        self.events.insert(key, event.time, result.clone(), now);
+        self.events.insert(key, event.time, (super::dedupe::payload_print(event), result.clone()), now);
         Ok(result)
     }
 }

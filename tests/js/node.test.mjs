@@ -103,6 +103,23 @@ test("long ids cross as ordinary strings", () => {
   assert.equal(engine.check(`${id}y`, "input-tokens", at).reason, "unknown_customer");
 });
 
+test("an id reused for another request throws idempotency_mismatch and changes nothing", () => {
+  const engine = Engine.fromSnapshot(snapshot);
+  engine.upsertCustomer({ id: "cus_idem", grants: [{ id: "g", featureKey: "input-tokens", amount: "100" }] });
+  const first = engine.consume("cus_idem", "input-tokens", 5, { ...at, id: "req-1" });
+  assert.equal(first.balance, "95");
+  assert.equal(engine.consume("cus_idem", "input-tokens", 5, { ...at, id: "req-1" }).balance, "95", "the same request: the first decision");
+  assert.throws(() => engine.consume("cus_idem", "input-tokens", 6, { ...at, id: "req-1" }),
+    (e) => e instanceof TollgateError && e.code === "idempotency_mismatch" && e.path === "/id");
+  assert.equal(engine.check("cus_idem", "input-tokens", at).balance, "95", "nothing applied");
+  const event = { id: "ev-1", source: "app", type: "llm.completion", subject: "cus_dev", time: new Date(NOW).toISOString(),
+    data: { model: "small", input_tokens: 10, output_tokens: 1 } };
+  assert.equal(engine.ingest(event, at).duplicate, false);
+  assert.equal(engine.ingest(event, at).duplicate, true);
+  assert.throws(() => engine.ingest({ ...event, data: { ...event.data, input_tokens: 11 } }, at),
+    (e) => e instanceof TollgateError && e.code === "idempotency_mismatch" && e.path === "/id");
+});
+
 test("figures of every size come out exact", () => {
   const engine = Engine.fromSnapshot(snapshot);
   for (const [id, amount, use, left] of [

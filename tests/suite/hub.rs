@@ -351,7 +351,7 @@ fn customers_grants_and_wallet_top_ups_are_idempotent() {
     assert_error(
         &hub.post("/v1/customers/cus_a/wallet", Some(ADMIN), r#"{"amount": "7", "idempotencyKey": "k1"}"#),
         409,
-        "conflict",
+        "idempotency_mismatch",
         "/idempotencyKey",
     );
     assert_error(
@@ -439,6 +439,12 @@ fn events_are_idempotent_by_source_and_id() {
     let hub = Hub::start(&dir.db(), &[]);
     let r = hub.post("/v1/events", Some(ADMIN), &batch.to_string());
     assert!(r.body["outcomes"].as_array().unwrap().iter().all(|o| o["duplicate"] == true), "{}", r.body);
+    // The same (source, id) with another quantity is a mismatch (the ledger's copy is compared),
+    // refused with a path, and changes nothing.
+    let r = hub.post("/v1/events", Some(ADMIN), &json!([event("api", "e1", "cus_a", 11)]).to_string());
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["outcomes"][0]["error"]["code"], json!("idempotency_mismatch"), "{}", r.body);
+    assert_eq!(r.body["outcomes"][0]["error"]["path"], json!("/0/id"), "{}", r.body);
     let invoice = hub.get("/v1/customers/cus_a/invoice", Some(ADMIN));
     let line =
         invoice.body["lines"].as_array().unwrap().iter().find(|l| l["priceId"] == "price_tokens").unwrap().clone();

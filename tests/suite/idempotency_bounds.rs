@@ -72,6 +72,42 @@ fn defaults() {
     assert_eq!(DEFAULT_MAX_FUTURE_MS, 300_000);
 }
 
+/// An id reused for another request is `idempotency_mismatch` and changes nothing: an event's
+/// `(source, id)` with other data, subject or type, a `consume` id with another quantity or
+/// feature. The same request again (an event at another time included) is a duplicate.
+#[test]
+fn an_id_reused_for_another_request_is_a_mismatch() {
+    let now = Timestamp(START_MS + 60 * SECOND);
+    let mut e = engine(Options::default());
+    accepted(e.ingest(&event("e1", START_MS), now));
+    let mut more = event("e1", START_MS);
+    more["data"]["tokens"] = json!(11);
+    let err = refused(e.ingest(&more, now));
+    assert_eq!((err.code, err.path.as_str()), (Code::IdempotencyMismatch, "/id"), "{err}");
+    let mut other_type = event("e1", START_MS);
+    other_type["type"] = json!("llm.other");
+    assert_eq!(refused(e.ingest(&other_type, now)).code, Code::IdempotencyMismatch);
+    // The same payload at another time (a resend without `time` takes its arrival time): a duplicate.
+    let again = accepted(e.ingest(&event("e1", START_MS + SECOND), now));
+    assert!(again.duplicate);
+    assert_eq!(tokens(&e), Decimal::from(10), "counted once");
+
+    // The same plan with a hard limit of 100 tokens a month on its price.
+    let mut snap = snapshot();
+    snap["catalog"]["features"] =
+        json!([{ "id": "feat_tokens", "productId": "prod", "key": "tokens", "name": "Tokens", "type": "metered" }]);
+    snap["catalog"]["plans"][0]["prices"][0]["feature"] = json!({ "featureId": "feat_tokens",
+        "entitlement": { "type": "metered", "usagePeriod": { "interval": "P1M" }, "issueAfterReset": "100", "isSoftLimit": false } });
+    let mut hard = Engine::from_snapshot(&snap, Options::default()).unwrap_or_else(|e| panic!("{e:?}"));
+    let first = hard.consume("cus", "tokens", Decimal::from(5), Some("req-1"), now).unwrap();
+    assert!(first.allowed, "{first:?}");
+    assert_eq!(hard.consume("cus", "tokens", Decimal::from(5), Some("req-1"), now).unwrap(), first);
+    let err = hard.consume("cus", "tokens", Decimal::from(6), Some("req-1"), now).unwrap_err();
+    assert_eq!((err.code, err.path.as_str()), (Code::IdempotencyMismatch, "/id"), "{err}");
+    let balance = hard.check("cus", "tokens", now).unwrap().figures.unwrap().balance;
+    assert_eq!(balance, Decimal::from(95), "the mismatch applied nothing");
+}
+
 /// Cap 3, five events at t = 1..5 s: after the 4th, e1 is forgotten (horizon t1 + 1 ms); after
 /// the 5th, e2 (horizon t2 + 1 ms). Resends of e1 and e2 are refused, not counted again; a resend
 /// of e5 is a duplicate.

@@ -24,7 +24,7 @@ pub fn status_of(code: Code) -> u16 {
         Code::Unauthorized => 401,
         Code::Forbidden => 403,
         Code::NotFound => 404,
-        Code::Conflict | Code::PeriodOpen => 409,
+        Code::Conflict | Code::PeriodOpen | Code::IdempotencyMismatch => 409,
         Code::PayloadTooLarge => 413,
         Code::Storage | Code::Unencodable => 500,
         _ => 400,

@@ -124,11 +124,12 @@ impl Hub {
     }
 }
 
-/// Whether the durable ledger holds an event (source, id), asked through the reading connection.
-fn ledger_lookup(hub: &Hub) -> impl FnMut(&str, &str) -> Result<bool, String> + '_ {
+/// The event (source, id) as the durable ledger holds it (its JSON), asked through the reading
+/// connection.
+fn ledger_lookup(hub: &Hub) -> impl FnMut(&str, &str) -> Result<Option<String>, String> + '_ {
     move |source, id| {
         let mut store = hub.reader.lock().unwrap_or_else(PoisonError::into_inner);
-        store.has_event(source, id).map_err(|e| e.to_string())
+        store.event_json(source, id).map_err(|e| e.to_string())
     }
 }
 

@@ -424,7 +424,7 @@ impl HubState {
                 return Ok((Reply::json(200, &body)?, Changes::default()));
             }
             return Err(HubError::new(
-                Code::Conflict,
+                Code::IdempotencyMismatch,
                 "/idempotencyKey",
                 "this idempotency key was used for another top-up",
             ));

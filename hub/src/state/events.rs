@@ -6,15 +6,16 @@ use serde_json::{json, Value};
 use super::leases::lease_reason;
 use super::{error_json, listed, no_catalog, text, HubError, HubState, Incoming, Reply, HUB_EDGE, MAX_LISTED};
 use crate::store::{Changes, DeadLetterRow, EventRow};
-use tollgate::engine::declared_charges;
+use tollgate::engine::{declared_charges, payload_print};
 use tollgate::error::{Code, Error};
 use tollgate::json::parse;
 use tollgate::metering::Event;
 use tollgate::sync::{SyncRequest, SyncResponse};
 use tollgate::time::Timestamp;
 
-/// Asks the store whether `(source, id)` is in the ledger (an `Err` when it cannot be read).
-pub type InLedger<'a> = dyn FnMut(&str, &str) -> Result<bool, String> + 'a;
+/// Asks the store for the JSON of `(source, id)` when the ledger holds it (an `Err` when it
+/// cannot be read).
+pub type InLedger<'a> = dyn FnMut(&str, &str) -> Result<Option<String>, String> + 'a;
 
 /// A dead letter as `GET /v1/dead-letters` lists it.
 pub fn dead_letter_json(r: &DeadLetterRow) -> Value {
@@ -178,7 +179,7 @@ impl HubState {
         let key = (event.source.clone(), event.id.clone());
         // Whatever its time (a resend may carry another one): the batches in flight and the
         // ledger answer first, the engine's memory (in `record`) for the rest.
-        if self.late.contains_key(&key) || in_ledger(&event.source, &event.id).map_err(storage)? {
+        if self.late.contains_key(&key) || in_ledger(&event.source, &event.id).map_err(storage)?.is_some() {
             return Ok(None);
         }
         if engine.customer(&event.subject).is_none() {
@@ -238,7 +239,19 @@ impl HubState {
             // An event the ledger holds (or a batch in flight) is a duplicate, whatever its
             // time says; the engine's memory answers for the rest.
             let key = (event.source.clone(), event.id.clone());
-            if self.late.contains_key(&key) || in_ledger(&event.source, &event.id).map_err(storage)? {
+            let stored = if self.late.contains_key(&key) {
+                Some(None)
+            } else {
+                in_ledger(&event.source, &event.id).map_err(storage)?.map(Some)
+            };
+            if let Some(stored) = stored {
+                // The same id again: the same request is a duplicate, another one a mismatch.
+                if stored.is_some_and(|json| !same_payload(&json, event, now)) {
+                    let message = "this (source, id) was used for an event with another subject, type or data";
+                    let e = Error::new(Code::IdempotencyMismatch, "/id", message);
+                    outcomes.push(json!({ "error": error_json(&e.under(path)) }));
+                    continue;
+                }
                 outcomes.push(json!({ "allowed": true, "duplicate": true, "reason": "ok", "decisions": [], "charges": [], "unmatched": false }));
                 continue;
             }
@@ -265,6 +278,13 @@ impl HubState {
         }
         Ok((Reply::json(200, &json!({ "outcomes": outcomes }))?, changes))
     }
+}
+
+/// Whether the ledger's `stored` JSON of an event carries the same subject, type and data as
+/// `event` (a stored event that no longer decodes counts as the same: the ledger's copy stands).
+fn same_payload(stored: &str, event: &Event, now: Timestamp) -> bool {
+    let first = serde_json::from_str::<Value>(stored).ok().and_then(|v| Event::decode(&v, now).ok());
+    first.is_none_or(|first| payload_print(&first) == payload_print(event))
 }
 
 /// An event as an edge sent it, and as decoded.

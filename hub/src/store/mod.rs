@@ -319,7 +319,7 @@ pub trait Store: Send {
     fn events(&mut self, source: &str, after: i64, limit: u32) -> Result<Vec<StoredEvent>, StoreError>;
 
     /// True when the ledger holds the event `(source, id)`.
-    fn has_event(&mut self, source: &str, id: &str) -> Result<bool, StoreError>;
+    fn event_json(&mut self, source: &str, id: &str) -> Result<Option<String>, StoreError>;
 
     /// Dead letters after `seq` (oldest first), at most `limit`, of one customer or all.
     fn dead_letters(
@@ -673,9 +673,9 @@ impl Store for SqliteStore {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
-    fn has_event(&mut self, source: &str, id: &str) -> Result<bool, StoreError> {
-        let mut stmt = self.conn.prepare_cached("SELECT 1 FROM events WHERE source = ?1 AND id = ?2")?;
-        Ok(stmt.exists(params![source, id])?)
+    fn event_json(&mut self, source: &str, id: &str) -> Result<Option<String>, StoreError> {
+        let mut stmt = self.conn.prepare_cached("SELECT json FROM events WHERE source = ?1 AND id = ?2")?;
+        Ok(stmt.query_row(params![source, id], |row| row.get(0)).optional()?)
     }
 
     fn dead_letters(
