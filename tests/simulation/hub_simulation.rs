@@ -93,7 +93,7 @@ use tollgate::sync::signed::{is_envelope, parse_payload, Envelope, PublicKey};
 use tollgate::sync::{LeaseKey, LeaseReport, Policy, SyncRequest};
 use tollgate::time::Timestamp;
 use tollgate_hub::http::error::ApiError;
-use tollgate_hub::state::{HubError, HubState, Incoming, Reply, Setup};
+use tollgate_hub::state::{HubError, HubState, InLedger, Incoming, Reply, Setup};
 use tollgate_hub::store::{Changes, CustomerChange, CustomerRow, SqliteStore, Store};
 
 const DAY: i64 = 86_400_000;
@@ -116,7 +116,7 @@ fn hub_sync(
     state: &mut HubState,
     req: &SyncRequest,
     now: Timestamp,
-    in_ledger: &mut dyn FnMut(&str, &str) -> Result<bool, String>,
+    in_ledger: &mut InLedger<'_>,
 ) -> Result<(Reply, Changes), HubError> {
     let events: Vec<_> = req.events.iter().map(|e| Event::decode(e, now)).collect();
     state.sync(req, &events, now, in_ledger)
@@ -128,7 +128,7 @@ fn hub_ingest(
     state: &mut HubState,
     items: &[(Value, String)],
     now: Timestamp,
-    in_ledger: &mut dyn FnMut(&str, &str) -> Result<bool, String>,
+    in_ledger: &mut InLedger<'_>,
 ) -> Result<(Reply, Changes), HubError> {
     let mut incoming = Vec::with_capacity(items.len());
     for (value, path) in items {
@@ -161,7 +161,7 @@ fn exec(
     state: &mut HubState,
     op: &Op,
     now: Timestamp,
-    in_ledger: &mut dyn FnMut(&str, &str) -> Result<bool, String>,
+    in_ledger: &mut InLedger<'_>,
 ) -> Result<(Reply, Changes), HubError> {
     match op {
         Op::PutCatalog(v) => state.put_catalog(v.clone(), now),
@@ -486,7 +486,7 @@ struct Entry {
     op: Op,
     now: Timestamp,
     /// What the ledger answered, in order.
-    answers: Vec<bool>,
+    answers: Vec<Option<String>>,
     /// The durable ticket `forget_durable` was given before the ticket was taken.
     durable: u64,
     result: Result<(Reply, Changes), HubError>,
@@ -725,9 +725,9 @@ impl World {
         let mut answers = Vec::new();
         let result = {
             let reader = &mut self.store;
-            let mut in_ledger = |source: &str, id: &str| -> Result<bool, String> {
-                let found = reader.has_event(source, id).map_err(|e| e.to_string())?;
-                answers.push(found);
+            let mut in_ledger = |source: &str, id: &str| -> Result<Option<String>, String> {
+                let found = reader.event_json(source, id).map_err(|e| e.to_string())?;
+                answers.push(found.clone());
                 Ok(found)
             };
             exec(&mut self.live, &op, now, &mut in_ledger)
@@ -912,7 +912,7 @@ impl World {
                 break;
             }
             let entry = self.log.pop_front().expect("an entry");
-            let mut answers = entry.answers.iter().copied();
+            let mut answers = entry.answers.iter().cloned();
             let result = exec(&mut self.shadow, &entry.op, entry.now, &mut |s, i| {
                 answers.next().ok_or_else(|| format!("the shadow asked the ledger about {s}/{i}, the live hub did not"))
             });
@@ -1089,7 +1089,7 @@ impl World {
     fn check_acknowledged(&mut self, probe: &mut HubState, store: &mut SqliteStore, held: &[(Holding, Decimal)]) {
         for (source, id) in self.acked_events.iter().chain(&self.committed_events) {
             assert!(
-                store.has_event(source, id).expect("the ledger reads"),
+                store.event_json(source, id).expect("the ledger reads").is_some(),
                 "contract: event {source}/{id} was acknowledged (or committed) and is not in the ledger after the restart"
             );
         }
@@ -1676,7 +1676,7 @@ fn escrow_fingerprint(
             leases: leases.iter().map(|(k, e)| report(k, *e, Decimal::ZERO)).collect(),
             events: Vec::new(),
         };
-        let result = hub_sync(state, &request, t2, &mut |_, _| Ok(false));
+        let result = hub_sync(state, &request, t2, &mut |_, _| Ok(None));
         if let Ok((reply, _)) = &result {
             let body = body_json(&reply.body, &public);
             for (grant, (key, epoch)) in body["leases"].as_array().into_iter().flatten().zip(&leases) {
@@ -1695,7 +1695,7 @@ fn escrow_fingerprint(
     };
     out.push((
         "a fresh lease of every key".to_string(),
-        describe(&hub_sync(state, &request, t2, &mut |_, _| Ok(false))),
+        describe(&hub_sync(state, &request, t2, &mut |_, _| Ok(None))),
     ));
     (out, held)
 }

@@ -39,7 +39,7 @@ use tollgate::sync::signed::KeyPair;
 use tollgate::sync::Policy;
 use tollgate::time::Timestamp;
 
-pub use events::dead_letter_json;
+pub use events::{dead_letter_json, InLedger};
 
 /// The edge id under which the hub's own engine holds leases (server-side ingestion draws on
 /// the same escrow as the edges). Edges may not use it.
