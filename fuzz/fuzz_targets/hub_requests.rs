@@ -28,8 +28,8 @@ impl Store for NullStore {
     fn events(&mut self, _source: &str, _after: i64, _limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
         Ok(Vec::new())
     }
-    fn has_event(&mut self, _source: &str, _id: &str) -> Result<bool, StoreError> {
-        Ok(false)
+    fn event_json(&mut self, _source: &str, _id: &str) -> Result<Option<String>, StoreError> {
+        Ok(None)
     }
     fn dead_letters(&mut self, _after: i64, _limit: u32, _customer: Option<&str>) -> Result<Vec<DeadLetterRow>, StoreError> {
         Ok(Vec::new())
@@ -66,7 +66,7 @@ fn events(hub: &mut HubState, value: &Value) {
         let Ok(event) = Event::decode(value, now) else { return };
         items.push(Incoming { event, value: value.clone(), path: format!("{prefix}/{i}") });
     }
-    let _ = hub.ingest(&items, now, &mut |_, _| Ok(false));
+    let _ = hub.ingest(&items, now, &mut |_, _| Ok(None));
 }
 
 /// `POST /v1/sync`: the request decoded, each event on its own (a bad one is a problem).
@@ -77,7 +77,7 @@ fn sync(hub: &mut HubState, value: &Value) {
         return;
     }
     let decoded: Vec<_> = request.events.iter().map(|e| Event::decode(e, now)).collect();
-    let _ = hub.sync(&request, &decoded, now, &mut |_, _| Ok(false));
+    let _ = hub.sync(&request, &decoded, now, &mut |_, _| Ok(None));
 }
 
 fuzz_target!(|data: &[u8]| {
