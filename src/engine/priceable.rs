@@ -44,6 +44,17 @@ pub(super) fn check_priceable(
     Ok(())
 }
 
+/// True when a price of `customer`'s subscriptions active at `time` charges the metric at
+/// `metric` (what makes a metered event billable for them).
+pub(super) fn priced(catalog: &Catalog, customer: &Customer, metric: usize, time: Timestamp) -> bool {
+    let Some(m) = catalog.billable_metrics.get(metric) else { return false };
+    customer.subscriptions.iter().filter(|s| s.is_active(time)).any(|sub| {
+        catalog
+            .plan(&sub.plan_id)
+            .is_some_and(|plan| sub.prices(plan).any(|p| matches!(&p.target, PriceTarget::Metric(id) if *id == m.id)))
+    })
+}
+
 /// Checks that a negative `value` of the metric at `metric` (a credit) can be priced: every
 /// usage price on it, for `customer`'s subscriptions active at `time`, must accept negative
 /// quantities (`flat`, `per_unit`, `dynamic`, a matrix of those); tiered, package and percentage

@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::position::lost;
-use super::priceable::{check_negative, check_priceable, data_pointer};
+use super::priceable::{check_negative, check_priceable, data_pointer, priced};
 use super::state::CustomerState;
 use super::verdict::{judge, use_units, Verdict};
 use super::{Dedupe, Engine};
@@ -325,6 +325,13 @@ impl Engine {
             let after = use_units(access, before, w.total, now, force)?;
             decisions.push(after.decision(access, now));
         }
+        // Metered by some metric, but neither priced for this customer nor feeding one of their
+        // features: accepted and kept in the ledger, and said to be unmatched (decision 111).
+        let unmatched = wants.is_empty()
+            && !folds.iter().any(|(i, _)| {
+                priced(catalog, &state.customer, *i, event.time)
+                    || state.access.iter().any(|a| a.meter.is_some() && a.consumed_by(*i, event.time))
+            });
         let spend = super::billing::total(&pending)?;
         let mut charges = super::billing::apply_charges(state, pending)?;
         if !force {
@@ -334,7 +341,7 @@ impl Engine {
             self.take_wallet(c, spend)?;
             self.queue_event(event, &charges);
         }
-        let mut result = outcome(true, Reason::Ok, decisions, false);
+        let mut result = outcome(true, Reason::Ok, decisions, unmatched);
         result.wallet = self.wallet_view(c);
         if let Some(w) = &result.wallet {
             charges.iter_mut().for_each(|ch| ch.wallet_balance = Some(w.balance.clone()));

@@ -396,9 +396,25 @@ fn events_are_idempotent_by_source_and_id() {
     assert_eq!(r.status, 200, "{}", r.body);
     let outcomes = r.body["outcomes"].as_array().unwrap();
     assert!(outcomes.iter().all(|o| o["allowed"] == true && o["duplicate"] == false), "{}", r.body);
+    assert_eq!(
+        r.body["counts"],
+        json!({ "accepted": 3, "unmatched": 0, "duplicate": 0, "denied": 0, "rejected": 0 }),
+        "{}",
+        r.body
+    );
     let again = hub.post("/v1/events", Some(ADMIN), &json!({ "events": batch }).to_string());
     assert!(again.body["outcomes"].as_array().unwrap().iter().all(|o| o["duplicate"] == true), "{}", again.body);
-    assert_eq!(hub.stored_ids("api"), ["e1", "e2"]);
+    assert_eq!(again.body["counts"]["duplicate"], json!(3), "{}", again.body);
+    // An event of a type no metric reads is accepted, stored, and counted as unmatched.
+    let stray = json!([{ "id": "s1", "source": "api", "type": "llm.typo", "subject": "cus_a", "data": {} }]);
+    let r = hub.post("/v1/events", Some(ADMIN), &stray.to_string());
+    assert_eq!(
+        (&r.body["outcomes"][0]["unmatched"], &r.body["counts"]["unmatched"]),
+        (&json!(true), &json!(1)),
+        "{}",
+        r.body
+    );
+    assert_eq!(hub.stored_ids("api"), ["e1", "e2", "s1"]);
     assert_eq!(hub.stored_ids("other"), ["e1"]);
 
     // The hub's engine metered each once: 60 tokens.
@@ -419,7 +435,7 @@ fn events_are_idempotent_by_source_and_id() {
     );
     assert_eq!(hub.post("/v1/sync", Some(EDGE_A), &body).status, 200);
     assert_eq!(hub.post("/v1/sync", Some(EDGE_A), &body).status, 200);
-    assert_eq!(hub.stored_ids("api"), ["e1", "e2"]);
+    assert_eq!(hub.stored_ids("api"), ["e1", "e2", "s1"]);
     assert_eq!(hub.stored_ids("fra-1"), ["x1"]);
     // One the hub cannot meter (no such customer, a missing property) is acknowledged and kept
     // as a dead letter with its reason, outside the ledger: nothing acknowledged is lost.
@@ -445,6 +461,7 @@ fn events_are_idempotent_by_source_and_id() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["outcomes"][0]["error"]["code"], json!("idempotency_mismatch"), "{}", r.body);
     assert_eq!(r.body["outcomes"][0]["error"]["path"], json!("/0/id"), "{}", r.body);
+    assert_eq!(r.body["counts"]["rejected"], json!(1), "{}", r.body);
     let invoice = hub.get("/v1/customers/cus_a/invoice", Some(ADMIN));
     let line =
         invoice.body["lines"].as_array().unwrap().iter().find(|l| l["priceId"] == "price_tokens").unwrap().clone();

@@ -356,9 +356,10 @@ fn an_event_matching_no_metric_is_accepted_as_unmatched() {
     assert!(!out.duplicate);
     assert_eq!(serde_json::to_value(&out).unwrap()["unmatched"], json!(true));
     assert_eq!(q(&e, "cus", "bm", nov()), d("0"));
-    // A matched event is not unmatched.
+    // An event a metric counts but that no price of the customer's plans charges and no
+    // feature of theirs consumes is metered (it exists) and still unmatched: nothing bills it.
     let out = ok(&mut e, "2", "llm", "2026-11-02T00:00:00Z", json!({ "tokens": 3 }));
-    assert!(!out.unmatched);
+    assert!(out.unmatched && out.allowed, "{out:?}");
     assert_eq!(q(&e, "cus", "bm", nov()), d("3"));
 }
 
@@ -414,9 +415,14 @@ fn a_repeated_event_is_a_duplicate_with_the_first_result() {
     assert!(!first.duplicate);
     assert_eq!(first.decisions.len(), 1);
     assert_eq!(figs(&first.decisions[0]), ["70", "30", "0", "100"]); // 100 − 30
-                                                                     // Same (source, id) again, even with another payload: the first result, flagged duplicate.
-    let again = e
+                                                                     // Same (source, id) with another payload: refused as a mismatch, nothing applied.
+    let err = e
         .ingest(&event("e1", "llm", "cus", "2026-11-10T00:00:00Z", json!({ "tokens": 50 })), ts("2026-11-10T00:01:00Z"))
+        .unwrap_err();
+    assert_eq!((err.code, err.path.as_str()), (tollgate::Code::IdempotencyMismatch, "/id"));
+    // The same request again: the first result, flagged duplicate.
+    let again = e
+        .ingest(&event("e1", "llm", "cus", "2026-11-10T00:00:00Z", json!({ "tokens": 30 })), ts("2026-11-10T00:01:00Z"))
         .unwrap();
     assert!(again.duplicate);
     assert_eq!(again.allowed, first.allowed);

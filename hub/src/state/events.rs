@@ -276,8 +276,30 @@ impl HubState {
         if accepted || self.engine.as_ref().is_some_and(|e| e.needs_sync(now)) {
             self.round(now, &mut changes);
         }
-        Ok((Reply::json(200, &json!({ "outcomes": outcomes }))?, changes))
+        let counts = counts(&outcomes);
+        Ok((Reply::json(200, &json!({ "outcomes": outcomes, "counts": counts }))?, changes))
     }
+}
+
+/// How a batch went, at a glance: events `accepted` (new and allowed, `unmatched` among them:
+/// nothing of the customer's prices or features covers them), `duplicate`, `denied` and
+/// `rejected` (refused with an error).
+fn counts(outcomes: &[Value]) -> Value {
+    let is = |o: &Value, k: &str| o.get(k) == Some(&Value::Bool(true));
+    let (mut accepted, mut unmatched, mut duplicate, mut denied, mut rejected) = (0u32, 0u32, 0u32, 0u32, 0u32);
+    for o in outcomes {
+        if o.get("error").is_some() {
+            rejected += 1;
+        } else if is(o, "duplicate") {
+            duplicate += 1;
+        } else if is(o, "allowed") {
+            accepted += 1;
+            unmatched += u32::from(is(o, "unmatched"));
+        } else {
+            denied += 1;
+        }
+    }
+    json!({ "accepted": accepted, "unmatched": unmatched, "duplicate": duplicate, "denied": denied, "rejected": rejected })
 }
 
 /// Whether the ledger's `stored` JSON of an event carries the same subject, type and data as
