@@ -209,12 +209,17 @@ fn subscription(v: &Value, path: &str, catalog: &Catalog, problems: &mut Problem
     let pinned_prices = pinned(&mut f, catalog);
     let mut price_overrides = BTreeMap::new();
     for (price_id, model, p) in f.opt_object("priceOverrides").unwrap_or_default() {
-        if plan.is_some_and(|pl| !effective_prices(pl, &pinned_prices).any(|pr| pr.id == price_id)) {
+        let price = plan.map(|pl| effective_prices(pl, &pinned_prices).find(|pr| pr.id == price_id));
+        if let Some(None) = price {
             f.push(Error::new(
                 Code::UnknownReference,
                 p.clone(),
                 format!("the subscription has no price {price_id:?}"),
             ));
+        }
+        if let Some(Some(pr)) = price.filter(|pr| pr.is_some_and(|pr| !pr.bills)) {
+            let message = format!("price {:?} grants a feature only (no model): it has nothing to override", pr.id);
+            f.push(Error::new(Code::NotAllowedHere, p.clone(), message));
         }
         if let Some(m) = Model::decode(model, &p, f.problems()) {
             price_overrides.insert(String::from(price_id), m);

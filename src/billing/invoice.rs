@@ -196,7 +196,7 @@ impl<'a> Billing<'a> {
     pub fn advance(&self) -> Result<Option<Invoice>> {
         let plan = self.plan()?;
         let mut lines = Vec::new();
-        for price in self.sub.prices(plan).filter(|p| p.payment_term != PaymentTerm::InArrears) {
+        for price in self.sub.prices(plan).filter(|p| p.bills && p.payment_term != PaymentTerm::InArrears) {
             let PriceTarget::Fee(fee_id) = &price.target else { continue };
             let share = advance_share(self.sub, self.timing(plan, price)?, self.period);
             if !share.is_zero() {
@@ -219,7 +219,7 @@ impl<'a> Billing<'a> {
         let plan = self.plan()?;
         let mut lines = Vec::with_capacity(plan.prices.len() + 3);
         let mut paid = WalletPaid::default();
-        for price in self.sub.prices(plan) {
+        for price in self.sub.prices(plan).filter(|p| p.bills) {
             let model = self.model(price);
             match &price.target {
                 PriceTarget::Fee(fee_id) => {

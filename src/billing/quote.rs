@@ -148,7 +148,7 @@ pub fn quote(catalog: &Catalog, req: &QuoteRequest) -> Result<Quote> {
     }
     let ctx = catalog.rates_now();
     let mut lines = Vec::with_capacity(plan.prices.len() + 1);
-    for price in &plan.prices {
+    for price in plan.prices.iter().filter(|p| p.bills) {
         let line = match &price.target {
             PriceTarget::Fee(fee_id) => {
                 let name = catalog.fee(fee_id).map_or(fee_id.as_str(), |f| f.name.as_str());

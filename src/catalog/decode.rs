@@ -304,7 +304,13 @@ pub(crate) fn price(v: &Value, path: &str, problems: &mut Problems) -> Option<Pr
         }
     };
     let payment_term = f.spelled::<PaymentTerm>("paymentTerm");
-    let model = f.req("model").and_then(|(v, p)| Model::decode(v, &p, f.problems()));
+    // Without a model, a price that grants a feature is entitlement-only: it bills nothing.
+    let bills = f.has("model") || !f.has("feature");
+    let model = if bills {
+        f.req("model").and_then(|(v, p)| Model::decode(v, &p, f.problems()))
+    } else {
+        Some(Model::Flat { amount: Decimal::ZERO })
+    };
     let quantity = non_negative(&mut f, "quantity");
     let billing_cadence = cadence(&mut f, "billingCadence", true, false);
     let minimum_quantity = non_negative(&mut f, "minimumQuantity");
@@ -358,6 +364,7 @@ pub(crate) fn price(v: &Value, path: &str, problems: &mut Problems) -> Option<Pr
         target: target?,
         payment_term: payment_term?,
         model: model?,
+        bills,
         quantity: quantity.unwrap_or(Decimal::ONE),
         billing_cadence,
         minimum_quantity,

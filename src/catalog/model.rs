@@ -182,8 +182,11 @@ pub struct Price {
     pub target: PriceTarget,
     /// When it is charged.
     pub payment_term: PaymentTerm,
-    /// How the amount is computed.
+    /// How the amount is computed (an entitlement-only price: a flat 0 it never bills).
     pub model: Model,
+    /// False for an entitlement-only price (no `model` in the catalog): it grants its feature
+    /// and puts no line on quotes or invoices.
+    pub bills: bool,
     /// Fee prices: quantity billed per period (seats); 1 by default.
     pub quantity: Decimal,
     /// Own cadence; `None` = the plan's; `P0D` = one-time.

@@ -156,7 +156,8 @@ pub(super) struct Use<'a> {
 pub(super) fn instant_priced(catalog: &Catalog, metric: usize) -> bool {
     let Some(m) = catalog.billable_metrics.get(metric) else { return false };
     catalog.plans.iter().flat_map(|p| &p.prices).any(|price| {
-        matches!(&price.target, PriceTarget::Metric(id) if *id == m.id)
+        price.bills
+            && matches!(&price.target, PriceTarget::Metric(id) if *id == m.id)
             && (price.payment_term == PaymentTerm::Instant || price.model.is_per_event())
     })
 }
@@ -179,7 +180,7 @@ pub(super) fn charges_for(
     let mut out = Vec::new();
     for sub in state.customer.subscriptions.iter().filter(|s| s.is_active(u.time)) {
         let Some(plan) = catalog.plan(&sub.plan_id) else { continue };
-        for price in sub.prices(plan) {
+        for price in sub.prices(plan).filter(|p| p.bills) {
             let PriceTarget::Metric(metric_id) = &price.target else { continue };
             let model = sub.price_overrides.get(&price.id).unwrap_or(&price.model);
             if !rated_per_use(price, model) {

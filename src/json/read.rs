@@ -135,6 +135,11 @@ impl<'v, 'p> Fields<'v, 'p> {
         (!v.is_null()).then(|| (v, child(&self.path, key)))
     }
 
+    /// True when `key` is present and not null (reading it is still up to the caller).
+    pub fn has(&self, key: &str) -> bool {
+        self.map.get(key).is_some_and(|v| !v.is_null())
+    }
+
     /// The raw value of `key`, null included, without checks.
     #[inline(never)]
     pub fn raw(&mut self, key: &str) -> Option<&'v Value> {

@@ -759,3 +759,66 @@ fn template_rollover_null_carries_everything() {
     consume(&mut e, "cus", "tokens", "30", "2026-01-05T00:00:00Z");
     assert_eq!(balance(&mut e, "cus", "tokens", "2026-02-01T00:00:00Z"), "100");
 }
+
+// ---------------------------------------------------------------- entitlement-only prices
+
+/// A plan whose API-call quota comes from a price with no model (entitlement-only) next to a
+/// platform fee of 20.00: the quota works, and neither the quote nor the invoice has a line for
+/// the entitlement-only price (no 0.00 line).
+fn entitlement_only_snapshot() -> Value {
+    json!({
+        "catalog": {
+            "schemaVersion": 1, "catalogVersion": 1,
+            "products": [{ "id": "prod", "name": "API" }],
+            "features": [{ "id": "feat_calls", "productId": "prod", "key": "api-calls", "name": "API calls", "type": "metered" }],
+            "billableMetrics": [{ "id": "bm_calls", "productId": "prod", "name": "Calls", "eventType": "api.call", "aggregation": "COUNT" }],
+            "fees": [{ "id": "fee_platform", "productId": "prod", "name": "Platform" }],
+            "plans": [{ "id": "plan_free", "productId": "prod", "name": "Free", "currency": "USD", "billingCadence": "P1M",
+                        "prices": [
+                            { "id": "price_platform", "feeId": "fee_platform", "paymentTerm": "in_advance",
+                              "model": { "type": "flat", "amount": "20.00" } },
+                            { "id": "price_quota", "metricId": "bm_calls", "paymentTerm": "in_arrears",
+                              "feature": { "featureId": "feat_calls", "entitlement": { "type": "metered",
+                                  "usagePeriod": { "interval": "P1M" }, "issueAfterReset": "3", "isSoftLimit": false } } }
+                        ] }]
+        },
+        "customers": [{ "id": "cus", "subscriptions": [{ "id": "sub", "planId": "plan_free", "startedAt": "2026-11-01T00:00:00Z" }] }]
+    })
+}
+
+#[test]
+fn an_entitlement_only_price_grants_its_feature_and_prints_no_line() {
+    let mut e = engine(&entitlement_only_snapshot());
+    let now = ts("2026-11-10T00:00:00Z");
+    // The quota of 3: three calls allowed, the fourth is limit_reached.
+    for i in 0..3 {
+        let event = json!({ "id": format!("c{i}"), "source": "app", "type": "api.call", "subject": "cus", "time": "2026-11-10T00:00:00Z" });
+        let out = e.ingest(&event, now).unwrap();
+        assert!(out.allowed && !out.unmatched && out.charges.is_empty(), "{out:?}");
+    }
+    let denied = e.consume("cus", "api-calls", Decimal::ONE, None, now).unwrap();
+    assert_eq!((denied.allowed, denied.reason), (false, Reason::LimitReached));
+    // The invoice: the platform fee only (20.00), no line for price_quota.
+    let invoice = e.invoice_preview("cus", now).unwrap();
+    let prices: Vec<Option<&str>> = invoice.lines.iter().map(|l| l.price_id.as_deref()).collect();
+    assert!(!prices.contains(&Some("price_quota")), "{prices:?}");
+    let quote = e.quote(&json!({ "planId": "plan_free", "usage": { "bm_calls": 1000 } })).unwrap();
+    let quoted: Vec<Option<&str>> = quote.lines.iter().map(|l| l.price_id.as_deref()).collect();
+    assert_eq!(quoted, [Some("price_platform")]);
+    assert_eq!(quote.total, d("20.00"));
+    // Nothing to override on it.
+    let mut snapshot = entitlement_only_snapshot();
+    snapshot["customers"][0]["subscriptions"][0]["priceOverrides"] =
+        json!({ "price_quota": { "type": "per_unit", "unitPrice": "1" } });
+    let errors = Engine::from_snapshot(&snapshot, Options::default()).unwrap_err();
+    assert_eq!(errors[0].code, tollgate::Code::NotAllowedHere, "{errors:?}");
+    assert_eq!(errors[0].path, "/customers/0/subscriptions/0/priceOverrides/price_quota");
+    // Without a feature, a price still needs its model.
+    let mut snapshot = entitlement_only_snapshot();
+    snapshot["catalog"]["plans"][0]["prices"][1].as_object_mut().unwrap().remove("feature");
+    let errors = Engine::from_snapshot(&snapshot, Options::default()).unwrap_err();
+    assert_eq!(
+        (errors[0].code, errors[0].path.as_str()),
+        (tollgate::Code::MissingField, "/catalog/plans/0/prices/1/model")
+    );
+}
