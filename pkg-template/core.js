@@ -17,6 +17,7 @@ let CONFIG = 0;
 let EXACT = 0;
 let NEEDS_SYNC = 0;
 let RESET = 0;
+let WALLET = 0;
 let MAX_SCRATCH = 0; // longer ids cross as ordinary strings
 let TYPES = null; // feature type names by code (null: none)
 let REASONS = null;
@@ -38,6 +39,7 @@ function ready(exports) {
   EXACT = l.exact;
   NEEDS_SYNC = l.needsSync;
   RESET = l.reset;
+  WALLET = l.wallet;
   MAX_SCRATCH = l.maxScratch;
   const names = raw.decision_names().split(",");
   REASONS = names.slice(0, l.reasons);
@@ -187,7 +189,7 @@ function rfc3339(ms) {
 export class Decision {
   #f;
   #reset;
-  constructor(code, featureKey, figures, config, reset) {
+  constructor(code, featureKey, figures, config, reset, wallet) {
     this.allowed = (code & ALLOWED) !== 0;
     this.reason = REASONS[(code >>> REASON_SHIFT) & REASON_MASK];
     this.featureKey = featureKey;
@@ -197,6 +199,8 @@ export class Decision {
     this.needsSync = (code & NEEDS_SYNC) !== 0;
     this.#f = figures;
     this.#reset = reset;
+    // The wallet that pays this use, on a consume of a feature an instant price charges.
+    if (wallet !== null) this.wallet = wallet;
   }
   get balance() {
     return figure(this.#f, 0);
@@ -229,6 +233,7 @@ export class Decision {
       config: this.config,
       exact: this.exact,
       needsSync: this.needsSync,
+      ...(this.wallet === undefined ? {} : { wallet: this.wallet }),
     };
   }
   [Symbol.for("nodejs.util.inspect.custom")]() {
@@ -364,8 +369,10 @@ export class Engine {
       // A time in ms, not an amount: exact as a number up to 2^53.
       if ((code & RESET) !== 0) reset = h[p + 16] * 2 ** 32 + (h[p + 17] >>> 0);
     }
+    let wallet = null;
     if ((code & CONFIG) !== 0) config = JSON.parse(this.#raw.take_config());
-    return new Decision(code, featureKey, f, config, reset);
+    else if ((code & WALLET) !== 0) wallet = JSON.parse(this.#raw.take_config());
+    return new Decision(code, featureKey, f, config, reset, wallet);
   }
 
   /** May `customer` use `featureKey`? A denial is a returned Decision, never an exception. */

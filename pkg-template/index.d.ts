@@ -19,6 +19,7 @@ import type {
   SyncRequest,
   SyncResponse as SyncResponseBody,
   Timestamp,
+  WalletView,
 } from "./types.js";
 
 export type {
@@ -283,6 +284,9 @@ export declare class Decision implements Readonly<DecisionJSON> {
   readonly config: JsonValue | null;
   readonly exact: boolean;
   readonly needsSync: boolean;
+  /** On a `consume` the customer's wallet pays (a feature whose metric an instant price
+   * charges), allowed or denied: the wallet as this engine knows it. */
+  readonly wallet?: WalletView;
   toJSON(): DecisionJSON;
 }
 

@@ -47,6 +47,11 @@ export type DecisionJSON = {
   exact: boolean;
   /** True when the edge should sync soon (lease low or expired). */
   needsSync: boolean;
+  /**
+   * The customer's wallet as this engine knows it, on a `consume` its wallet pays (a feature
+   * whose metric an instant price charges): allowed or denied, the balance is there.
+   */
+  wallet?: WalletView;
 };
 
 /** A real-time charge reported by `ingest`. */

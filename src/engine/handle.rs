@@ -66,11 +66,15 @@ impl Engine {
     pub fn decision(&self, h: Handle, verdict: Verdict, now: Timestamp) -> Result<Decision> {
         let (c, a) = self.resolve(h)?;
         let access = self.access(c, a)?;
-        Ok(if verdict.allowed || verdict.figures.is_some() {
+        let mut d = if verdict.allowed || verdict.figures.is_some() {
             verdict.decision(access, now)
         } else {
             verdict.bare(access.key.clone(), Some(access.kind))
-        })
+        };
+        if verdict.paid {
+            d.wallet = self.wallet_view(c).map(alloc::boxed::Box::new);
+        }
+        Ok(d)
     }
 
     /// The denial for a customer whose access exists but does not count at `now`.
@@ -100,12 +104,13 @@ impl Engine {
         // Units whose metric an instant price charges are paid from the wallet, all or nothing
         // with the units themselves.
         let pending = self.consume_charges(c, a, n, now, None)?;
+        let paid = !pending.is_empty() && self.state(c)?.wallet.is_some();
         if let Some(reason) = self.wallet_gate(c, &pending, now)? {
             let needs_sync = self.leases.is_some() && reason != Reason::LimitReached;
-            return Ok(Verdict { allowed: false, reason, needs_sync, ..before });
+            return Ok(Verdict { allowed: false, reason, needs_sync, paid, ..before });
         }
         let spend = super::billing::total(&pending)?;
-        let after = self.apply_use(u, before, false)?;
+        let after = Verdict { paid, ..self.apply_use(u, before, false)? };
         let charges = super::billing::apply_charges(self.state_mut(c)?, pending)?;
         self.take_lease(c, a, n)?;
         self.take_wallet(c, spend)?;

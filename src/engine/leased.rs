@@ -10,10 +10,11 @@ use serde_json::{json, Value};
 
 use super::billing::{self, charges_attribute, Charge, PendingCharge, CHARGES_ATTRIBUTE};
 use super::position::lost;
-use super::usage::{IngestOutcome, WalletView};
+use super::usage::IngestOutcome;
 use super::verdict::Verdict;
 use super::Engine;
 use crate::entitlements::Reason;
+use crate::entitlements::WalletView;
 use crate::error::{Code, Error, Result};
 use crate::json::Fields;
 use crate::metering::Event;

@@ -15,6 +15,7 @@ mod usage;
 mod verdict;
 mod wallet;
 
+pub use crate::entitlements::WalletView;
 pub use billing::{declared_charges, Charge, Declared, CHARGES_ATTRIBUTE};
 pub use dedupe::{payload_print, Dedupe, DEFAULT_MAX_ENTRIES, DEFAULT_WINDOW_MS};
 pub use handle::Handle;
@@ -24,7 +25,7 @@ pub use leased::CONSUME_EVENT;
 pub use snapshot::Snapshot;
 pub use state::CustomerState;
 pub use state::{InstantRun, WalletState};
-pub use usage::{metering_period, IngestOutcome, WalletView};
+pub use usage::{metering_period, IngestOutcome};
 pub use verdict::Verdict;
 pub use wallet::{top_up_amount, TopUp};
 

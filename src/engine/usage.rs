@@ -15,7 +15,7 @@ use super::verdict::{judge, use_units, Verdict};
 use super::{Dedupe, Engine};
 use crate::catalog::{Catalog, PriceTarget};
 use crate::customer::Customer;
-use crate::entitlements::{Decision, Reason};
+use crate::entitlements::{Decision, Reason, WalletView};
 use crate::error::{Code, Error, Result};
 use crate::metering::{group_of, matches, observe, Event, Fold, Observation};
 use crate::money::{add, sub};
@@ -46,27 +46,6 @@ pub struct IngestOutcome {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "ts", ts(optional))]
     pub wallet: Option<WalletView>,
-}
-
-/// A wallet as an engine knows it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[serde(rename_all = "camelCase")]
-pub struct WalletView {
-    /// ISO-4217 code.
-    pub currency: &'static str,
-    /// The balance: with leases, the hub's last word less what this edge spent since (others'
-    /// spending since then is not known yet); without, the engine's own.
-    #[cfg_attr(feature = "ts", ts(type = "DecimalString"))]
-    pub balance: String,
-    /// With leases: money of the current wallet lease still usable while it is valid.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "ts", ts(type = "DecimalString", optional))]
-    pub leased: Option<String>,
-    /// With leases: money spent under the current wallet lease.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "ts", ts(type = "DecimalString", optional))]
-    pub spent: Option<String>,
 }
 
 pub(super) fn outcome(allowed: bool, reason: Reason, decisions: Vec<Decision>, unmatched: bool) -> IngestOutcome {
@@ -130,7 +109,10 @@ impl Engine {
         self.check_direct_use(c, a, now)?;
         let seq = self.next_seq();
         let verdict = self.use_access(super::position::Units { c, a, n, seq, now }, id)?;
-        let decision = verdict.decision(self.access(c, a)?, now);
+        let mut decision = verdict.decision(self.access(c, a)?, now);
+        if verdict.paid {
+            decision.wallet = self.wallet_view(c).map(alloc::boxed::Box::new);
+        }
         if let (true, Some(k)) = (verdict.allowed, dedupe_key) {
             self.consumed.insert(k, now, (n, decision.clone()), now);
         }

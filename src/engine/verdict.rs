@@ -22,12 +22,15 @@ pub struct Verdict {
     pub exact: bool,
     /// True when a sync with the hub would help this answer (an edge).
     pub needs_sync: bool,
+    /// True when the customer's wallet pays (or refused to pay) this use: its decision carries
+    /// the wallet.
+    pub paid: bool,
 }
 
 impl Verdict {
     /// A denial without figures.
     pub fn denied(reason: Reason) -> Verdict {
-        Verdict { allowed: false, reason, figures: None, exact: true, needs_sync: false }
+        Verdict { allowed: false, reason, figures: None, exact: true, needs_sync: false, paid: false }
     }
 
     /// The full decision about `access`.
@@ -56,13 +59,20 @@ impl Verdict {
 /// a hard limit needs a positive balance; a use of n needs balance ≥ n.
 pub fn judge(access: &mut Access, n: Decimal, now: Timestamp) -> Result<Verdict> {
     let Some(meter) = &mut access.meter else {
-        return Ok(Verdict { allowed: true, reason: Reason::Ok, figures: None, exact: true, needs_sync: false });
+        return Ok(Verdict {
+            allowed: true,
+            reason: Reason::Ok,
+            figures: None,
+            exact: true,
+            needs_sync: false,
+            paid: false,
+        });
     };
     meter.advance(now)?;
     let figures = meter.balance(now)?;
     let allowed = meter.soft || if n.is_zero() { figures.balance > Decimal::ZERO } else { figures.balance >= n };
     let reason = if allowed { Reason::Ok } else { Reason::LimitReached };
-    Ok(Verdict { allowed, reason, figures: Some(figures), exact: true, needs_sync: false })
+    Ok(Verdict { allowed, reason, figures: Some(figures), exact: true, needs_sync: false, paid: false })
 }
 
 /// Applies an allowed use of `n` and returns the verdict with the figures after it (the meter's

@@ -1,5 +1,6 @@
 //! The answer to "may this customer use this feature" (SPEC §5). Denials are values.
 
+use alloc::string::String;
 use alloc::sync::Arc;
 use rust_decimal::Decimal;
 use serde::{Serialize, Serializer};
@@ -99,6 +100,11 @@ pub struct Decision {
     pub exact: bool,
     /// True when the edge should sync soon (lease low or expired).
     pub needs_sync: bool,
+    /// The customer's wallet as this engine knows it, on a `consume` its wallet pays (a feature
+    /// whose metric an instant price charges): allowed or denied, the balance is there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional, as = "Option<WalletView>"))]
+    pub wallet: Option<alloc::boxed::Box<WalletView>>,
 }
 
 impl Decision {
@@ -113,6 +119,7 @@ impl Decision {
             config: None,
             exact: true,
             needs_sync: false,
+            wallet: None,
         }
     }
 }
@@ -135,4 +142,25 @@ fn figures<S: Serializer>(b: &Option<Balance>, s: S) -> Result<S::Ok, S::Error> 
     m.serialize_entry("limit", &limit)?;
     m.serialize_entry("resetAt", &b.and_then(|b| b.reset_at).map(Timestamp::to_rfc3339))?;
     m.end()
+}
+
+/// A wallet as an engine knows it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct WalletView {
+    /// ISO-4217 code.
+    pub currency: &'static str,
+    /// The balance: with leases, the hub's last word less what this edge spent since (others'
+    /// spending since then is not known yet); without, the engine's own.
+    #[cfg_attr(feature = "ts", ts(type = "DecimalString"))]
+    pub balance: String,
+    /// With leases: money of the current wallet lease still usable while it is valid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(type = "DecimalString", optional))]
+    pub leased: Option<String>,
+    /// With leases: money spent under the current wallet lease.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(type = "DecimalString", optional))]
+    pub spent: Option<String>,
 }

@@ -4,7 +4,7 @@
 mod decision;
 mod meter;
 
-pub use decision::{Balance, Decision, Reason};
+pub use decision::{Balance, Decision, Reason, WalletView};
 pub use meter::{Bucket, Cadence, Meter, Window};
 
 use alloc::collections::BTreeMap;

@@ -328,12 +328,13 @@ impl EdgeLeases {
     /// answer plus this edge's), and the balance shrinks by what that adds (never below 0).
     pub fn known_figures(&self, key: &LeaseKey, figures: Balance) -> Balance {
         let Some(lease) = self.leases.get(key).filter(|l| l.budget != Decimal::MAX) else { return figures };
-        let usage = lease.others_usage.saturating_add(lease.used);
+        // (`add` and `sub` rather than saturating forms: they are in the wasm module already.)
+        let usage = add(lease.others_usage, lease.used).unwrap_or(Decimal::MAX);
         if usage <= figures.usage {
             return figures;
         }
-        let more = usage.saturating_sub(figures.usage);
-        Balance { usage, balance: figures.balance.saturating_sub(more).max(Decimal::ZERO), ..figures }
+        let more = sub(usage, figures.usage).unwrap_or(Decimal::MAX);
+        Balance { usage, balance: sub(figures.balance, more).unwrap_or(Decimal::ZERO).max(Decimal::ZERO), ..figures }
     }
 
     /// Events queued that no request has carried yet (more pages to send).

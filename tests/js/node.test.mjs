@@ -120,6 +120,21 @@ test("an id reused for another request throws idempotency_mismatch and changes n
     (e) => e instanceof TollgateError && e.code === "idempotency_mismatch" && e.path === "/id");
 });
 
+test("a consume the wallet pays carries the wallet, allowed or denied", () => {
+  const paid = JSON.parse(readFileSync(new URL("../data/wallet-leased-snapshot.json", import.meta.url), "utf8"));
+  const engine = Engine.fromSnapshot(paid);
+  const when = { now: Date.parse("2026-11-10T00:00:00Z") };
+  const d = engine.consume("cus_acme", "api-calls", 5, when);
+  assert.equal(d.allowed, true);
+  assert.deepEqual(d.wallet, { currency: "USD", balance: "1.95" }, "2.00 − 5 × 0.01");
+  assert.deepEqual(JSON.parse(JSON.stringify(d)).wallet, { currency: "USD", balance: "1.95" });
+  const h = engine.handle("cus_acme", "api-calls");
+  assert.equal(engine.consumeHandle(h, 195, when).wallet.balance, "0.00", "through a handle");
+  const denied = engine.consume("cus_acme", "api-calls", 1, when);
+  assert.deepEqual([denied.allowed, denied.reason, denied.wallet.balance], [false, "limit_reached", "0.00"]);
+  assert.equal(engine.check("cus_acme", "api-calls", when).wallet, undefined, "a check does not price a use");
+});
+
 test("figures of every size come out exact", () => {
   const engine = Engine.fromSnapshot(snapshot);
   for (const [id, amount, use, left] of [

@@ -319,6 +319,10 @@ fn consume_charges_the_wallet_like_an_event() {
     hub.sync(&mut fra, now);
     let d = fra.consume("cus_acme", "api-calls", Decimal::from(5), Some("r1"), now).unwrap();
     assert!(d.allowed, "{d:?}");
+    // The decision carries the wallet that paid: 2.00 − 5 × 0.01 as far as this edge knows.
+    let wallet = d.wallet.as_ref().expect("the wallet on a paid consume");
+    assert_eq!((wallet.currency, wallet.balance.as_str(), wallet.spent.as_deref()), ("USD", "1.95", Some("0.05")));
+    assert_eq!(serde_json::to_value(&d).unwrap()["wallet"]["balance"], json!("1.95"));
     hub.sync(&mut fra, now);
     assert_eq!(hub.engine.wallet_balance("cus_acme"), Some(dec("1.95")));
     let invoice = hub.engine.invoice_preview("cus_acme", now).unwrap();
@@ -329,6 +333,8 @@ fn consume_charges_the_wallet_like_an_event() {
     assert!(alone.consume("cus_acme", "api-calls", Decimal::from(200), None, now).unwrap().allowed);
     let over = alone.consume("cus_acme", "api-calls", Decimal::ONE, None, now).unwrap();
     assert_eq!(over.reason, Reason::LimitReached);
+    // A wallet denial shows the balance that could not pay.
+    assert_eq!(over.wallet.as_ref().map(|w| w.balance.as_str()), Some("0.00"), "{over:?}");
     assert_eq!(alone.wallet_balance("cus_acme"), Some(Decimal::ZERO));
 }
 

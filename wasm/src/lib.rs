@@ -72,6 +72,9 @@ pub mod bits {
     /// `resetAt` was written to the figure buffer (words 16 and 17: high and low 32 bits of
     /// its Unix time in ms).
     pub const RESET: u32 = 1 << 11;
+    /// The customer's wallet is waiting for `take_config`, as JSON text (a metered decision
+    /// never has a config, so the two share the slot).
+    pub const WALLET: u32 = 1 << 12;
 }
 
 /// Words in the figure buffer: four decimals of four words, then `resetAt`'s two.
@@ -144,7 +147,7 @@ pub fn decision_names() -> String {
 }
 
 /// What [`decision_layout`] tells the JS glue: each name with its value.
-const LAYOUT_FIELDS: [(&str, u32); 13] = [
+const LAYOUT_FIELDS: [(&str, u32); 14] = [
     ("allowed", bits::ALLOWED),
     ("reasonShift", bits::REASON_SHIFT),
     ("reasonMask", bits::REASON_MASK),
@@ -155,6 +158,7 @@ const LAYOUT_FIELDS: [(&str, u32); 13] = [
     ("exact", bits::EXACT),
     ("needsSync", bits::NEEDS_SYNC),
     ("reset", bits::RESET),
+    ("wallet", bits::WALLET),
     ("error", ERROR),
     ("maxScratch", MAX_SCRATCH as u32),
     ("reasons", REASONS.len() as u32),
@@ -162,7 +166,7 @@ const LAYOUT_FIELDS: [(&str, u32); 13] = [
 
 /// [`decision_layout`]'s text: `{"allowed":1,…,"reasons":9}`.
 const LAYOUT: &str = {
-    const FIELDS: [(&str, u32); 13] = LAYOUT_FIELDS;
+    const FIELDS: [(&str, u32); 14] = LAYOUT_FIELDS;
     const TEXT: ([u8; 256], usize) = {
         let mut out = [0u8; 256];
         let mut n = 0;
@@ -721,6 +725,9 @@ pub fn encode(d: &Decision, figures: &mut [u32; FIGURE_WORDS], config: &mut Opti
     if let Some(c) = &d.config {
         *config = Some(c.to_string());
         code |= bits::CONFIG;
+    } else if let Some(w) = d.wallet.as_ref().and_then(|w| serde_json::to_string(w).ok()) {
+        *config = Some(w);
+        code |= bits::WALLET;
     }
     if d.exact {
         code |= bits::EXACT;
