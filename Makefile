@@ -64,8 +64,9 @@ sim-long:
 test-nostd:
 	$(CARGO) build -p tollgate --lib --no-default-features --target wasm32v1-none
 
-## test-docs: every console example in docs/ and the README runs and prints what it shows.
-test-docs:
+## test-docs: every console example in docs/ and the README runs and prints what it shows
+## (docs/first-hour.md installs the npm package from pkg/, so it is built first).
+test-docs: pkg
 	$(CARGO) build --bin tollgate
 	python3 scripts/check-docs.py
 

@@ -68,11 +68,19 @@ fn topup_body(t: &TopUpRow, duplicate: bool) -> Value {
     json!({
         "customerId": t.customer_id,
         "idempotencyKey": t.idempotency_key,
-        "amount": t.amount,
+        "amount": money_text(&t.amount, &t.currency),
         "currency": t.currency,
-        "balance": t.balance,
+        "balance": money_text(&t.balance, &t.currency),
         "duplicate": duplicate,
     })
+}
+
+/// A stored amount (plain decimal text) written the one way wallet money is (decision 106).
+pub(super) fn money_text(amount: &str, currency: &str) -> String {
+    match (parse_decimal(amount), tollgate::money::Currency::from_code(currency)) {
+        (Some(d), Some(c)) => c.format(d),
+        _ => amount.to_string(),
+    }
 }
 
 impl HubState {
@@ -419,7 +427,8 @@ impl HubState {
             ));
         }
         if let Some(done) = self.docs.topups.get(&key) {
-            if done.customer_id == id && parse_decimal(&done.amount) == Some(amount) {
+            let same_currency = currency.as_deref().is_none_or(|c| c == done.currency);
+            if done.customer_id == id && parse_decimal(&done.amount) == Some(amount) && same_currency {
                 let body = topup_body(done, true);
                 return Ok((Reply::json(200, &body)?, Changes::default()));
             }
