@@ -26,23 +26,6 @@ pub fn payload_print(event: &Event) -> u64 {
     h.finish()
 }
 
-/// The first outcome remembered for `event` under `key`, marked `duplicate`; an error when the
-/// id was used for another payload (`idempotency_mismatch`).
-pub(super) fn repeat_of(
-    memory: &Dedupe<(u64, super::usage::IngestOutcome)>,
-    key: &str,
-    event: &Event,
-) -> crate::error::Result<Option<super::usage::IngestOutcome>> {
-    let Some((print, first)) = memory.get(key) else { return Ok(None) };
-    if *print != payload_print(event) {
-        let message = "this (source, id) was used for an event with another subject, type or data";
-        return Err(crate::error::Error::new(crate::error::Code::IdempotencyMismatch, "/id", message));
-    }
-    let mut again = first.clone();
-    again.duplicate = true;
-    Ok(Some(again))
-}
-
 /// Hashes a JSON value by its structure: object keys in their (sorted) order, numbers by their
 /// exact text.
 fn hash_value(v: &Value, h: &mut FxHasher) {

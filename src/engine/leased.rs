@@ -338,7 +338,7 @@ impl Engine {
             return Err(Error::new(Code::InvalidValue, "/data/quantity", "must not be negative"));
         }
         let dedupe = super::Dedupe::<IngestOutcome>::key(&event.source, &event.id);
-        if let Some(again) = super::dedupe::repeat_of(&self.events, &dedupe, event)? {
+        if let Some(again) = super::usage::repeat_of(&self.events, &dedupe, event)? {
             return Ok(again);
         }
         let located = self.locate(&event.subject, &feature, event.time);

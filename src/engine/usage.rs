@@ -48,6 +48,23 @@ pub struct IngestOutcome {
     pub wallet: Option<WalletView>,
 }
 
+/// The first outcome remembered for `event` under `key`, marked `duplicate`; an error when the
+/// id was used for another payload (`idempotency_mismatch`).
+pub(super) fn repeat_of(
+    memory: &Dedupe<(u64, IngestOutcome)>,
+    key: &str,
+    event: &Event,
+) -> Result<Option<IngestOutcome>> {
+    let Some((print, first)) = memory.get(key) else { return Ok(None) };
+    if *print != super::dedupe::payload_print(event) {
+        let message = "this (source, id) was used for an event with another subject, type or data";
+        return Err(Error::new(Code::IdempotencyMismatch, "/id", message));
+    }
+    let mut again = first.clone();
+    again.duplicate = true;
+    Ok(Some(again))
+}
+
 pub(super) fn outcome(allowed: bool, reason: Reason, decisions: Vec<Decision>, unmatched: bool) -> IngestOutcome {
     IngestOutcome {
         allowed,
@@ -143,7 +160,7 @@ impl Engine {
     ) -> Result<IngestOutcome> {
         let force = recorded.is_some();
         let key = Dedupe::<IngestOutcome>::key(&event.source, &event.id);
-        if let Some(again) = super::dedupe::repeat_of(&self.events, &key, event)? {
+        if let Some(again) = repeat_of(&self.events, &key, event)? {
             return Ok(again);
         }
         if !force && !self.external_dedupe && event.time < self.events.horizon(now) {
