@@ -117,6 +117,16 @@ function lastError() {
 }
 
 /** A fresh id for this run of an edge (`bootId`). */
+// A random 64-bit key for the engine's id tables, as decimal text (ids come from outside: with a
+// known key, chosen ids could pile into a few buckets).
+function newHashSeed() {
+  const c = globalThis.crypto;
+  const w = new Uint32Array(2);
+  if (c && typeof c.getRandomValues === "function") c.getRandomValues(w);
+  else for (let i = 0; i < 2; i++) w[i] = Math.floor(Math.random() * 2 ** 32);
+  return ((BigInt(w[0]) << 32n) | BigInt(w[1])).toString();
+}
+
 function newBootId() {
   const c = globalThis.crypto;
   if (c && typeof c.randomUUID === "function") return c.randomUUID();
@@ -312,6 +322,9 @@ export class Engine {
     needInit();
     const snap = text(snapshot, "");
     let given = options ?? {};
+    if (typeof given === "object" && given !== null && given.hashSeed === undefined) {
+      given = { ...given, hashSeed: newHashSeed() };
+    }
     if (typeof given === "object" && given !== null && given.leases === true) {
       // A new run of this edge: lease counters restart under a new boot id. An engine given no
       // edge id gets a unique one, so two engines never share ids by default.

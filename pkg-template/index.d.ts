@@ -334,6 +334,13 @@ export interface EngineOptions {
    */
   dedupeMaxEntries?: number;
   /**
+   * The key of the engine's hash tables of customer, event and `consume` ids, a whole number from
+   * 0 to 2^64 − 1 (a decimal string or a bigint beyond 2^53). By default a random one from
+   * `crypto.getRandomValues`, so ids chosen by an attacker cannot pile into a few buckets; give
+   * one only to reproduce a run.
+   */
+  hashSeed?: string | number | bigint;
+  /**
    * How far (ms) after `now` an ingested event may be dated (default 300,000: 5 minutes of clock
    * skew); later is refused as `invalid_timestamp` at `/time`.
    */

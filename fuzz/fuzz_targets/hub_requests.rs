@@ -46,6 +46,7 @@ fn hub() -> Option<HubState> {
         key_seed: [7; 32],
         max_future_ms: 300_000,
         snapshot_ttl_ms: 7 * 86_400_000,
+        hash_seed: 7,
     };
     HubState::load(&mut NullStore, setup, tollgate_fuzz::now()).ok().map(|(state, _, _)| state)
 }

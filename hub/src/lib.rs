@@ -62,6 +62,7 @@ pub fn run(config: Config) -> Result<(), String> {
         key_seed: random_bytes::<32>()?,
         max_future_ms: i64::try_from(config.max_future_ms).unwrap_or(i64::MAX),
         snapshot_ttl_ms: i64::try_from(config.snapshot_ttl_ms).unwrap_or(i64::MAX),
+        hash_seed: u64::from_le_bytes(random_bytes::<8>()?),
     };
     let (state, changes, report) = HubState::load(&mut store, setup, state::now())?;
     store.apply(&[&changes]).map_err(|e| format!("cannot write the database: {e}"))?;

@@ -12,23 +12,30 @@ use alloc::string::String;
 use core::hash::{Hash, Hasher};
 use serde_json::Value;
 
-use super::hash::{FxHasher, Map};
+use super::hash::Map;
 use crate::metering::Event;
 use crate::time::Timestamp;
 
 /// What a repeat of an event must carry to be the same request: its `subject`, `type` and
 /// `data`, hashed (its `time` may differ: an event without one takes the time it arrives).
 pub fn payload_print(event: &Event) -> u64 {
-    let mut h = FxHasher::default();
-    event.subject.hash(&mut h);
-    event.kind.hash(&mut h);
-    hash_value(&event.data, &mut h);
-    h.finish()
+    super::hash::print(&Payload(event))
+}
+
+/// An event's payload, hashed as [`payload_print`] says.
+struct Payload<'a>(&'a Event);
+
+impl Hash for Payload<'_> {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.0.subject.hash(h);
+        self.0.kind.hash(h);
+        hash_value(&self.0.data, h);
+    }
 }
 
 /// Hashes a JSON value by its structure: object keys in their (sorted) order, numbers by their
 /// exact text.
-fn hash_value(v: &Value, h: &mut FxHasher) {
+fn hash_value<H: Hasher>(v: &Value, h: &mut H) {
     match v {
         Value::Null => h.write_u8(0),
         Value::Bool(b) => h.write_u8(1 + u8::from(*b)),
@@ -83,13 +90,19 @@ impl<V> Dedupe<V> {
     }
 
     /// An empty memory keeping `window_ms` of event time and at most `max_entries` keys (the
-    /// oldest by event time are forgotten first; with 0, nothing is kept).
+    /// oldest by event time are forgotten first; with 0, nothing is kept), its table keyed with
+    /// a fixed seed.
     pub fn bounded(window_ms: i64, max_entries: usize) -> Self {
+        Self::seeded(window_ms, max_entries, 0)
+    }
+
+    /// [`Dedupe::bounded`] with its table keyed with `seed` (ids come from outside).
+    pub fn seeded(window_ms: i64, max_entries: usize, seed: u64) -> Self {
         Dedupe {
             window_ms,
             max_entries,
             forgotten_below: Timestamp(i64::MIN),
-            seen: Map::default(),
+            seen: super::hash::seeded(seed),
             by_time: BTreeSet::new(),
         }
     }

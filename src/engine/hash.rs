@@ -1,49 +1,22 @@
-//! A fixed, seedless hasher (the Fx multiply-rotate hash) for maps keyed by trusted ids.
+//! Hash maps keyed by ids that come from outside (customer ids, event ids, `consume` ids):
+//! foldhash, keyed with a seed the caller gives (the core draws no randomness: the hub seeds
+//! from the OS, the npm package from the host's `crypto.getRandomValues`). Without a seed the
+//! key is fixed, which is fine for keys the engine makes itself, not for ids an attacker picks.
 
-use core::hash::{BuildHasherDefault, Hasher};
+use core::hash::{BuildHasher, Hash};
 
-/// Fx hash: fast on short keys, deterministic (no random seed in the core).
-#[derive(Clone, Copy, Default)]
-pub struct FxHasher(u64);
+pub use foldhash::fast::FixedState;
 
-const K: u64 = 0xf135_7aea_2e62_a9c5;
+/// A hash map hashed by foldhash with the state it was made with.
+pub type Map<K, V> = hashbrown::HashMap<K, V, FixedState>;
 
-impl FxHasher {
-    #[inline]
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(K);
-    }
+/// An empty map keyed with `seed`.
+pub fn seeded<K, V>(seed: u64) -> Map<K, V> {
+    Map::with_hasher(FixedState::with_seed(seed))
 }
 
-impl Hasher for FxHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        let (words, rest) = bytes.as_chunks::<8>();
-        for word in words {
-            self.add(u64::from_le_bytes(*word));
-        }
-        if !rest.is_empty() {
-            let mut buf = [0u8; 8];
-            buf.iter_mut().zip(rest).for_each(|(b, r)| *b = *r);
-            self.add(u64::from_le_bytes(buf));
-        }
-    }
-
-    #[inline]
-    fn write_u8(&mut self, i: u8) {
-        self.add(u64::from(i));
-    }
-
-    #[inline]
-    fn write_usize(&mut self, i: usize) {
-        self.add(i as u64);
-    }
-
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
+/// A 64-bit print of `value` (foldhash's quality variant, fixed key): for telling requests
+/// apart, not for a table an attacker could fill.
+pub fn print<T: Hash + ?Sized>(value: &T) -> u64 {
+    foldhash::quality::FixedState::default().hash_one(value)
 }
-
-/// A hash map with [`FxHasher`].
-pub type Map<K, V> = hashbrown::HashMap<K, V, BuildHasherDefault<FxHasher>>;

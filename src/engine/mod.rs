@@ -20,7 +20,7 @@ pub use billing::{declared_charges, Charge, Declared, CHARGES_ATTRIBUTE};
 pub use dedupe::{payload_print, Dedupe, DEFAULT_MAX_ENTRIES, DEFAULT_WINDOW_MS};
 pub use handle::Handle;
 /// The engine's seedless hash map, for bindings that keep maps of their own (one hash table in the module).
-pub use hash::Map as FxMap;
+pub use hash::{seeded as seeded_map, Map as IdMap};
 pub use leased::CONSUME_EVENT;
 pub use snapshot::Snapshot;
 pub use state::CustomerState;
@@ -64,6 +64,11 @@ pub struct Options {
     /// `ingest` (the hub's ledger): events are then accepted whatever their age, for any period
     /// still open (or as adjustments of a closed one), instead of `event_too_old`.
     pub external_dedupe: bool,
+    /// The key of the engine's hash tables of customer, event and `consume` ids. Give a random
+    /// one wherever ids come from outside (the hub draws it from the OS, the npm package from
+    /// `crypto.getRandomValues`): with a known key, chosen ids could pile into a few buckets and
+    /// make every lookup slow. 0 by default (the core draws no randomness itself).
+    pub hash_seed: u64,
 }
 
 impl Default for Options {
@@ -74,6 +79,7 @@ impl Default for Options {
             max_future_ms: DEFAULT_MAX_FUTURE_MS,
             hub_public_key: None,
             external_dedupe: false,
+            hash_seed: 0,
         }
     }
 }
@@ -85,6 +91,8 @@ pub struct Engine {
     feature_types: Map<Arc<str>, FeatureType>,
     customers: Vec<CustomerState>,
     by_id: Map<String, usize>,
+    /// The key of the id tables ([`Options::hash_seed`]).
+    hash_seed: u64,
     /// First outcomes by `(source, id)`, with the payload's print ([`dedupe::payload_print`]).
     events: Dedupe<(u64, IngestOutcome)>,
     /// First decisions by `consume` id, with the quantity asked.
@@ -125,7 +133,7 @@ fn instant_metrics(catalog: &Catalog) -> Vec<bool> {
 impl Engine {
     /// An engine over a catalog with no customers.
     pub fn new(catalog: Catalog, options: Options) -> Engine {
-        let mut feature_types = Map::default();
+        let mut feature_types = hash::seeded(options.hash_seed);
         for f in &catalog.features {
             feature_types.entry(Arc::from(f.key.as_str())).or_insert(f.kind);
         }
@@ -136,9 +144,10 @@ impl Engine {
             catalog: Arc::new(catalog),
             feature_types,
             customers: Vec::new(),
-            by_id: Map::default(),
-            events: Dedupe::bounded(options.dedupe_window_ms, options.dedupe_max_entries),
-            consumed: Dedupe::bounded(options.dedupe_window_ms, options.dedupe_max_entries),
+            by_id: hash::seeded(options.hash_seed),
+            events: Dedupe::seeded(options.dedupe_window_ms, options.dedupe_max_entries, options.hash_seed),
+            consumed: Dedupe::seeded(options.dedupe_window_ms, options.dedupe_max_entries, options.hash_seed),
+            hash_seed: options.hash_seed,
             max_future_ms: options.max_future_ms,
             external_dedupe: options.external_dedupe,
             seq: 0,

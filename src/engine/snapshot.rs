@@ -175,12 +175,12 @@ impl Engine {
         self.instant = instant_metrics(&snap.catalog);
         self.data_priced = super::data_priced_metrics(&snap.catalog);
         let old_catalog = core::mem::replace(&mut self.catalog, Arc::new(snap.catalog));
-        self.feature_types = Map::default();
+        self.feature_types = super::hash::seeded(self.hash_seed);
         for f in &self.catalog.features {
             self.feature_types.entry(Arc::from(f.key.as_str())).or_insert(f.kind);
         }
-        let mut old: Map<alloc::string::String, CustomerState> =
-            self.customers.drain(..).map(|s| (s.customer.id.clone(), s)).collect();
+        let mut old: Map<alloc::string::String, CustomerState> = super::hash::seeded(self.hash_seed);
+        old.extend(self.customers.drain(..).map(|s| (s.customer.id.clone(), s)));
         self.by_id.clear();
         for customer in snap.customers {
             let generation = self.next_generation();

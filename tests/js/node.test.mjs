@@ -135,6 +135,17 @@ test("a consume the wallet pays carries the wallet, allowed or denied", () => {
   assert.equal(engine.check("cus_acme", "api-calls", when).wallet, undefined, "a check does not price a use");
 });
 
+test("the id tables' key: random by default, or given as hashSeed (0 to 2^64 − 1)", () => {
+  for (const hashSeed of [undefined, 0, "18446744073709551615", 2n ** 63n]) {
+    const engine = Engine.fromSnapshot(snapshot, hashSeed === undefined ? {} : { hashSeed });
+    assert.equal(engine.check("cus_acme", "priority-queue", at).allowed, true, String(hashSeed));
+  }
+  for (const hashSeed of ["18446744073709551616", -1, 1.5]) {
+    assert.throws(() => Engine.fromSnapshot(snapshot, { hashSeed }),
+      (e) => e instanceof TollgateError && e.code === "invalid_value" && e.path === "/options/hashSeed", String(hashSeed));
+  }
+});
+
 test("figures of every size come out exact", () => {
   const engine = Engine.fromSnapshot(snapshot);
   for (const [id, amount, use, left] of [

@@ -7,6 +7,7 @@ mod billing_refusals;
 mod cli_rate;
 mod consume_properties;
 mod entitlements;
+mod hash_spread;
 mod hub;
 mod hub_billing;
 mod hub_security;

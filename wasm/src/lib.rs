@@ -325,7 +325,7 @@ pub struct RawEngine {
     scratch: Vec<u8>,
     /// Handles given out, by number; the same handle always gets the same number.
     handles: Vec<Handle>,
-    handle_numbers: tollgate::engine::FxMap<Handle, u32>,
+    handle_numbers: tollgate::engine::IdMap<Handle, u32>,
 }
 
 fn tollgate_key(text: &str) -> Result<tollgate::sync::signed::PublicKey, Error> {
@@ -357,6 +357,14 @@ fn options(text: &str) -> Result<(Options, Lease), Vec<Error>> {
             match i64::try_from(ms) {
                 Ok(whole) if whole >= 0 && ms.fract().is_zero() => opts.max_future_ms = whole,
                 _ => f.fail("maxFutureMs", Code::InvalidValue, "maxFutureMs must be a whole number ≥ 0"),
+            }
+        }
+        // The key of the engine's id tables: the JS layer draws one from `crypto.getRandomValues`
+        // when the caller gives none (the core draws no randomness).
+        if let Some(seed) = f.opt_decimal("hashSeed") {
+            match u64::try_from(seed) {
+                Ok(whole) if seed.fract().is_zero() => opts.hash_seed = whole,
+                _ => f.fail("hashSeed", Code::InvalidValue, "hashSeed must be a whole number from 0 to 2^64 − 1"),
             }
         }
         // SPEC §8 options of the sync layer: with `leases: true` hard limits also need the
@@ -659,7 +667,7 @@ impl RawEngine {
                 config: None,
                 scratch: vec![0; 256],
                 handles: Vec::new(),
-                handle_numbers: tollgate::engine::FxMap::default(),
+                handle_numbers: tollgate::engine::IdMap::default(),
             }),
             Err(errors) => {
                 fail(errors);

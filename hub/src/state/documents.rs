@@ -107,6 +107,8 @@ impl HubState {
                     max_future_ms: self.max_future_ms,
                     // The ledger answers for every (source, id) first, whatever its age.
                     external_dedupe: true,
+                    // Edges and the back office pick event and customer ids: a secret key.
+                    hash_seed: self.hash_seed,
                     ..Options::default()
                 };
                 let mut engine = Engine::from_snapshot(&snapshot, options)?;

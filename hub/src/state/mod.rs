@@ -156,6 +156,8 @@ pub struct Setup {
     pub max_future_ms: i64,
     /// How long a signed snapshot stays valid (`--snapshot-ttl-ms`).
     pub snapshot_ttl_ms: i64,
+    /// The key of the engine's id tables (random per run: see `Options::hash_seed`).
+    pub hash_seed: u64,
 }
 
 /// What start-up tells the operator.
@@ -186,6 +188,8 @@ pub struct HubState {
     seq: i64,
     /// How far (ms) an edge's event may be dated after the hub's clock.
     max_future_ms: i64,
+    /// The key of the engine's id tables.
+    hash_seed: u64,
     /// Tickets of queued write batches (see `writer`): the last one handed out.
     pub ticket: u64,
 }

@@ -35,6 +35,7 @@ impl HubState {
             late: HashMap::new(),
             seq: 0,
             max_future_ms: setup.max_future_ms,
+            hash_seed: setup.hash_seed,
             ticket: 0,
         };
         let mut report = StartReport::default();
