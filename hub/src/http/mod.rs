@@ -140,7 +140,7 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .route("/v1/sync", post(routes::sync))
         .route("/v1/snapshot", get(routes::snapshot))
         .route("/v1/catalog", put(routes::put_catalog))
-        .route("/v1/customers/{id}", put(routes::put_customer))
+        .route("/v1/customers/{id}", put(routes::put_customer).get(routes::customer))
         .route("/v1/customers/{id}/grants", post(routes::add_grant))
         .route("/v1/customers/{id}/wallet", post(routes::top_up).get(routes::wallet))
         .route("/v1/customers/{id}/entitlements", get(routes::entitlements))

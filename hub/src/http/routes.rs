@@ -156,6 +156,10 @@ pub(super) async fn top_up(State(hub): State<Arc<Hub>>, _: Admin, Id(id): Id, Js
     hub.write(|state, now| state.top_up(&id, &value, now)).await
 }
 
+pub(super) async fn customer(State(hub): State<Arc<Hub>>, _: Admin, Id(id): Id) -> Response {
+    hub.read(|state, _| state.customer(&id)).await
+}
+
 pub(super) async fn wallet(State(hub): State<Arc<Hub>>, _: Admin, Id(id): Id) -> Response {
     hub.read(|state, _| state.wallet(&id)).await
 }
