@@ -26,7 +26,7 @@ if [[ "$(.tools/bin/wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $want"
   cargo install wasm-bindgen-cli --version "=$want" --root .tools --quiet
 fi
 
-# 3. The JS tools, pinned by tests/js/package-lock.json: typescript, miniflare (workerd), deno,
+# 3. The JS tools, pinned by tests/js/package-lock.json: typescript, miniflare (workerd), wrangler, deno,
 #    bun, edge-runtime, playwright-core, binaryen (wasm-opt), @flipt-io/flipt-client-js. Install
 #    scripts run only for the three runtimes that need theirs (they put the binary of their
 #    platform package in place); the others' (e.g. sharp's, a miniflare dependency) are skipped.

@@ -26,6 +26,7 @@ run() {
 
 run "node $(node --version) (node:test)" node --test --test-reporter=spec node.test.mjs
 run "workerd via miniflare" node run-workerd.mjs
+run "workers example: bundled by wrangler, run in workerd" node run-wrangler.mjs
 run "deno" "$bin/deno" run --no-prompt cli.mjs
 run "bun" "$bin/bun" cli.mjs
 run "vercel edge-runtime" node run-edge.mjs
