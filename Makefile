@@ -6,16 +6,23 @@ BIN := target/release/tollgate
 
 .PHONY: demo test setup build lint test-rust test-sim test-hub test-fuzz sim-long test-nostd test-docs types clean
 
-## demo: the main job. Builds the npm package (if needed) and the CLI with the hub, shows the
-## CLI on both example catalogs, then starts the hub on an embedded SQLite database seeded with
-## the LLM fixture, serving the pricing calculator, and prints its URL (Ctrl-C stops it).
+## demo: the main job. Builds the CLI with the hub, shows the CLI on both example catalogs, then
+## starts the hub on an embedded SQLite database seeded with the LLM fixture, serving the pricing
+## calculator, and prints its URL (Ctrl-C stops it). The npm package the calculator runs on is
+## built meanwhile, in the background (target/demo/pkg.log), when it is missing: the CLI and the
+## hub do not wait for it (on a fresh machine wasm-bindgen-cli alone compiles for ~4.5 min).
 ## DEMO_LISTEN=127.0.0.1:8787 by default.
 DEMO_LISTEN ?= 127.0.0.1:8787
 demo: build
-	@test -f pkg/tollgate.wasm || $(MAKE) pkg
-	@scripts/demo.sh $(BIN)
 	@mkdir -p target/demo
+	@if [ -f pkg/tollgate.wasm ]; then :; else \
+	  echo "Building the npm package for the calculator in the background (target/demo/pkg.log)"; \
+	  (nice scripts/setup-js.sh build && nice scripts/build-wasm.sh && echo "package ready: reload the calculator") \
+	    > target/demo/pkg.log 2>&1 & \
+	fi
+	@scripts/demo.sh $(BIN)
 	@echo; echo "Starting the hub: the calculator is at http://$(DEMO_LISTEN)/ (Ctrl-C stops it)"
+	@test -f pkg/tollgate.wasm || echo "(its engine, the npm package, is still building: reload the page once target/demo/pkg.log says ready)"
 	@$(BIN) hub --db target/demo/tollgate.db --listen $(DEMO_LISTEN) --www www --seed examples/llm-snapshot.json
 
 ## build: the CLI with every command, the hub included.
