@@ -6,10 +6,14 @@ terminator), the lines after a command up to the next "$ " are its expected outp
 stderr together). Commands run with bash from the repository root, in order, so a block may
 create files that later commands of any block use. Also checks that every `Usage: tollgate …`
 line of a ```text block in docs/cli.md is the one that command's `--help` prints. Exits 1 on the
-first difference.
+first difference. Each command runs in a session of its own, and whatever a command left running
+in the background (docs/first-hour.md starts a hub) is stopped when the check ends, passed or
+failed, so a failed run never leaves a process holding a port.
 """
+import os
 import pathlib
 import re
+import signal
 import subprocess
 import sys
 
@@ -69,10 +73,16 @@ def main():
     for doc in DOCS:
         for lines in sessions(doc.read_text()):
             for command, expected in steps(lines):
-                run = subprocess.run(
-                    ["bash", "-c", command], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+                run = subprocess.Popen(
+                    ["bash", "-c", command],
+                    cwd=ROOT,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                    start_new_session=True,
                 )
-                got = run.stdout.rstrip()
+                SESSIONS.append(run.pid)
+                got = run.communicate()[0].rstrip()
                 if got != expected:
                     print(f"{doc.relative_to(ROOT)}: `{command.splitlines()[0]}`")
                     print(f"--- expected\n{expected}\n--- got\n{got}")
@@ -82,5 +92,20 @@ def main():
     return 0
 
 
+SESSIONS = []
+
+
+def stop_leftovers():
+    """Stops every process the commands left running (each command led a session of its own)."""
+    for pgid in SESSIONS:
+        try:
+            os.killpg(pgid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    finally:
+        stop_leftovers()
