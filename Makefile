@@ -4,7 +4,7 @@
 CARGO ?= cargo
 BIN := target/release/tollgate
 
-.PHONY: demo test setup build lint test-rust test-sim test-hub test-fuzz sim-long test-nostd test-docs types clean
+.PHONY: demo test setup build lint test-rust test-sim test-hub test-hub-pg test-fuzz sim-long test-nostd test-docs types clean
 
 ## demo: the main job. Builds the CLI with the hub, shows the CLI on both example catalogs, then
 ## starts the hub on an embedded SQLite database seeded with the LLM fixture, serving the pricing
@@ -34,7 +34,7 @@ setup:
 	@scripts/setup.sh
 
 ## test: every test, from a fresh machine.
-test: setup lint test-rust test-sim test-nostd test-docs test-js test-www test-fuzz
+test: setup lint test-rust test-hub-pg test-sim test-nostd test-docs test-js test-www test-fuzz
 
 ## lint: rustfmt over the workspace, clippy over the native crates (core, hub, cli; the bindings
 ## are linted for wasm32 in test-js), and over the core with its `ts` feature (tests/types.rs).
@@ -53,6 +53,15 @@ test-rust:
 ## test-hub: the hub's part of the suite alone.
 test-hub:
 	$(CARGO) test -p tollgate-cli --test suite hub
+
+## test-hub-pg: the hub's part of the suite again, every hub on PostgreSQL: a throwaway server
+## of its own under target/postgres (Debian's postgresql, installed when missing), started on a
+## Unix socket, each test on a fresh database, stopped and deleted afterwards, pass or fail.
+## The tests of SQLite's file itself (its lock, its permissions) are SQLite's alone.
+test-hub-pg:
+	@scripts/postgres.sh start
+	@TOLLGATE_TEST_POSTGRES="$$(scripts/postgres.sh url)" $(CARGO) test -p tollgate-cli --test suite -- \
+	  hub billing_refusals --skip sqlite; status=$$?; scripts/postgres.sh stop; exit $$status
 
 ## test-sim: the seeded simulation of one hub and many edges over a faulty network, 10,000
 ## schedules (`make sim-long` runs 200,000); and the real hub (state, SQLite, group commit,

@@ -19,6 +19,9 @@ use tollgate::sync::{Policy, SyncRequest};
 struct NullStore;
 
 impl Store for NullStore {
+    fn fence(&mut self) -> Result<i64, StoreError> {
+        Ok(1)
+    }
     fn load(&mut self, _visit: &mut dyn FnMut(Record) -> Result<(), String>) -> Result<Loaded, StoreError> {
         Ok(Loaded::default())
     }

@@ -4,6 +4,8 @@
 use std::io::Read;
 use std::path::PathBuf;
 
+use crate::store::Database;
+
 use axum::http::HeaderMap;
 
 use tollgate::sync::signed::KeyPair;
@@ -11,8 +13,8 @@ use tollgate::sync::signed::KeyPair;
 /// Settings of `tollgate hub`.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// The SQLite database file (`--db`).
-    pub db: PathBuf,
+    /// Where the state is kept (`--db`: a SQLite file or a `postgres://` URL).
+    pub db: Database,
     /// Address to listen on (`--listen`; port 0 picks a free one).
     pub listen: String,
     /// The static site (`--www`); `pkg/` and `examples/` are its siblings.
@@ -42,7 +44,7 @@ impl Config {
     /// The defaults: `tollgate.db`, `127.0.0.1:8787`, `www`, 30 s leases.
     pub fn new() -> Config {
         Config {
-            db: PathBuf::from("tollgate.db"),
+            db: Database::Sqlite(PathBuf::from("tollgate.db")),
             listen: "127.0.0.1:8787".into(),
             www: PathBuf::from("www"),
             key: None,

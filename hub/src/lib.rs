@@ -1,5 +1,5 @@
 //! The hub (SPEC §7, §9): the source of truth the edges sync with. It stores the catalog, the
-//! customers and the usage ledger in SQLite, shares hard limits out as quota leases (the
+//! customers and the usage ledger in SQLite or PostgreSQL, shares hard limits out as quota leases (the
 //! [`tollgate::sync::Escrow`]), meters and bills every event with its own
 //! [`tollgate::engine::Engine`] — the same core the edges run — and serves the `www/` calculator.
 //! The hub only stores and serves: business rules (top-ups, verdicts, metering) are the
@@ -7,7 +7,8 @@
 //!
 //! - [`config`]: settings, bearer tokens, random bytes; [`budget`]: what one request may cost.
 //! - [`store`]: the narrow [`store::Store`] trait (load everything at start, apply batches of
-//!   changes in one transaction) and [`store::SqliteStore`]; [`schema`]: its migrations.
+//!   changes in one transaction), [`store::SqliteStore`] and [`store::PgStore`], each with its
+//!   migrations.
 //! - [`state`]: the state in memory and every API operation, as pure functions of
 //!   `(state, input, now)` returning the reply and the changes to persist, or a
 //!   [`state::HubError`] (the core's errors, no HTTP status). One module per piece of state:
@@ -23,7 +24,6 @@
 pub mod budget;
 pub mod config;
 pub mod http;
-pub mod schema;
 pub mod state;
 pub mod store;
 pub mod writer;
@@ -35,7 +35,6 @@ pub use config::Config;
 
 use config::{hex, random_bytes, Role, Tokens};
 use state::{HubState, Setup};
-use store::{SqliteStore, Store};
 use writer::Writer;
 
 use tollgate::sync::Policy;
@@ -48,11 +47,12 @@ pub fn run(config: Config) -> Result<(), String> {
     }
     let (tokens, generated) =
         Tokens::from_env(std::env::var("TOLLGATE_ADMIN_TOKEN").ok(), std::env::var("TOLLGATE_EDGE_TOKENS").ok())?;
-    // One writer per file: a second hub on the same database is refused before it reads it.
-    let _writer_lock = store::WriterLock::take(&config.db).map_err(|e| e.to_string())?;
-    let mut store = SqliteStore::open(&config.db).map_err(|e| e.to_string())?;
-    // And a fencing epoch: should the lock ever be bypassed (a copy of the file system, a
-    // misconfigured mount), an older process's writes fail instead of interleaving.
+    let opened = config.db.open().map_err(|e| e.to_string())?;
+    // (SQLite's writer lock stays in `opened` until `run` returns.)
+    let (mut store, reader) = (opened.writer, opened.reader);
+    // A fencing epoch: should SQLite's file lock ever be bypassed (a copy of the file system, a
+    // misconfigured mount), or a second hub start on the same PostgreSQL database, the older
+    // process's writes fail instead of interleaving.
     store.fence().map_err(|e| e.to_string())?;
     let setup = Setup {
         key: config.key.clone(),
@@ -64,12 +64,11 @@ pub fn run(config: Config) -> Result<(), String> {
         snapshot_ttl_ms: i64::try_from(config.snapshot_ttl_ms).unwrap_or(i64::MAX),
         hash_seed: u64::from_le_bytes(random_bytes::<8>()?),
     };
-    let (state, changes, report) = HubState::load(&mut store, setup, state::now())?;
+    let (state, changes, report) = HubState::load(&mut *store, setup, state::now())?;
     store.apply(&[&changes]).map_err(|e| format!("cannot write the database: {e}"))?;
-    let reader = SqliteStore::open(&config.db).map_err(|e| e.to_string())?;
 
     let mut out = std::io::stdout().lock();
-    let db = config.db.display();
+    let db = config.db.describe();
     let print = |out: &mut std::io::StdoutLock<'_>, line: String| {
         let _ = writeln!(out, "{line}");
     };
@@ -99,8 +98,8 @@ pub fn run(config: Config) -> Result<(), String> {
         ),
     );
 
-    let writer = Writer::start(Box::new(store)).map_err(|e| e.to_string())?;
-    let hub = Arc::new(http::Hub::new(state, writer, Box::new(reader), tokens, config.www.clone()));
+    let writer = Writer::start(store).map_err(|e| e.to_string())?;
+    let hub = Arc::new(http::Hub::new(state, writer, reader, tokens, config.www.clone()));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("tollgate-hub")

@@ -277,9 +277,13 @@ pub fn timestamp(v: &Value, path: &str) -> Result<Timestamp> {
 /// A string value.
 #[inline(never)]
 pub fn string(v: &Value, path: &str) -> Result<String> {
-    v.as_str()
-        .map(ToString::to_string)
-        .ok_or_else(|| Error::new(Code::InvalidType, path, format!("expected a string, got {}", type_name(v))))
+    match v.as_str() {
+        // No database's text type holds U+0000 (PostgreSQL refuses it): refused at the door,
+        // so nothing accepted can later fail to be stored.
+        Some(s) if s.contains('\0') => Err(Error::new(Code::InvalidValue, path, "a string may not contain U+0000")),
+        Some(s) => Ok(s.to_string()),
+        None => Err(Error::new(Code::InvalidType, path, format!("expected a string, got {}", type_name(v)))),
+    }
 }
 
 /// A dotted JSONPath value.

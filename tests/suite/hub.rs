@@ -167,6 +167,30 @@ fn bad_input_is_a_400_with_code_and_path_never_a_500() {
         "/events/0/id",
     );
     assert_error(&hub.post("/v1/events", Some(ADMIN), r#"{"events": 3}"#), 400, "invalid_type", "/events");
+    // U+0000, which PostgreSQL's text cannot hold, is refused at the door, wherever it is.
+    assert_error(
+        &hub.post(
+            "/v1/events",
+            Some(ADMIN),
+            r#"{"events": [{"id": "a\u0000b", "source": "s", "type": "api.call", "subject": "cus_a"}]}"#,
+        ),
+        400,
+        "invalid_value",
+        "/events/0/id",
+    );
+    assert_error(&hub.get("/v1/customers/cus%00a", Some(ADMIN)), 400, "invalid_value", "");
+    assert_error(&hub.get("/v1/events?source=s%00", Some(ADMIN)), 400, "invalid_value", "");
+    // From an edge, such an event is a dead letter like any that does not decode: stored (the
+    // character written as its escape), listed, acknowledged, and the hub keeps writing.
+    let nul = json!([{ "id": "n\u{0}1", "source": "s\u{0}", "type": "api.call", "subject": "cus_a" }]);
+    let r = hub.post("/v1/sync", Some(EDGE_A), &sync_body("e", "b", 2, 1, json!([]), nul));
+    assert_eq!((r.status, &r.body["ackSeq"]), (200, &json!(2)), "{}", r.body);
+    assert_eq!(r.body["problems"][0]["path"], "/events/0/id", "{}", r.body);
+    let dead = hub.get("/v1/dead-letters", Some(ADMIN));
+    let ids: Vec<&Value> =
+        dead.body["deadLetters"].as_array().expect("dead letters").iter().map(|d| &d["id"]).collect();
+    assert!(ids.contains(&&json!("n\\u00001")), "{}", dead.body);
+    assert_eq!(hub.get("/healthz", None).status, 200);
     assert_error(&hub.post("/v1/events", Some(ADMIN), r#""x""#), 400, "invalid_type", "");
     // A value the metric needs is missing: that event's outcome is the error, nothing stored.
     let r = hub.post(

@@ -453,7 +453,7 @@ fn f7_memory_and_ledger_disagree() {
 /// older database are restricted at start. The signing key stays in the database (decision
 /// #73 of docs/decisions.md) unless `--key FILE` names a key file; no other file is written.
 #[test]
-fn f12_secrets_at_rest() {
+fn f12_secrets_at_rest_in_the_sqlite_file() {
     let dir = TempDir::new("f12");
     let mut hub = Hub::start(&dir.db(), &[]);
     hub.setup(&[customer("cus_a", "plan_pro")]);
@@ -647,8 +647,7 @@ fn edge_sync(hub: &Hub, token: &str, engine: &mut Engine) -> Answer {
 
 /// The rows of the hub's `leases` table.
 fn lease_rows(db: &Path) -> i64 {
-    let conn = rusqlite::Connection::open(db).unwrap();
-    conn.query_row("SELECT COUNT(*) FROM leases", [], |r| r.get(0)).unwrap()
+    query_count(db, "SELECT COUNT(*) FROM leases")
 }
 
 /// F4. "A 20-second outage wedges a busy edge forever": a sync carried every unacknowledged

@@ -1,8 +1,10 @@
-//! `tollgate hub`: the HTTP hub over its SQLite database (docs/hub.md). Runs until stopped.
+//! `tollgate hub`: the HTTP hub over its SQLite or PostgreSQL database (docs/hub.md). Runs
+//! until stopped.
 
 use std::path::PathBuf;
 
 use tollgate::sync::signed::KeyPair;
+use tollgate_hub::store::Database;
 use tollgate_hub::Config;
 
 use crate::fail::{read_json, Fail};
@@ -10,11 +12,12 @@ use crate::fail::{read_json, Fail};
 /// Runs the hub server until the process is stopped.
 #[derive(clap::Args)]
 #[command(after_help = "Tokens come from the environment: TOLLGATE_ADMIN_TOKEN, and TOLLGATE_EDGE_TOKENS \
-(edgeId:token,...); unset, they are generated and printed once.")]
+(edgeId:token,...); unset, they are generated and printed once. Without --db, TOLLGATE_DATABASE_URL \
+is used when set, else tollgate.db.")]
 pub struct Args {
-    /// The SQLite database file
-    #[arg(long, value_name = "FILE", default_value_os_t = Config::new().db)]
-    db: PathBuf,
+    /// The database: a SQLite file, or a postgres:// URL
+    #[arg(long, value_name = "FILE|URL")]
+    db: Option<String>,
     /// Address to listen on (port 0 picks a free one)
     #[arg(long, value_name = "ADDR", default_value_t = Config::new().listen)]
     listen: String,
@@ -58,8 +61,12 @@ impl Args {
             None => None,
         };
         let seed = self.seed.as_deref().map(read_json).transpose()?;
+        let db = match self.db.or_else(|| std::env::var("TOLLGATE_DATABASE_URL").ok().filter(|v| !v.is_empty())) {
+            Some(text) => Database::parse(&text),
+            None => Config::new().db,
+        };
         let config = Config {
-            db: self.db,
+            db,
             listen: self.listen,
             www: self.www,
             key,

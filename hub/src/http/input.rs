@@ -58,17 +58,20 @@ impl<S: Send + Sync> FromRequestParts<S> for Id {
 /// The `{id}` of the route.
 pub(super) fn path_id(id: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
     match id {
-        Ok(Path(id)) if !id.is_empty() => Ok(id),
-        Ok(_) => Err(ApiError::new(Code::InvalidValue, "", "the id in the URL is empty")),
+        Ok(Path(id)) if !id.is_empty() && !id.contains('\0') => Ok(id),
+        Ok(Path(id)) if id.is_empty() => Err(ApiError::new(Code::InvalidValue, "", "the id in the URL is empty")),
+        Ok(_) => Err(ApiError::new(Code::InvalidValue, "", "the id in the URL contains U+0000")),
         Err(r) => Err(ApiError::new(Code::InvalidValue, "", format!("the URL's id is unusable: {}", r.body_text()))),
     }
 }
 
 /// `%XX` escapes of a URL part decoded (`+` is left as it is: it is a time zone sign in the
 /// timestamps the query strings carry). A `%` not followed by two hex digits stays as it is, as
-/// URL parsers do; `None` when the bytes are not UTF-8.
+/// URL parsers do; `None` when the bytes are not UTF-8 or hold U+0000 (which no database's text
+/// type stores).
 pub(super) fn percent_decode(s: &str) -> Option<String> {
-    percent_encoding::percent_decode_str(s).decode_utf8().ok().map(std::borrow::Cow::into_owned)
+    let text = percent_encoding::percent_decode_str(s).decode_utf8().ok()?;
+    (!text.contains('\0')).then(|| text.into_owned())
 }
 
 /// The query string's parameters (the last of a repeated name wins).

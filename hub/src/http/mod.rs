@@ -125,11 +125,15 @@ impl Hub {
 }
 
 /// The event (source, id) as the durable ledger holds it (its JSON), asked through the reading
-/// connection.
+/// connection. Called from a handler, under the state's lock: the blocking read tells the
+/// scheduler first (the PostgreSQL client also runs a runtime of its own, which may only be
+/// entered that way).
 fn ledger_lookup(hub: &Hub) -> impl FnMut(&str, &str) -> Result<Option<String>, String> + '_ {
     move |source, id| {
-        let mut store = hub.reader.lock().unwrap_or_else(PoisonError::into_inner);
-        store.event_json(source, id).map_err(|e| e.to_string())
+        tokio::task::block_in_place(|| {
+            let mut store = hub.reader.lock().unwrap_or_else(PoisonError::into_inner);
+            store.event_json(source, id).map_err(|e| e.to_string())
+        })
     }
 }
 

@@ -34,7 +34,10 @@ pub fn dead_letter_json(r: &DeadLetterRow) -> Value {
 /// The dead letter of an event the hub could not apply.
 fn dead_letter(value: &Value, event: Option<&Event>, edge_id: &str, e: &Error, now: Timestamp) -> DeadLetterRow {
     // An event that did not decode is still kept under whatever source and id it carried.
-    let field = |name: &str| value.get(name).and_then(Value::as_str).unwrap_or_default().to_string();
+    // Such an event may carry U+0000 where a decoded one cannot, which no database's text type
+    // stores: written as the JSON escape `\u0000` (the event's own JSON keeps it exactly).
+    let storable = |s: &str| s.replace('\0', "\\u0000");
+    let field = |name: &str| storable(value.get(name).and_then(Value::as_str).unwrap_or_default());
     DeadLetterRow {
         seq: 0,
         source: event.map_or_else(|| field("source"), |e| e.source.clone()),
@@ -42,8 +45,8 @@ fn dead_letter(value: &Value, event: Option<&Event>, edge_id: &str, e: &Error, n
         customer_id: event.map_or_else(|| field("subject"), |e| e.subject.clone()),
         edge_id: edge_id.to_string(),
         code: e.code.as_str().to_string(),
-        path: e.path.clone(),
-        message: e.message.clone(),
+        path: storable(&e.path),
+        message: storable(&e.message),
         json: text(value),
         received_at: now.0,
     }

@@ -1,6 +1,10 @@
 //! The harness of the hub's end-to-end tests (tests/hub.rs, tests/hub_security.rs): the real
 //! `tollgate hub` binary on a free port with a temporary SQLite file, spoken to over HTTP, and
 //! the builders of the requests they send.
+//!
+//! With `TOLLGATE_TEST_POSTGRES` set (a `postgres://…/` URL to which a database name is
+//! appended; `make test-hub-pg` sets it), every hub runs on PostgreSQL instead: each
+//! [`TempDir`] has a fresh database of its own, named after its path, which its hubs are given.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -79,7 +83,15 @@ impl TempDir {
         let dir = std::env::temp_dir().join(format!("tollgate-hub-test-{}-{name}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
+        let dir = TempDir(dir);
+        if let Some(server) = postgres_server() {
+            let name = postgres_name(&dir.db());
+            let mut admin = postgres::Client::connect(&format!("{server}postgres"), postgres::NoTls)
+                .unwrap_or_else(|e| panic!("connect to {server}postgres: {e}"));
+            admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name}")).unwrap();
+            admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+        }
+        dir
     }
 
     /// The hub's database file in it.
@@ -98,6 +110,43 @@ impl TempDir {
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The PostgreSQL server the hubs run on, when the tests are run against one.
+pub fn postgres_server() -> Option<String> {
+    std::env::var("TOLLGATE_TEST_POSTGRES").ok().filter(|v| !v.is_empty())
+}
+
+/// The database of the hubs given `db` (a file in a [`TempDir`]) on PostgreSQL.
+fn postgres_name(db: &Path) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(db.as_os_str().as_encoded_bytes());
+    let hex: String = digest.iter().take(10).map(|b| format!("{b:02x}")).collect();
+    format!("t{hex}")
+}
+
+/// What `--db` says for `db`: the file, or its PostgreSQL database's URL.
+pub fn database_arg(db: &Path) -> std::ffi::OsString {
+    match postgres_server() {
+        Some(server) => format!("{server}{}", postgres_name(db)).into(),
+        None => db.as_os_str().to_owned(),
+    }
+}
+
+/// The first column of the first row of `sql` (a number), asked of the database of `db`,
+/// whichever store the hubs run on.
+pub fn query_count(db: &Path, sql: &str) -> i64 {
+    match postgres_server() {
+        Some(_) => {
+            let url = database_arg(db).into_string().unwrap();
+            let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+            client.query_one(sql, &[]).unwrap().get(0)
+        }
+        None => {
+            let conn = rusqlite::Connection::open(db).unwrap();
+            conn.query_row(sql, [], |r| r.get(0)).unwrap()
+        }
     }
 }
 
@@ -142,7 +191,7 @@ impl Hub {
     pub fn start_with_env(db: &Path, args: &[&str], env: &[(&str, &str)]) -> Hub {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_tollgate"));
         cmd.current_dir(super::ROOT);
-        cmd.args(["hub", "--db"]).arg(db).args(["--listen", "127.0.0.1:0"]).args(args);
+        cmd.args(["hub", "--db"]).arg(database_arg(db)).args(["--listen", "127.0.0.1:0"]).args(args);
         cmd.env_remove("TOLLGATE_ADMIN_TOKEN").env_remove("TOLLGATE_EDGE_TOKENS");
         for (k, v) in env {
             cmd.env(k, v);

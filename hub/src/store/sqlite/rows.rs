@@ -2,7 +2,7 @@
 
 use rusqlite::Row;
 
-use super::{DeadLetterRow, InvoiceRow, LeaseRow, StoredEvent, TopUpRow};
+use crate::store::{DeadLetterRow, InvoiceRow, LeaseRow, StoredEvent, TopUpRow};
 
 /// A row type read from SQLite: `COLUMNS` in the order [`FromRow::from_row`] reads them.
 pub(super) trait FromRow: Sized {

@@ -1,0 +1,507 @@
+//! The PostgreSQL store: the same tables as SQLite's, on a server (`--db postgres://…`).
+//!
+//! A committed transaction is as durable as the server makes it (`synchronous_commit`, on by
+//! default). Writes are fenced like SQLite's: the newest hub process takes the next writer
+//! epoch, and every transaction first reads the epoch `FOR SHARE`, so an older process can
+//! neither write after the takeover nor commit between the newer one's fence and its read of the
+//! state. The connection is plain (no TLS): a Unix socket or a private network.
+
+mod schema;
+
+use std::collections::HashMap;
+
+use postgres::error::SqlState;
+use postgres::fallible_iterator::FallibleIterator;
+use postgres::{Client, NoTls, Row, Statement, Transaction};
+
+use super::{
+    now_ms, CatalogRow, Changes, CustomerChange, CustomerRow, DeadLetterRow, EventRow, LeaseRow, Loaded, Record, Store,
+    StoreError, StoredEvent, WRITER_EPOCH,
+};
+
+impl From<postgres::Error> for StoreError {
+    fn from(e: postgres::Error) -> Self {
+        // The server's own message (and its detail) says more than the client's summary.
+        match e.as_db_error() {
+            Some(db) => StoreError(format!("PostgreSQL: {}", db.message())),
+            None => StoreError(format!("PostgreSQL: {e}")),
+        }
+    }
+}
+
+/// `url` with its password, if any, replaced by `***` (for what the hub prints).
+pub fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let (authority, tail) = rest.split_once('/').map_or((rest, None), |(a, t)| (a, Some(t)));
+    let shown = match authority.rsplit_once('@') {
+        Some((user, host)) => match user.split_once(':') {
+            Some((name, _)) => format!("{name}:***@{host}"),
+            None => authority.to_string(),
+        },
+        None => authority.to_string(),
+    };
+    match tail {
+        Some(t) => format!("{scheme}://{shown}/{t}"),
+        None => format!("{scheme}://{shown}"),
+    }
+}
+
+/// The statements every transaction uses, prepared once per connection.
+struct Prepared {
+    epoch: Statement,
+    meta: Statement,
+    catalog: Statement,
+    customer_version: Statement,
+    customer: Statement,
+    events: Statement,
+    leases: Statement,
+    leases_removed: Statement,
+    topup: Statement,
+    invoice: Statement,
+    dead_letter: Statement,
+    dead_letter_removed: Statement,
+    event_json: Statement,
+    event_page: Statement,
+    dead_letter_page: Statement,
+}
+
+impl Prepared {
+    fn new(c: &mut Client) -> Result<Prepared, postgres::Error> {
+        Ok(Prepared {
+            epoch: c.prepare("SELECT value FROM meta WHERE key = $1 FOR SHARE")?,
+            meta: c.prepare(
+                "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )?,
+            catalog: c.prepare(
+                "INSERT INTO catalog_versions (version, json, created_at, seq, snapshot_version) VALUES ($1, $2, $3, $4, $5)",
+            )?,
+            customer_version: c.prepare(
+                "INSERT INTO customer_versions (seq, customer_id, kind, json, created_at, snapshot_version) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )?,
+            customer: c.prepare(
+                "INSERT INTO customers (id, json, version) VALUES ($1, $2, $3) \
+                 ON CONFLICT (id) DO UPDATE SET json = excluded.json, version = excluded.version",
+            )?,
+            // Many rows in one statement: one round trip per group commit, not per event.
+            events: c.prepare(
+                "INSERT INTO events (seq, source, id, customer_id, json, received_at) \
+                 SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::BIGINT[]) \
+                 ON CONFLICT (source, id) DO NOTHING",
+            )?,
+            leases: c.prepare(
+                "INSERT INTO leases (customer_id, key, period, edge_id, boot_id, epoch, granted, returned, used, \
+                 expires_at, closed, allowance) \
+                 SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::BIGINT[], $4::TEXT[], $5::TEXT[], $6::BIGINT[], \
+                 $7::TEXT[], $8::TEXT[], $9::TEXT[], $10::BIGINT[], $11::BOOLEAN[], $12::TEXT[]) \
+                 ON CONFLICT (customer_id, key, period, edge_id, boot_id, epoch) DO UPDATE SET \
+                 granted = excluded.granted, returned = excluded.returned, used = excluded.used, \
+                 expires_at = excluded.expires_at, closed = excluded.closed, allowance = excluded.allowance",
+            )?,
+            leases_removed: c.prepare(
+                "DELETE FROM leases WHERE (customer_id, key, period, edge_id, boot_id, epoch) IN \
+                 (SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::BIGINT[], $4::TEXT[], $5::TEXT[], $6::BIGINT[]))",
+            )?,
+            topup: c.prepare(
+                "INSERT INTO wallet_topups (idempotency_key, customer_id, amount, currency, balance, created_at, seq) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )?,
+            invoice: c.prepare(
+                "INSERT INTO invoices (customer_id, subscription_id, period_start, json, closed_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (customer_id, subscription_id, period_start) DO NOTHING",
+            )?,
+            dead_letter: c.prepare(
+                "INSERT INTO dead_letters (source, id, customer_id, edge_id, code, path, message, json, received_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (source, id) DO NOTHING",
+            )?,
+            dead_letter_removed: c.prepare("DELETE FROM dead_letters WHERE seq = $1")?,
+            event_json: c.prepare("SELECT json FROM events WHERE source = $1 AND id = $2")?,
+            event_page: c.prepare(
+                "SELECT seq, json, received_at FROM events WHERE source = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            )?,
+            dead_letter_page: c.prepare(&format!(
+                "SELECT {DEAD_LETTER_COLUMNS} FROM dead_letters WHERE seq > $1 \
+                 AND ($2::TEXT IS NULL OR customer_id = $2) ORDER BY seq LIMIT $3"
+            ))?,
+        })
+    }
+}
+
+const DEAD_LETTER_COLUMNS: &str = "seq, source, id, customer_id, edge_id, code, path, message, json, received_at";
+const LEASE_COLUMNS: &str =
+    "customer_id, key, period, edge_id, boot_id, epoch, granted, returned, used, expires_at, closed, allowance";
+
+/// A hub's connection to PostgreSQL.
+pub struct PgStore {
+    client: Client,
+    statements: Prepared,
+    /// This process's writer epoch, once [`Store::fence`] took one.
+    epoch: Option<i64>,
+}
+
+impl PgStore {
+    /// Connects to `url` and brings the schema up to date (several hubs starting at once agree:
+    /// each migration is recorded in the transaction that makes it, and a hub that loses the
+    /// race reads the version again).
+    pub fn connect(url: &str) -> Result<PgStore, StoreError> {
+        let mut client = Client::connect(url, NoTls)
+            .map_err(|e| StoreError(format!("cannot connect to {}: {e}", without_password(url))))?;
+        let mut attempts = 0;
+        loop {
+            match migrate(&mut client) {
+                Ok(()) => break,
+                Err(e) if attempts < 5 && lost_race(&e) => attempts += 1,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let statements = Prepared::new(&mut client)?;
+        let mut store = PgStore { client, statements, epoch: None };
+        check_version(store.schema_version()?)?;
+        Ok(store)
+    }
+
+    /// The schema version of the database.
+    pub fn schema_version(&mut self) -> Result<i64, StoreError> {
+        Ok(self.client.query_one("SELECT COALESCE(MAX(version), 0) FROM schema_version", &[])?.try_get(0)?)
+    }
+
+    fn history(&mut self, visit: &mut dyn FnMut(Record) -> Result<(), String>) -> Result<i64, StoreError> {
+        let mut rows = self.client.query_raw(
+            "SELECT seq, 0, CAST(version AS TEXT), '', json, created_at, snapshot_version FROM catalog_versions \
+             UNION ALL SELECT seq, 1, customer_id, kind, json, created_at, snapshot_version FROM customer_versions \
+             UNION ALL SELECT seq, 2, source, id, json, received_at, 0 FROM events \
+             ORDER BY 1",
+            std::iter::empty::<i64>(),
+        )?;
+        let mut last = 0;
+        while let Some(row) = rows.next()? {
+            let seq: i64 = row.try_get(0)?;
+            let which: i32 = row.try_get(1)?;
+            let a: String = row.try_get(2)?;
+            let b: String = row.try_get(3)?;
+            let json: String = row.try_get(4)?;
+            let at: i64 = row.try_get(5)?;
+            let snapshot_version: i64 = row.try_get(6)?;
+            let record = match which {
+                0 => Record::Catalog(CatalogRow {
+                    version: a.parse().map_err(|_| StoreError(format!("catalog version {a:?} at seq {seq}")))?,
+                    json,
+                    created_at: at,
+                    seq,
+                    snapshot_version,
+                }),
+                1 => Record::Customer(CustomerRow {
+                    kind: CustomerChange::parse(&b)
+                        .ok_or_else(|| StoreError(format!("unknown customer change kind {b:?} at seq {seq}")))?,
+                    id: a,
+                    json,
+                    created_at: at,
+                    seq,
+                    snapshot_version,
+                }),
+                _ => {
+                    Record::Event(EventRow { seq, source: a, id: b, customer_id: String::new(), json, received_at: at })
+                }
+            };
+            last = seq;
+            visit(record).map_err(StoreError)?;
+        }
+        Ok(last)
+    }
+
+    fn select<T>(&mut self, sql: &str, row: fn(&Row) -> Result<T, postgres::Error>) -> Result<Vec<T>, StoreError> {
+        let rows = self.client.query(sql, &[])?;
+        Ok(rows.iter().map(row).collect::<Result<Vec<_>, _>>()?)
+    }
+}
+
+/// True when `e` is another hub's concurrent migration (a unique key taken under us).
+fn lost_race(e: &postgres::Error) -> bool {
+    e.code() == Some(&SqlState::UNIQUE_VIOLATION)
+}
+
+fn migrate(client: &mut Client) -> Result<(), postgres::Error> {
+    client.batch_execute(
+        "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+    )?;
+    let current: i64 = client.query_one("SELECT COALESCE(MAX(version), 0) FROM schema_version", &[])?.try_get(0)?;
+    for (i, sql) in schema::MIGRATIONS.iter().enumerate() {
+        let version = i64::try_from(i + 1).unwrap_or(i64::MAX);
+        if version <= current {
+            continue;
+        }
+        let mut tx = client.transaction()?;
+        // The version row first: a hub migrating at the same time waits here, then fails on the
+        // unique key and starts over from the version it then reads.
+        tx.execute("INSERT INTO schema_version (version, applied_at) VALUES ($1, $2)", &[&version, &now_ms()])?;
+        tx.batch_execute(sql)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// Refuses a database newer than this build.
+fn check_version(current: i64) -> Result<(), StoreError> {
+    let latest = schema::latest();
+    if current > latest {
+        return Err(StoreError(format!(
+            "the database has schema version {current}, newer than this build knows ({latest}): use a newer tollgate"
+        )));
+    }
+    Ok(())
+}
+
+/// The leases of a group of batches as they stand at its end: each lease's last row, or `None`
+/// for one removed (a batch's removals come after its rows, as SQLite applies them).
+fn final_leases<'a>(batches: &[&'a Changes]) -> HashMap<LeaseKey<'a>, Option<&'a LeaseRow>> {
+    let mut out = HashMap::new();
+    for c in batches {
+        for r in &c.leases {
+            out.insert((&*r.customer_id, &*r.key, r.period, &*r.edge_id, &*r.boot_id, r.epoch), Some(r));
+        }
+        for r in &c.leases_removed {
+            out.insert((&*r.customer_id, &*r.key, r.period, &*r.edge_id, &*r.boot_id, r.epoch), None);
+        }
+    }
+    out
+}
+
+type LeaseKey<'a> = (&'a str, &'a str, i64, &'a str, &'a str, i64);
+
+/// Columns of rows, one vector per column, for `UNNEST`.
+#[derive(Default)]
+struct LeaseColumns<'a> {
+    customer: Vec<&'a str>,
+    key: Vec<&'a str>,
+    period: Vec<i64>,
+    edge: Vec<&'a str>,
+    boot: Vec<&'a str>,
+    epoch: Vec<i64>,
+}
+
+impl<'a> LeaseColumns<'a> {
+    fn push(&mut self, k: &LeaseKey<'a>) {
+        self.customer.push(k.0);
+        self.key.push(k.1);
+        self.period.push(k.2);
+        self.edge.push(k.3);
+        self.boot.push(k.4);
+        self.epoch.push(k.5);
+    }
+}
+
+fn write(tx: &mut Transaction<'_>, s: &Prepared, batches: &[&Changes]) -> Result<(), postgres::Error> {
+    for c in batches {
+        for (k, v) in &c.meta {
+            tx.execute(&s.meta, &[k, v])?;
+        }
+        for r in &c.catalogs {
+            tx.execute(&s.catalog, &[&r.version, &r.json, &r.created_at, &r.seq, &r.snapshot_version])?;
+        }
+        for r in &c.customers {
+            tx.execute(
+                &s.customer_version,
+                &[&r.seq, &r.id, &r.kind.as_str(), &r.json, &r.created_at, &r.snapshot_version],
+            )?;
+            tx.execute(&s.customer, &[&r.id, &r.json, &r.snapshot_version])?;
+        }
+    }
+    let events: Vec<&EventRow> = batches.iter().flat_map(|c| &c.events).collect();
+    if !events.is_empty() {
+        let seq: Vec<i64> = events.iter().map(|r| r.seq).collect();
+        let source: Vec<&str> = events.iter().map(|r| &*r.source).collect();
+        let id: Vec<&str> = events.iter().map(|r| &*r.id).collect();
+        let customer: Vec<&str> = events.iter().map(|r| &*r.customer_id).collect();
+        let json: Vec<&str> = events.iter().map(|r| &*r.json).collect();
+        let at: Vec<i64> = events.iter().map(|r| r.received_at).collect();
+        tx.execute(&s.events, &[&seq, &source, &id, &customer, &json, &at])?;
+    }
+    let leases = final_leases(batches);
+    let (mut kept, mut gone) = (LeaseColumns::default(), LeaseColumns::default());
+    let (mut granted, mut returned, mut used, mut expires, mut closed, mut allowance) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (k, row) in &leases {
+        match row {
+            Some(r) => {
+                kept.push(k);
+                granted.push(&*r.granted);
+                returned.push(&*r.returned);
+                used.push(&*r.used);
+                expires.push(r.expires_at);
+                closed.push(r.closed);
+                allowance.push(&*r.allowance);
+            }
+            None => gone.push(k),
+        }
+    }
+    if !gone.customer.is_empty() {
+        tx.execute(&s.leases_removed, &[&gone.customer, &gone.key, &gone.period, &gone.edge, &gone.boot, &gone.epoch])?;
+    }
+    if !kept.customer.is_empty() {
+        tx.execute(
+            &s.leases,
+            &[
+                &kept.customer,
+                &kept.key,
+                &kept.period,
+                &kept.edge,
+                &kept.boot,
+                &kept.epoch,
+                &granted,
+                &returned,
+                &used,
+                &expires,
+                &closed,
+                &allowance,
+            ],
+        )?;
+    }
+    for c in batches {
+        for r in &c.topups {
+            tx.execute(
+                &s.topup,
+                &[&r.idempotency_key, &r.customer_id, &r.amount, &r.currency, &r.balance, &r.created_at, &r.seq],
+            )?;
+        }
+        for r in &c.dead_letters {
+            tx.execute(
+                &s.dead_letter,
+                &[&r.source, &r.id, &r.customer_id, &r.edge_id, &r.code, &r.path, &r.message, &r.json, &r.received_at],
+            )?;
+        }
+        for seq in &c.dead_letters_removed {
+            tx.execute(&s.dead_letter_removed, &[seq])?;
+        }
+        for r in &c.invoices {
+            tx.execute(&s.invoice, &[&r.customer_id, &r.subscription_id, &r.period_start, &r.json, &r.closed_at])?;
+        }
+    }
+    Ok(())
+}
+
+fn lease_row(r: &Row) -> Result<LeaseRow, postgres::Error> {
+    Ok(LeaseRow {
+        customer_id: r.try_get(0)?,
+        key: r.try_get(1)?,
+        period: r.try_get(2)?,
+        edge_id: r.try_get(3)?,
+        boot_id: r.try_get(4)?,
+        epoch: r.try_get(5)?,
+        granted: r.try_get(6)?,
+        returned: r.try_get(7)?,
+        used: r.try_get(8)?,
+        expires_at: r.try_get(9)?,
+        closed: r.try_get(10)?,
+        allowance: r.try_get(11)?,
+    })
+}
+
+fn topup_row(r: &Row) -> Result<super::TopUpRow, postgres::Error> {
+    Ok(super::TopUpRow {
+        idempotency_key: r.try_get(0)?,
+        customer_id: r.try_get(1)?,
+        amount: r.try_get(2)?,
+        currency: r.try_get(3)?,
+        balance: r.try_get(4)?,
+        created_at: r.try_get(5)?,
+        seq: r.try_get(6)?,
+    })
+}
+
+fn invoice_row(r: &Row) -> Result<super::InvoiceRow, postgres::Error> {
+    Ok(super::InvoiceRow {
+        customer_id: r.try_get(0)?,
+        subscription_id: r.try_get(1)?,
+        period_start: r.try_get(2)?,
+        json: r.try_get(3)?,
+        closed_at: r.try_get(4)?,
+    })
+}
+
+fn dead_letter_row(r: &Row) -> Result<DeadLetterRow, postgres::Error> {
+    Ok(DeadLetterRow {
+        seq: r.try_get(0)?,
+        source: r.try_get(1)?,
+        id: r.try_get(2)?,
+        customer_id: r.try_get(3)?,
+        edge_id: r.try_get(4)?,
+        code: r.try_get(5)?,
+        path: r.try_get(6)?,
+        message: r.try_get(7)?,
+        json: r.try_get(8)?,
+        received_at: r.try_get(9)?,
+    })
+}
+
+impl Store for PgStore {
+    fn fence(&mut self) -> Result<i64, StoreError> {
+        // One statement: two hubs starting at once get two different epochs.
+        let row = self.client.query_one(
+            "INSERT INTO meta (key, value) VALUES ($1, '1') ON CONFLICT (key) DO UPDATE \
+             SET value = CAST(CAST(meta.value AS BIGINT) + 1 AS TEXT) RETURNING value",
+            &[&WRITER_EPOCH],
+        )?;
+        let value: String = row.try_get(0)?;
+        let epoch = value.parse::<i64>().map_err(|_| StoreError(format!("writer epoch {value:?} is not a number")))?;
+        self.epoch = Some(epoch);
+        Ok(epoch)
+    }
+
+    fn load(&mut self, visit: &mut dyn FnMut(Record) -> Result<(), String>) -> Result<Loaded, StoreError> {
+        let mut loaded = Loaded { last_seq: self.history(visit)?, ..Loaded::default() };
+        for row in self.client.query("SELECT key, value FROM meta", &[])? {
+            loaded.meta.insert(row.try_get(0)?, row.try_get(1)?);
+        }
+        loaded.leases = self.select(&format!("SELECT {LEASE_COLUMNS} FROM leases"), lease_row)?;
+        loaded.topups = self.select(
+            "SELECT idempotency_key, customer_id, amount, currency, balance, created_at, seq FROM wallet_topups",
+            topup_row,
+        )?;
+        loaded.invoices = self
+            .select("SELECT customer_id, subscription_id, period_start, json, closed_at FROM invoices", invoice_row)?;
+        Ok(loaded)
+    }
+
+    fn apply(&mut self, batches: &[&Changes]) -> Result<(), StoreError> {
+        if batches.iter().all(|c| c.is_empty()) {
+            return Ok(());
+        }
+        let mut tx = self.client.transaction()?;
+        if let Some(mine) = self.epoch {
+            let current: Option<String> =
+                tx.query_opt(&self.statements.epoch, &[&WRITER_EPOCH])?.map(|r| r.try_get(0)).transpose()?;
+            if current.as_deref() != Some(mine.to_string().as_str()) {
+                return Err(StoreError(format!(
+                    "a newer hub (writer epoch {}) took this database over from this one (epoch {mine}); this one no longer writes",
+                    current.unwrap_or_default()
+                )));
+            }
+        }
+        write(&mut tx, &self.statements, batches)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn events(&mut self, source: &str, after: i64, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows = self.client.query(&self.statements.event_page, &[&source, &after, &i64::from(limit)])?;
+        let event = |r: &Row| -> Result<StoredEvent, postgres::Error> {
+            Ok(StoredEvent { seq: r.try_get(0)?, json: r.try_get(1)?, received_at: r.try_get(2)? })
+        };
+        Ok(rows.iter().map(event).collect::<Result<Vec<_>, _>>()?)
+    }
+
+    fn event_json(&mut self, source: &str, id: &str) -> Result<Option<String>, StoreError> {
+        let row = self.client.query_opt(&self.statements.event_json, &[&source, &id])?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
+    fn dead_letters(
+        &mut self,
+        after: i64,
+        limit: u32,
+        customer_id: Option<&str>,
+    ) -> Result<Vec<DeadLetterRow>, StoreError> {
+        let rows = self.client.query(&self.statements.dead_letter_page, &[&after, &customer_id, &i64::from(limit)])?;
+        Ok(rows.iter().map(dead_letter_row).collect::<Result<Vec<_>, _>>()?)
+    }
+}
