@@ -50,6 +50,7 @@ fn hub() -> Option<HubState> {
         max_future_ms: 300_000,
         snapshot_ttl_ms: 7 * 86_400_000,
         hash_seed: 7,
+        keyring: Default::default(),
     };
     HubState::load(&mut NullStore, setup, tollgate_fuzz::now()).ok().map(|(state, _, _)| state)
 }

@@ -5,7 +5,8 @@
 //! The hub only stores and serves: business rules (top-ups, verdicts, metering) are the
 //! engine's.
 //!
-//! - [`config`]: settings, bearer tokens, random bytes; [`budget`]: what one request may cost.
+//! - [`config`]: settings, random bytes; [`tokens`]: who may call (the environment's tokens and
+//!   those the hub made, kept hashed); [`budget`]: what one request may cost.
 //! - [`store`]: the narrow [`store::Store`] trait (load everything at start, apply batches of
 //!   changes in one transaction), [`store::SqliteStore`] and [`store::PgStore`], each with its
 //!   migrations.
@@ -26,6 +27,7 @@ pub mod config;
 pub mod http;
 pub mod state;
 pub mod store;
+pub mod tokens;
 pub mod writer;
 
 use std::io::Write;
@@ -33,8 +35,9 @@ use std::sync::Arc;
 
 pub use config::Config;
 
-use config::{hex, random_bytes, Role, Tokens};
+use config::{hex, random_bytes};
 use state::{HubState, Setup};
+use tokens::{EnvTokens, Role, SharedKeyring, Tokens};
 use writer::Writer;
 
 use tollgate::sync::Policy;
@@ -45,8 +48,9 @@ pub fn run(config: Config) -> Result<(), String> {
     if config.ttl_ms == 0 {
         return Err("--ttl-ms must be positive".into());
     }
-    let (tokens, generated) =
-        Tokens::from_env(std::env::var("TOLLGATE_ADMIN_TOKEN").ok(), std::env::var("TOLLGATE_EDGE_TOKENS").ok())?;
+    let env_tokens =
+        EnvTokens::from_env(std::env::var("TOLLGATE_ADMIN_TOKEN").ok(), std::env::var("TOLLGATE_EDGE_TOKENS").ok())?;
+    let keyring = SharedKeyring::default();
     let opened = config.db.open().map_err(|e| e.to_string())?;
     // (SQLite's writer lock stays in `opened` until `run` returns.)
     let (mut store, reader) = (opened.writer, opened.reader);
@@ -63,8 +67,12 @@ pub fn run(config: Config) -> Result<(), String> {
         max_future_ms: i64::try_from(config.max_future_ms).unwrap_or(i64::MAX),
         snapshot_ttl_ms: i64::try_from(config.snapshot_ttl_ms).unwrap_or(i64::MAX),
         hash_seed: u64::from_le_bytes(random_bytes::<8>()?),
+        keyring: keyring.clone(),
     };
-    let (state, changes, report) = HubState::load(&mut *store, setup, state::now())?;
+    let (mut state, mut changes, report) = HubState::load(&mut *store, setup, state::now())?;
+    // Tokens for the roles neither the environment nor the database covers: stored (hashed)
+    // with the rest of start-up's changes, so they keep working after a restart.
+    let generated = state.first_tokens(&env_tokens, state::now(), &mut changes)?;
     store.apply(&[&changes]).map_err(|e| format!("cannot write the database: {e}"))?;
 
     let mut out = std::io::stdout().lock();
@@ -74,8 +82,10 @@ pub fn run(config: Config) -> Result<(), String> {
     };
     for (role, token) in &generated {
         let (name, var) = match role {
-            Role::Admin => ("admin", "set TOLLGATE_ADMIN_TOKEN to choose"),
-            Role::Edge => ("edge", "edge id edge-1; set TOLLGATE_EDGE_TOKENS=edgeId:token to choose"),
+            Role::Admin => ("admin", "kept hashed in the database; set TOLLGATE_ADMIN_TOKEN to choose"),
+            Role::Edge => {
+                ("edge", "edge id edge-1, kept hashed in the database; set TOLLGATE_EDGE_TOKENS=edgeId:token to choose")
+            }
         };
         print(&mut out, format!("tollgate hub: {name} token (generated, shown once; {var}): {token}"));
     }
@@ -99,6 +109,7 @@ pub fn run(config: Config) -> Result<(), String> {
     );
 
     let writer = Writer::start(store).map_err(|e| e.to_string())?;
+    let tokens = Tokens::new(env_tokens, keyring);
     let hub = Arc::new(http::Hub::new(state, writer, reader, tokens, config.www.clone()));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -1606,6 +1606,7 @@ fn next_setup(rng: &mut Rng, p: &Params) -> Setup {
         max_future_ms: 300_000,
         snapshot_ttl_ms: 7 * 86_400_000,
         hash_seed: rng.next(),
+        keyring: Default::default(),
     }
 }
 

@@ -12,6 +12,7 @@ mod hub;
 mod hub_billing;
 mod hub_reads;
 mod hub_security;
+mod hub_tokens;
 mod idempotency_bounds;
 mod invoice_lifecycle;
 mod invoice_totality;

@@ -10,7 +10,7 @@ use axum::response::Response;
 
 use super::error::{error, error_response, ApiError};
 use super::{Hub, MAX_BODY};
-use crate::config::Role;
+use crate::tokens::Role;
 use tollgate::error::Code;
 
 /// Admin token required.
@@ -58,7 +58,7 @@ impl FromRequestParts<Arc<Hub>> for EdgeOnly {
     type Rejection = Response;
     async fn from_request_parts(parts: &mut Parts, hub: &Arc<Hub>) -> Result<Self, Response> {
         admit(hub, parts, &[Role::Edge]).map_err(|r| *r)?;
-        let bound = hub.tokens.caller(&parts.headers).and_then(|(_, id)| id.map(String::from));
+        let bound = hub.tokens.caller(&parts.headers).and_then(|(_, id)| id);
         Ok(EdgeOnly(bound))
     }
 }

@@ -16,12 +16,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::extract::DefaultBodyLimit;
 use axum::response::Response;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 
-use super::config::Tokens;
 use super::state::{self, HubError, HubState, Reply};
 use super::store::{Changes, Store};
+use super::tokens::Tokens;
 use super::writer::{Pending, Writer};
 use error::{error_response, reply_response, storage_failed, ApiError};
 use tollgate::time::Timestamp;
@@ -156,6 +156,8 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .route("/v1/edges/{id}/revoke", post(routes::revoke_edge).delete(routes::lift_revocation))
         .route("/v1/dead-letters", get(routes::list_dead_letters))
         .route("/v1/dead-letters/replay", post(routes::replay_dead_letters))
+        .route("/v1/tokens", post(routes::create_token).get(routes::list_tokens))
+        .route("/v1/tokens/{id}", delete(routes::revoke_token))
         .fallback(static_files::fallback)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(hub)

@@ -360,7 +360,7 @@ impl HubState {
     /// every lease it holds is settled now as fully used (what it may have used of them is
     /// unknown). Its events are still recorded: they are usage that happened.
     pub fn revoke_edge(&mut self, edge_id: &str, now: Timestamp) -> Result<(Reply, Changes), HubError> {
-        if edge_id == HUB_EDGE || !crate::config::valid_edge_id(edge_id) {
+        if edge_id == HUB_EDGE || !crate::tokens::valid_edge_id(edge_id) {
             return Err(HubError::new(Code::InvalidValue, "", "not an edge id"));
         }
         let mut changes = Changes::default();

@@ -11,7 +11,8 @@
 //! - `documents`: catalog versions, customer definitions, top-ups, closed invoices, the signed
 //!   snapshot;
 //! - `events`: the usage ledger (`/v1/sync`, `/v1/events`) and its dead letters;
-//! - `queries`: reads (entitlements, wallet, running invoice).
+//! - `queries`: reads (entitlements, wallet, running invoice);
+//! - `tokens`: the bearer tokens the hub made (first start, `/v1/tokens`).
 //!
 //! Children import from this module, and `events` and `queries` from `leases`; nothing imports
 //! the other way. The engine is rebuilt at start by replaying the history — catalog versions,
@@ -23,13 +24,16 @@ mod events;
 mod leases;
 mod queries;
 mod startup;
+mod tokens;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use crate::store::TokenRow;
+use crate::tokens::SharedKeyring;
 use documents::Documents;
 use leases::Leases;
 use tollgate::engine::Engine;
@@ -158,6 +162,9 @@ pub struct Setup {
     pub snapshot_ttl_ms: i64,
     /// The key of the engine's id tables (random per run: see `Options::hash_seed`).
     pub hash_seed: u64,
+    /// The keyring the requests' guards read: the state fills it at start and changes it as
+    /// tokens are made and revoked.
+    pub keyring: SharedKeyring,
 }
 
 /// What start-up tells the operator.
@@ -190,6 +197,10 @@ pub struct HubState {
     max_future_ms: i64,
     /// The key of the engine's id tables.
     hash_seed: u64,
+    /// Every token the hub made, by id, revoked ones included ([`tokens`]).
+    tokens: BTreeMap<String, TokenRow>,
+    /// The valid ones, as the guards read them.
+    keyring: SharedKeyring,
     /// Tickets of queued write batches (see `writer`): the last one handed out.
     pub ticket: u64,
 }

@@ -1,7 +1,7 @@
 //! Start-up: the history replayed into a new engine, the escrow and the documents loaded, a
 //! seed put into an empty hub.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use serde_json::{json, Value};
@@ -36,6 +36,8 @@ impl HubState {
             seq: 0,
             max_future_ms: setup.max_future_ms,
             hash_seed: setup.hash_seed,
+            tokens: BTreeMap::new(),
+            keyring: setup.keyring.clone(),
             ticket: 0,
         };
         let mut report = StartReport::default();
@@ -61,6 +63,7 @@ impl HubState {
 
         // The escrow, from the stored leases.
         state.leases.restore(&loaded, &mut changes)?;
+        state.restore_tokens(loaded.tokens)?;
         for row in loaded.topups {
             state.docs.topups.insert(row.idempotency_key.clone(), row);
         }

@@ -253,6 +253,25 @@ pub struct DeadLetterRow {
     pub received_at: i64,
 }
 
+/// A bearer token the hub made (at a first start without the environment's tokens, or through
+/// `POST /v1/tokens`), kept by the SHA-256 of its text: the text itself is shown once and never
+/// stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenRow {
+    /// Its public id (`tok_…`), for listing and revoking.
+    pub id: String,
+    /// `admin` or `edge`.
+    pub role: String,
+    /// The edge an edge token speaks for (empty for an admin token).
+    pub edge_id: String,
+    /// SHA-256 of the token's text, lowercase hex.
+    pub hash: String,
+    /// When it was made (ms).
+    pub created_at: i64,
+    /// When it was revoked (ms); 0 while it is valid.
+    pub revoked_at: i64,
+}
+
 /// One lease row's identity: key and holder (the first six fields of [`LeaseRow`], which keeps
 /// them flat as its table does).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -294,6 +313,8 @@ pub struct Changes {
     pub dead_letters: Vec<DeadLetterRow>,
     /// Dead letters replayed (by `seq`).
     pub dead_letters_removed: Vec<i64>,
+    /// Tokens made or revoked (by `id`: the row as it now stands).
+    pub tokens: Vec<TokenRow>,
 }
 
 impl Changes {
@@ -309,6 +330,7 @@ impl Changes {
             && self.leases_removed.is_empty()
             && self.dead_letters.is_empty()
             && self.dead_letters_removed.is_empty()
+            && self.tokens.is_empty()
     }
 }
 
@@ -345,6 +367,8 @@ pub struct Loaded {
     pub topups: Vec<TopUpRow>,
     /// Every closed invoice.
     pub invoices: Vec<InvoiceRow>,
+    /// Every token the hub made, revoked ones included.
+    pub tokens: Vec<TokenRow>,
     /// The highest `seq` of the history (0 when empty).
     pub last_seq: i64,
 }

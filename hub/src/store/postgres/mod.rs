@@ -60,6 +60,7 @@ struct Prepared {
     invoice: Statement,
     dead_letter: Statement,
     dead_letter_removed: Statement,
+    token: Statement,
     event_json: Statement,
     event_page: Statement,
     dead_letter_page: Statement,
@@ -115,6 +116,10 @@ impl Prepared {
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (source, id) DO NOTHING",
             )?,
             dead_letter_removed: c.prepare("DELETE FROM dead_letters WHERE seq = $1")?,
+            token: c.prepare(
+                "INSERT INTO tokens (id, role, edge_id, hash, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (id) DO UPDATE SET revoked_at = excluded.revoked_at",
+            )?,
             event_json: c.prepare("SELECT json FROM events WHERE source = $1 AND id = $2")?,
             event_page: c.prepare(
                 "SELECT seq, json, received_at FROM events WHERE source = $1 AND seq > $2 ORDER BY seq LIMIT $3",
@@ -372,6 +377,9 @@ fn write(tx: &mut Transaction<'_>, s: &Prepared, batches: &[&Changes]) -> Result
         for seq in &c.dead_letters_removed {
             tx.execute(&s.dead_letter_removed, &[seq])?;
         }
+        for r in &c.tokens {
+            tx.execute(&s.token, &[&r.id, &r.role, &r.edge_id, &r.hash, &r.created_at, &r.revoked_at])?;
+        }
         for r in &c.invoices {
             tx.execute(&s.invoice, &[&r.customer_id, &r.subscription_id, &r.period_start, &r.json, &r.closed_at])?;
         }
@@ -433,6 +441,17 @@ fn dead_letter_row(r: &Row) -> Result<DeadLetterRow, postgres::Error> {
     })
 }
 
+fn token_row(r: &Row) -> Result<super::TokenRow, postgres::Error> {
+    Ok(super::TokenRow {
+        id: r.try_get(0)?,
+        role: r.try_get(1)?,
+        edge_id: r.try_get(2)?,
+        hash: r.try_get(3)?,
+        created_at: r.try_get(4)?,
+        revoked_at: r.try_get(5)?,
+    })
+}
+
 impl Store for PgStore {
     fn fence(&mut self) -> Result<i64, StoreError> {
         // One statement: two hubs starting at once get two different epochs.
@@ -459,6 +478,7 @@ impl Store for PgStore {
         )?;
         loaded.invoices = self
             .select("SELECT customer_id, subscription_id, period_start, json, closed_at FROM invoices", invoice_row)?;
+        loaded.tokens = self.select("SELECT id, role, edge_id, hash, created_at, revoked_at FROM tokens", token_row)?;
         Ok(loaded)
     }
 

@@ -5,7 +5,7 @@
 //! float), `BIGINT` for times (ms since the Unix epoch) and counters, `BOOLEAN` for flags. Only
 //! portable SQL: no extensions, no advisory locks, no session state (see docs/hub.md for what
 //! CockroachDB or YugabyteDB would change). The numbering is PostgreSQL's own: its version 1 is
-//! SQLite's version 4, written in one step.
+//! SQLite's version 4, written in one step; each later one matches one of SQLite's.
 
 /// The migrations, in order: migration `i` brings the schema to version `i + 1`. Never edit one
 /// that has shipped; add the next.
@@ -89,6 +89,17 @@ pub const MIGRATIONS: &[&str] = &[
         json        TEXT   NOT NULL,
         received_at BIGINT NOT NULL,
         UNIQUE (source, id)
+    );
+    ",
+    // 2: the bearer tokens the hub made, by the SHA-256 of their text (SQLite's version 5).
+    "
+    CREATE TABLE tokens (
+        id         TEXT   PRIMARY KEY,
+        role       TEXT   NOT NULL,
+        edge_id    TEXT   NOT NULL,
+        hash       TEXT   NOT NULL UNIQUE,
+        created_at BIGINT NOT NULL,
+        revoked_at BIGINT NOT NULL
     );
     ",
 ];

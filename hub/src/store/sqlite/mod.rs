@@ -245,6 +245,13 @@ impl SqliteStore {
         for seq in &c.dead_letters_removed {
             tx.prepare_cached("DELETE FROM dead_letters WHERE seq = ?1")?.execute(params![seq])?;
         }
+        for r in &c.tokens {
+            tx.prepare_cached(
+                "INSERT INTO tokens (id, role, edge_id, hash, created_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                 ON CONFLICT (id) DO UPDATE SET revoked_at = excluded.revoked_at",
+            )?
+            .execute(params![r.id, r.role, r.edge_id, r.hash, r.created_at, r.revoked_at])?;
+        }
         for r in &c.invoices {
             tx.prepare_cached(
                 "INSERT INTO invoices (customer_id, subscription_id, period_start, json, closed_at) VALUES (?1, ?2, ?3, ?4, ?5) \
@@ -333,6 +340,7 @@ impl Store for SqliteStore {
         loaded.leases = self.select_all("leases")?;
         loaded.topups = self.select_all("wallet_topups")?;
         loaded.invoices = self.select_all("invoices")?;
+        loaded.tokens = self.select_all("tokens")?;
         Ok(loaded)
     }
 

@@ -2,7 +2,7 @@
 
 use rusqlite::Row;
 
-use crate::store::{DeadLetterRow, InvoiceRow, LeaseRow, StoredEvent, TopUpRow};
+use crate::store::{DeadLetterRow, InvoiceRow, LeaseRow, StoredEvent, TokenRow, TopUpRow};
 
 /// A row type read from SQLite: `COLUMNS` in the order [`FromRow::from_row`] reads them.
 pub(super) trait FromRow: Sized {
@@ -83,5 +83,19 @@ impl FromRow for StoredEvent {
     const COLUMNS: &'static str = "seq, json, received_at";
     fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
         Ok(StoredEvent { seq: r.get(0)?, json: r.get(1)?, received_at: r.get(2)? })
+    }
+}
+
+impl FromRow for TokenRow {
+    const COLUMNS: &'static str = "id, role, edge_id, hash, created_at, revoked_at";
+    fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(TokenRow {
+            id: r.get(0)?,
+            role: r.get(1)?,
+            edge_id: r.get(2)?,
+            hash: r.get(3)?,
+            created_at: r.get(4)?,
+            revoked_at: r.get(5)?,
+        })
     }
 }

@@ -104,6 +104,17 @@ pub const MIGRATIONS: &[&str] = &[
         UNIQUE (source, id)
     );
     ",
+    // 5: the bearer tokens the hub made, by the SHA-256 of their text.
+    "
+    CREATE TABLE tokens (
+        id         TEXT    PRIMARY KEY,
+        role       TEXT    NOT NULL,
+        edge_id    TEXT    NOT NULL,
+        hash       TEXT    NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL,
+        revoked_at INTEGER NOT NULL
+    );
+    ",
 ];
 
 /// The schema version this build writes.
