@@ -47,7 +47,7 @@ lint:
 ## `tollgate` command, the real hub binary on loopback with SQLite on disk, kill -9 mid-burst);
 ## then that pkg-template/types.d.ts is what the Rust types generate (`make types` rewrites it).
 test-rust:
-	$(CARGO) test --lib --bins --test suite
+	$(CARGO) test --lib --bins --test suite -- --skip postgres_
 	$(CARGO) test -p tollgate --features ts --test types
 
 ## test-hub: the hub's part of the suite alone.
@@ -57,7 +57,8 @@ test-hub:
 ## test-hub-pg: the hub's part of the suite again, every hub on PostgreSQL: a throwaway server
 ## of its own under target/postgres (Debian's postgresql, installed when missing), started on a
 ## Unix socket, each test on a fresh database, stopped and deleted afterwards, pass or fail.
-## The tests of SQLite's file itself (its lock, its permissions) are SQLite's alone.
+## The tests of SQLite's file itself (its lock, its permissions) are SQLite's alone; those of
+## several hubs on one database (`postgres_…`, tests/suite/hub_multi.rs) are PostgreSQL's.
 test-hub-pg:
 	@scripts/postgres.sh start
 	@TOLLGATE_TEST_POSTGRES="$$(scripts/postgres.sh url)" $(CARGO) test -p tollgate-cli --test suite -- \

@@ -22,6 +22,9 @@ impl Store for NullStore {
     fn fence(&mut self) -> Result<i64, StoreError> {
         Ok(1)
     }
+    fn claim_meta(&mut self, _key: &str, value: &str) -> Result<String, StoreError> {
+        Ok(value.to_string())
+    }
     fn load(&mut self, _visit: &mut dyn FnMut(Record) -> Result<(), String>) -> Result<Loaded, StoreError> {
         Ok(Loaded::default())
     }
@@ -51,6 +54,7 @@ fn hub() -> Option<HubState> {
         snapshot_ttl_ms: 7 * 86_400_000,
         hash_seed: 7,
         keyring: Default::default(),
+        shared: false,
     };
     HubState::load(&mut NullStore, setup, tollgate_fuzz::now()).ok().map(|(state, _, _)| state)
 }

@@ -40,6 +40,7 @@ use state::{HubState, Setup};
 use tokens::{EnvTokens, Role, SharedKeyring, Tokens};
 use writer::Writer;
 
+use tollgate::sync::signed::KeyPair;
 use tollgate::sync::Policy;
 
 /// Runs the hub until the process is stopped. Prints the generated tokens (once), the public
@@ -54,26 +55,46 @@ pub fn run(config: Config) -> Result<(), String> {
     let opened = config.db.open().map_err(|e| e.to_string())?;
     // (SQLite's writer lock stays in `opened` until `run` returns.)
     let (mut store, reader) = (opened.writer, opened.reader);
-    // A fencing epoch: should SQLite's file lock ever be bypassed (a copy of the file system, a
-    // misconfigured mount), or a second hub start on the same PostgreSQL database, the older
-    // process's writes fail instead of interleaving.
-    store.fence().map_err(|e| e.to_string())?;
+    let shared = store.shared();
+    let key_seed = random_bytes::<32>()?;
+    let mut claimed_key = false;
+    if shared {
+        // Several hubs may run on this database: they agree on one signing key (the first one
+        // stored wins) before any of them reads the state.
+        if config.key.is_none() {
+            let candidate = KeyPair::from_seed(&key_seed, None).map_err(|e| e.to_string())?.to_value().to_string();
+            let stored = store.claim_meta("signing_key", &candidate).map_err(|e| e.to_string())?;
+            claimed_key = stored == candidate;
+        }
+    } else {
+        // A fencing epoch: should SQLite's file lock ever be bypassed (a copy of the file
+        // system, a misconfigured mount), the older process's writes fail instead of
+        // interleaving.
+        store.fence().map_err(|e| e.to_string())?;
+    }
     let setup = Setup {
         key: config.key.clone(),
         policy: Policy { ttl_ms: config.ttl_ms, edge_share_percent: config.edge_share_percent, ..Policy::default() },
         boot_id: hex(&random_bytes::<8>()?),
         seed: config.seed.clone(),
-        key_seed: random_bytes::<32>()?,
+        key_seed,
         max_future_ms: i64::try_from(config.max_future_ms).unwrap_or(i64::MAX),
         snapshot_ttl_ms: i64::try_from(config.snapshot_ttl_ms).unwrap_or(i64::MAX),
         hash_seed: u64::from_le_bytes(random_bytes::<8>()?),
         keyring: keyring.clone(),
+        shared,
     };
-    let (mut state, mut changes, report) = HubState::load(&mut *store, setup, state::now())?;
+    let (mut state, mut changes, mut report) = HubState::load(&mut *store, setup, state::now())?;
+    report.key_generated |= claimed_key;
     // Tokens for the roles neither the environment nor the database covers: stored (hashed)
     // with the rest of start-up's changes, so they keep working after a restart.
     let generated = state.first_tokens(&env_tokens, state::now(), &mut changes)?;
-    store.apply(&[&changes]).map_err(|e| format!("cannot write the database: {e}"))?;
+    let position = if shared {
+        writer::write_start(&mut *store, &mut state, report.position, changes)
+    } else {
+        store.apply(&[&changes]).map(|()| 0)
+    }
+    .map_err(|e| format!("cannot write the database: {e}"))?;
 
     let mut out = std::io::stdout().lock();
     let db = config.db.describe();
@@ -108,7 +129,9 @@ pub fn run(config: Config) -> Result<(), String> {
         ),
     );
 
-    let writer = Writer::start(store).map_err(|e| e.to_string())?;
+    let state = Arc::new(std::sync::Mutex::new(state));
+    let writer = if shared { Writer::start_shared(store, state.clone(), position) } else { Writer::start(store) }
+        .map_err(|e| e.to_string())?;
     let tokens = Tokens::new(env_tokens, keyring);
     let hub = Arc::new(http::Hub::new(state, writer, reader, tokens, config.www.clone()));
     let runtime = tokio::runtime::Builder::new_multi_thread()

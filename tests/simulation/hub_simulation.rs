@@ -1607,6 +1607,7 @@ fn next_setup(rng: &mut Rng, p: &Params) -> Setup {
         snapshot_ttl_ms: 7 * 86_400_000,
         hash_seed: rng.next(),
         keyring: Default::default(),
+        shared: false,
     }
 }
 

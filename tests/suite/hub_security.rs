@@ -614,37 +614,6 @@ fn f6_a_4_mib_request_of_invalid_elements() {
     assert!(failures.is_empty(), "{failures:#?}");
 }
 
-// ---------------------------------------------------------------------------------------------
-// edges built from the core, speaking to the real hub
-
-/// The wall clock as a timestamp.
-fn wall_clock() -> Timestamp {
-    Timestamp(
-        i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()).unwrap(),
-    )
-}
-
-/// An edge engine on the hub's current snapshot, with leases on, as `edge`.
-fn edge_engine(hub: &Hub, token: &str, edge: &str) -> Engine {
-    let snapshot = hub.get("/v1/snapshot", Some(token));
-    assert_eq!(snapshot.status, 200, "{}", snapshot.body);
-    let mut engine = Engine::from_snapshot(&snapshot.body, Options::default()).unwrap();
-    engine.enable_leases(edge, "boot-1");
-    engine
-}
-
-/// One sync round trip of `engine`: its next request (a page), the hub's answer merged.
-fn edge_sync(hub: &Hub, token: &str, engine: &mut Engine) -> Answer {
-    let now = wall_clock();
-    let request = engine.sync_request(now).unwrap().unwrap();
-    let body = serde_json::to_string(&request).unwrap();
-    assert!(body.len() < 4 * 1024 * 1024, "a page of {} bytes", body.len());
-    let answer = hub.post("/v1/sync", Some(token), &body);
-    assert_eq!(answer.status, 200, "{}", answer.body);
-    engine.apply_sync(&answer.body, now).unwrap();
-    answer
-}
-
 /// The rows of the hub's `leases` table.
 fn lease_rows(db: &Path) -> i64 {
     query_count(db, "SELECT COUNT(*) FROM leases")

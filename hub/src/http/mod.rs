@@ -22,7 +22,7 @@ use axum::Router;
 use super::state::{self, HubError, HubState, Reply};
 use super::store::{Changes, Store};
 use super::tokens::Tokens;
-use super::writer::{Pending, Writer};
+use super::writer::{Pending, Permit, Writer};
 use error::{error_response, reply_response, storage_failed, ApiError};
 use tollgate::time::Timestamp;
 
@@ -34,7 +34,7 @@ pub const MAX_SYNC_ITEMS: usize = 10_000;
 
 /// Everything the handlers share.
 pub struct Hub {
-    state: Mutex<HubState>,
+    state: Arc<Mutex<HubState>>,
     writer: Writer,
     tokens: Tokens,
     reader: Mutex<Box<dyn Store>>,
@@ -42,10 +42,16 @@ pub struct Hub {
 }
 
 impl Hub {
-    /// The hub over a loaded state, its writer, a second store connection for reads, the tokens
-    /// and the static site's directory.
-    pub fn new(state: HubState, writer: Writer, reader: Box<dyn Store>, tokens: Tokens, www: PathBuf) -> Hub {
-        Hub { state: Mutex::new(state), writer, tokens, reader: Mutex::new(reader), www }
+    /// The hub over a loaded state (shared with its writer when the store is shared), its
+    /// writer, a second store connection for reads, the tokens and the static site's directory.
+    pub fn new(
+        state: Arc<Mutex<HubState>>,
+        writer: Writer,
+        reader: Box<dyn Store>,
+        tokens: Tokens,
+        www: PathBuf,
+    ) -> Hub {
+        Hub { state, writer, tokens, reader: Mutex::new(reader), www }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HubState> {
@@ -57,6 +63,8 @@ impl Hub {
     where
         F: FnOnce(&mut HubState, Timestamp) -> Result<(Reply, Changes), HubError>,
     {
+        // On a shared store, granted once this hub's state holds every hub's changes.
+        let Ok(permit) = self.writer.admit().await else { return storage_failed() };
         let (reply, pending) = {
             let mut state = self.lock();
             if self.writer.progress.failed() {
@@ -69,7 +77,7 @@ impl Hub {
                     return error_response(&ApiError::from(&e));
                 }
                 Err(e) => return error_response(&ApiError::from(&e)),
-                Ok((reply, changes)) => (reply, self.queue(&mut state, changes)),
+                Ok((reply, changes)) => (reply, self.submit(&mut state, permit, changes)),
             }
         };
         match pending.await {
@@ -84,17 +92,14 @@ impl Hub {
     where
         F: FnOnce(&mut HubState, Timestamp) -> Result<Reply, HubError>,
     {
-        let (result, pending) = {
+        let (result, ticket) = {
             let mut state = self.lock();
-            let result = op(&mut state, state::now());
-            let behind = state.ticket > self.writer.progress.durable() || self.writer.progress.failed();
-            let pending = behind.then(|| self.queue(&mut state, Changes::default()));
-            (result, pending)
+            (op(&mut state, state::now()), state.ticket)
         };
-        if let Some(p) = pending {
-            if !matches!(p.await, Ok(Ok(()))) {
-                return storage_failed();
-            }
+        if (ticket > self.writer.progress.durable() || self.writer.progress.failed())
+            && !self.writer.progress.wait(ticket).await
+        {
+            return storage_failed();
         }
         match result {
             Ok(reply) => reply_response(&reply),
@@ -102,21 +107,22 @@ impl Hub {
         }
     }
 
-    fn queue(&self, state: &mut HubState, changes: Changes) -> Pending {
+    fn submit(&self, state: &mut HubState, permit: Permit, changes: Changes) -> Pending {
         state.forget_durable(self.writer.progress.durable());
         state.ticket += 1;
-        self.writer.queue(state.ticket, changes)
+        permit.submit(state.ticket, changes)
     }
 
     /// The periodic in-process sync of the hub's own leases.
     pub async fn tick(&self) {
+        if self.writer.progress.failed() {
+            return;
+        }
+        let Ok(permit) = self.writer.admit().await else { return };
         let pending = {
             let mut state = self.lock();
-            if self.writer.progress.failed() {
-                return;
-            }
             let changes = state.tick(state::now());
-            (!changes.is_empty()).then(|| self.queue(&mut state, changes))
+            (!changes.is_empty()).then(|| self.submit(&mut state, permit, changes))
         };
         if let Some(p) = pending {
             let _ = p.await;

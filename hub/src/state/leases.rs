@@ -23,6 +23,9 @@ const REVOKED_META: &str = "revoked_edges";
 /// fully used (its edge is gone): a day.
 const UNREPORTED_GRACE_MS: i64 = 86_400_000;
 
+/// The `meta` entries `hub_seen:<boot id>`: when each hub run on a shared store last ticked (ms).
+const SEEN_META: &str = "hub_seen:";
+
 /// How often the leases are collected (ms).
 const COLLECT_EVERY_MS: i64 = 60_000;
 
@@ -107,6 +110,22 @@ fn decimal_of(text: &str, what: &str) -> Result<Decimal, String> {
     parse_decimal(text).ok_or_else(|| format!("stored {what} {text:?} is not a decimal"))
 }
 
+/// A stored lease row as the escrow keeps it.
+fn parse_row(row: &LeaseRow) -> Result<(LeaseKey, Holder, Lease), String> {
+    let key = LeaseKey { customer_id: row.customer_id.clone(), key: row.key.clone(), period: Timestamp(row.period) };
+    let epoch = u32::try_from(row.epoch).map_err(|_| format!("stored lease epoch {} is out of range", row.epoch))?;
+    let holder = Holder { edge_id: row.edge_id.clone(), boot_id: row.boot_id.clone(), epoch };
+    let lease = Lease {
+        granted: decimal_of(&row.granted, "lease granted")?,
+        returned: decimal_of(&row.returned, "lease returned")?,
+        used: decimal_of(&row.used, "lease used")?,
+        expires_at: Timestamp(row.expires_at),
+        closed: row.closed,
+        allowance: decimal_of(&row.allowance, "lease allowance")?,
+    };
+    Ok((key, holder, lease))
+}
+
 /// The escrow and what governs it: the policy, the revoked edges, the hub's own boot id.
 pub(super) struct Leases {
     escrow: Escrow,
@@ -117,12 +136,25 @@ pub(super) struct Leases {
     revoked: BTreeSet<String>,
     /// When leases were last collected.
     collected_at: Timestamp,
+    /// The store is shared by several hubs: each says it is alive at every tick, and the hub's
+    /// own leases of a run that stopped saying so are closed by whichever hub notices.
+    shared: bool,
+    /// Shared stores: when each hub run was last seen (ms, its own clock), by boot id.
+    seen: std::collections::HashMap<String, i64>,
 }
 
 impl Leases {
     /// An empty escrow.
     pub(super) fn new(policy: Policy, boot_id: String, now: Timestamp) -> Leases {
-        Leases { escrow: Escrow::default(), policy, boot_id, revoked: BTreeSet::new(), collected_at: now }
+        Leases {
+            escrow: Escrow::default(),
+            policy,
+            boot_id,
+            revoked: BTreeSet::new(),
+            collected_at: now,
+            shared: false,
+            seen: std::collections::HashMap::new(),
+        }
     }
 
     /// This run's boot id.
@@ -130,32 +162,77 @@ impl Leases {
         &self.boot_id
     }
 
-    /// Loads the stored leases and revoked edges. The hub's own
-    /// leases of an earlier run are closed: their `used` is exact (the hub reports it in the
-    /// same transaction as the events it covers), so closing gives back what they did not use.
-    pub(super) fn restore(&mut self, loaded: &Loaded, changes: &mut Changes) -> Result<(), String> {
-        if let Some(stored) = loaded.meta.get(REVOKED_META) {
-            self.revoked = serde_json::from_str(stored).map_err(|e| format!("stored revoked edges: {e}"))?;
+    /// Loads the stored leases and revoked edges, and closes the hub's own leases of runs that
+    /// are over ([`Leases::close_gone`]), which gives back what they did not use.
+    pub(super) fn restore(&mut self, loaded: &Loaded, shared: bool, changes: &mut Changes) -> Result<(), String> {
+        self.shared = shared;
+        for (key, value) in &loaded.meta {
+            self.follow_meta(key, value)?;
         }
         for row in &loaded.leases {
-            let key =
-                LeaseKey { customer_id: row.customer_id.clone(), key: row.key.clone(), period: Timestamp(row.period) };
-            let epoch =
-                u32::try_from(row.epoch).map_err(|_| format!("stored lease epoch {} is out of range", row.epoch))?;
-            let holder = Holder { edge_id: row.edge_id.clone(), boot_id: row.boot_id.clone(), epoch };
-            let mut lease = Lease {
-                granted: decimal_of(&row.granted, "lease granted")?,
-                returned: decimal_of(&row.returned, "lease returned")?,
-                used: decimal_of(&row.used, "lease used")?,
-                expires_at: Timestamp(row.expires_at),
-                closed: row.closed,
-                allowance: decimal_of(&row.allowance, "lease allowance")?,
-            };
-            if row.edge_id == HUB_EDGE && row.boot_id != self.boot_id && !lease.closed {
-                lease.closed = true;
-                changes.leases.push(lease_row(&key, &row.edge_id, &row.boot_id, epoch, &lease));
-            }
+            let (key, holder, lease) = parse_row(row)?;
             self.escrow.accounts.entry(key).or_default().leases.insert(holder, lease);
+        }
+        // On SQLite every earlier run is over; on a shared store, only those not seen lately.
+        let now = self.collected_at;
+        if shared {
+            changes.meta.push((format!("{SEEN_META}{}", self.boot_id), now.0.to_string()));
+            self.seen.insert(self.boot_id.clone(), now.0);
+        }
+        self.close_gone(now, changes);
+        Ok(())
+    }
+
+    /// The time after which a hub run that has not ticked is taken for gone: three of its ticks.
+    fn gone_after_ms(&self) -> i64 {
+        3 * i64::try_from((self.policy.ttl_ms / 4).clamp(250, 10_000)).unwrap_or(10_000)
+    }
+
+    /// Closes the hub's own leases of runs that are over (any other run on SQLite; on a shared
+    /// store, a run not seen for [`Leases::gone_after_ms`]) at what they used, which is exact:
+    /// a hub writes its lease's `used` in the same transaction as the events it covers.
+    fn close_gone(&mut self, now: Timestamp, changes: &mut Changes) {
+        let gone_before = now.0.saturating_sub(self.gone_after_ms());
+        let (me, seen, shared) = (&self.boot_id, &self.seen, self.shared);
+        for (key, account) in &mut self.escrow.accounts {
+            for (h, lease) in &mut account.leases {
+                let gone = !shared || seen.get(&h.boot_id).is_none_or(|at| *at < gone_before);
+                if h.edge_id == HUB_EDGE && h.boot_id != *me && !lease.closed && gone {
+                    lease.closed = true;
+                    changes.leases.push(lease_row(key, &h.edge_id, &h.boot_id, h.epoch, lease));
+                }
+            }
+        }
+    }
+
+    /// Another hub's change to a lease: the row as it now stands.
+    pub(super) fn follow_row(&mut self, row: &LeaseRow) -> Result<(), String> {
+        let (key, holder, lease) = parse_row(row)?;
+        self.escrow.accounts.entry(key).or_default().leases.insert(holder, lease);
+        Ok(())
+    }
+
+    /// Another hub's collection of a lease.
+    pub(super) fn follow_removal(&mut self, id: &LeaseId) {
+        let key = LeaseKey { customer_id: id.customer_id.clone(), key: id.key.clone(), period: Timestamp(id.period) };
+        let Ok(epoch) = u32::try_from(id.epoch) else { return };
+        let holder = Holder { edge_id: id.edge_id.clone(), boot_id: id.boot_id.clone(), epoch };
+        if let Some(account) = self.escrow.accounts.get_mut(&key) {
+            account.leases.remove(&holder);
+            if account.leases.is_empty() {
+                self.escrow.accounts.remove(&key);
+            }
+        }
+    }
+
+    /// A `meta` entry this part keeps (the revoked edges, when hubs were last seen), as stored
+    /// or as another hub changed it.
+    pub(super) fn follow_meta(&mut self, key: &str, value: &str) -> Result<(), String> {
+        if key == REVOKED_META {
+            self.revoked = serde_json::from_str(value).map_err(|e| format!("revoked edges: {e}"))?;
+        } else if let Some(boot) = key.strip_prefix(SEEN_META) {
+            let at = value.parse().map_err(|_| format!("{key}: {value:?} is not a time"))?;
+            self.seen.insert(boot.to_string(), at);
         }
         Ok(())
     }
@@ -261,6 +338,12 @@ impl Leases {
     /// of its events), when its engine says one is due, and the collection of leases.
     fn tick(&mut self, mut engine: Option<&mut Engine>, now: Timestamp) -> Changes {
         let mut changes = Changes::default();
+        if self.shared {
+            // Alive: said at every tick, and the runs that stopped saying so are closed.
+            changes.meta.push((format!("{SEEN_META}{}", self.boot_id), now.0.to_string()));
+            self.seen.insert(self.boot_id.clone(), now.0);
+            self.close_gone(now, &mut changes);
+        }
         if let Some(engine) = engine.as_deref_mut().filter(|e| e.needs_sync(now)) {
             self.round(engine, now, &mut changes);
         }

@@ -6,6 +6,7 @@
 //! judges; the hub adds no business rule of its own) and one part per piece of state it owns:
 //!
 //! - `startup`: the history replayed into a new engine at start, a seed into an empty hub;
+//! - `follow`: what other hubs of a shared store committed, applied;
 //! - `leases`: the [`Escrow`](tollgate::sync::Escrow) that shares hard limits and wallets out as
 //!   leases, lease reports, collection, revocation;
 //! - `documents`: catalog versions, customer definitions, top-ups, closed invoices, the signed
@@ -21,6 +22,7 @@
 
 mod documents;
 mod events;
+mod follow;
 mod leases;
 mod queries;
 mod startup;
@@ -165,6 +167,9 @@ pub struct Setup {
     /// The keyring the requests' guards read: the state fills it at start and changes it as
     /// tokens are made and revoked.
     pub keyring: SharedKeyring,
+    /// The store is shared with other hubs (PostgreSQL): their leases are not this hub's to
+    /// close at start.
+    pub shared: bool,
 }
 
 /// What start-up tells the operator.
@@ -178,6 +183,8 @@ pub struct StartReport {
     pub seeded: bool,
     /// Whether the signing key was generated now.
     pub key_generated: bool,
+    /// A shared store's `change_log` position the state was loaded at (0 otherwise).
+    pub position: i64,
 }
 
 /// The hub's state: its engine, and a part for each piece of state it keeps besides.

@@ -45,6 +45,7 @@ impl HubState {
             .load(&mut |record| state.replay(record, &mut report))
             .map_err(|e: StoreError| format!("cannot read the database: {e}"))?;
         state.seq = loaded.last_seq;
+        report.position = loaded.position;
         let mut changes = Changes::default();
 
         // The signing key: --key, else the stored one, else a new one (kept).
@@ -62,7 +63,7 @@ impl HubState {
         };
 
         // The escrow, from the stored leases.
-        state.leases.restore(&loaded, &mut changes)?;
+        state.leases.restore(&loaded, setup.shared, &mut changes)?;
         state.restore_tokens(loaded.tokens)?;
         for row in loaded.topups {
             state.docs.topups.insert(row.idempotency_key.clone(), row);
@@ -90,7 +91,7 @@ impl HubState {
     }
 
     /// Applies one record of the stored history.
-    fn replay(&mut self, record: Record, report: &mut StartReport) -> Result<(), String> {
+    pub(super) fn replay(&mut self, record: Record, report: &mut StartReport) -> Result<(), String> {
         match record {
             Record::Catalog(row) => {
                 let catalog = parse_stored(&row.json, "catalog")?;

@@ -48,6 +48,22 @@ impl HubState {
         Ok(())
     }
 
+    /// Tokens another hub made or revoked, as they now stand.
+    pub(super) fn follow_tokens(&mut self, rows: Vec<TokenRow>) -> Result<(), String> {
+        for row in rows {
+            let (role, edge) = role_of(&row)?;
+            let mut keyring = self.keyring.write().unwrap_or_else(PoisonError::into_inner);
+            if row.revoked_at == 0 {
+                keyring.insert(row.hash.clone(), role, edge);
+            } else {
+                keyring.remove(&row.hash);
+            }
+            drop(keyring);
+            self.tokens.insert(row.id.clone(), row);
+        }
+        Ok(())
+    }
+
     /// True when a valid token of `role` was made.
     fn has_valid(&self, role: Role) -> bool {
         self.tokens.values().any(|t| t.revoked_at == 0 && t.role == role.as_str())

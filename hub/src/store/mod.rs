@@ -6,12 +6,16 @@
 //! a few paged reads — and both implementations hold the same tables (see each one's `schema`).
 
 mod postgres;
+mod shared;
 mod sqlite;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use serde::{Deserialize, Serialize};
+
 pub use postgres::PgStore;
+pub use shared::{Cycle, Logged, Tail};
 pub use sqlite::{SqliteStore, WriterLock};
 
 /// A storage failure (the database could not be opened, read or written).
@@ -166,7 +170,7 @@ pub struct EventRow {
 }
 
 /// One lease as the escrow keeps it, identified by key and holder.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeaseRow {
     /// Lease key: customer.
     pub customer_id: String,
@@ -195,7 +199,7 @@ pub struct LeaseRow {
 }
 
 /// A wallet top-up, remembered by its idempotency key.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TopUpRow {
     /// The client's idempotency key.
     pub idempotency_key: String,
@@ -214,7 +218,7 @@ pub struct TopUpRow {
 }
 
 /// A closed invoice.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InvoiceRow {
     /// The customer.
     pub customer_id: String,
@@ -256,7 +260,7 @@ pub struct DeadLetterRow {
 /// A bearer token the hub made (at a first start without the environment's tokens, or through
 /// `POST /v1/tokens`), kept by the SHA-256 of its text: the text itself is shown once and never
 /// stored.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenRow {
     /// Its public id (`tok_…`), for listing and revoking.
     pub id: String,
@@ -274,7 +278,7 @@ pub struct TokenRow {
 
 /// One lease row's identity: key and holder (the first six fields of [`LeaseRow`], which keeps
 /// them flat as its table does).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeaseId {
     /// Customer, feature key or `$wallet`, period start (ms).
     pub customer_id: String,
@@ -371,6 +375,8 @@ pub struct Loaded {
     pub tokens: Vec<TokenRow>,
     /// The highest `seq` of the history (0 when empty).
     pub last_seq: i64,
+    /// Shared stores: the `change_log` position this state is at (0 otherwise).
+    pub position: i64,
 }
 
 /// A stored event, as `GET /v1/events` lists it.
@@ -403,6 +409,31 @@ pub trait Store: Send {
 
     /// True when the ledger holds the event `(source, id)`.
     fn event_json(&mut self, source: &str, id: &str) -> Result<Option<String>, StoreError>;
+
+    /// Sets `meta` entry `key` to `value` unless it is set already; returns what it holds. (How
+    /// hubs starting together on one database agree on one signing key.)
+    fn claim_meta(&mut self, key: &str, value: &str) -> Result<String, StoreError>;
+
+    /// True when several hubs may share this store (PostgreSQL): their writes then go through
+    /// [`Store::coordinate`], which orders them, and each follows the others' with [`Store::tail`].
+    fn shared(&self) -> bool {
+        false
+    }
+
+    /// Shared stores: one write across hubs. Takes the lock on the `change_log` position, lets
+    /// `cycle` apply what others committed after `position` and gather its batches, writes them
+    /// with their `change_log` row, and commits. Returns the new position.
+    fn coordinate(&mut self, position: i64, cycle: &mut dyn Cycle) -> Result<i64, StoreError> {
+        let _ = (position, cycle);
+        Err(StoreError("this store is not shared by several hubs".into()))
+    }
+
+    /// Shared stores: what others committed after `position` (the history after `last_seq`),
+    /// read without the lock; `None` when nothing was.
+    fn tail(&mut self, position: i64, last_seq: i64) -> Result<Option<Tail>, StoreError> {
+        let _ = (position, last_seq);
+        Ok(None)
+    }
 
     /// Dead letters after `seq` (oldest first), at most `limit`, of one customer or all.
     fn dead_letters(

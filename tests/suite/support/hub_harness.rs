@@ -14,6 +14,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use tollgate::engine::{Engine, Options};
 use tollgate::time::Timestamp;
 
 /// The admin token the hubs of [`Hub::start`] are given.
@@ -479,4 +480,42 @@ pub fn closed_by_server(stream: &mut std::net::TcpStream, within: Duration) -> b
 /// Σ granted over the leases of the answers so far, by edge (granted only grows).
 pub fn granted(answer: &Answer) -> tollgate::Decimal {
     answer.body["leases"].as_array().unwrap().iter().map(|l| decimal(&l["granted"])).sum()
+}
+
+// edges built from the core, speaking to the real hub
+
+/// The wall clock as a timestamp.
+pub fn wall_clock() -> Timestamp {
+    Timestamp(
+        i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()).unwrap(),
+    )
+}
+
+/// An edge engine on the hub's current snapshot, with leases on, as `edge`.
+pub fn edge_engine(hub: &Hub, token: &str, edge: &str) -> Engine {
+    let snapshot = hub.get("/v1/snapshot", Some(token));
+    assert_eq!(snapshot.status, 200, "{}", snapshot.body);
+    let mut engine = Engine::from_snapshot(&snapshot.body, Options::default()).unwrap();
+    engine.enable_leases(edge, "boot-1");
+    engine
+}
+
+/// One sync round trip of `engine`: its next request (a page), the hub's answer merged.
+pub fn edge_sync(hub: &Hub, token: &str, engine: &mut Engine) -> Answer {
+    try_edge_sync(hub, token, engine).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`edge_sync`], or why it failed (the hub unreachable, or not 200): the engine is then as
+/// it was, its usage still unacknowledged.
+pub fn try_edge_sync(hub: &Hub, token: &str, engine: &mut Engine) -> Result<Answer, String> {
+    let now = wall_clock();
+    let request = engine.sync_request(now).unwrap().unwrap();
+    let body = serde_json::to_string(&request).unwrap();
+    assert!(body.len() < 4 * 1024 * 1024, "a page of {} bytes", body.len());
+    let answer = hub.try_call("POST", "/v1/sync", Some(token), Some(&body), &[]).map_err(|e| e.to_string())?;
+    if answer.status != 200 {
+        return Err(format!("{}: {}", answer.status, answer.body));
+    }
+    engine.apply_sync(&answer.body, now).unwrap();
+    Ok(answer)
 }

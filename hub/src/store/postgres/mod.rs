@@ -12,12 +12,15 @@ use std::collections::HashMap;
 
 use postgres::error::SqlState;
 use postgres::fallible_iterator::FallibleIterator;
-use postgres::{Client, NoTls, Row, Statement, Transaction};
+use postgres::{Client, GenericClient, IsolationLevel, NoTls, Row, Statement, Transaction};
 
 use super::{
-    now_ms, CatalogRow, Changes, CustomerChange, CustomerRow, DeadLetterRow, EventRow, LeaseRow, Loaded, Record, Store,
-    StoreError, StoredEvent, WRITER_EPOCH,
+    now_ms, CatalogRow, Changes, CustomerChange, CustomerRow, Cycle, DeadLetterRow, EventRow, LeaseRow, Loaded, Logged,
+    Record, Store, StoreError, StoredEvent, Tail, WRITER_EPOCH,
 };
+
+/// The `meta` entry holding the last `change_log` position; its row lock orders the hubs' commits.
+const LOG_POSITION: &str = "log_position";
 
 impl From<postgres::Error> for StoreError {
     fn from(e: postgres::Error) -> Self {
@@ -49,6 +52,9 @@ pub fn without_password(url: &str) -> String {
 /// The statements every transaction uses, prepared once per connection.
 struct Prepared {
     epoch: Statement,
+    lock_position: Statement,
+    read_position: Statement,
+    log: Statement,
     meta: Statement,
     catalog: Statement,
     customer_version: Statement,
@@ -70,6 +76,9 @@ impl Prepared {
     fn new(c: &mut Client) -> Result<Prepared, postgres::Error> {
         Ok(Prepared {
             epoch: c.prepare("SELECT value FROM meta WHERE key = $1 FOR SHARE")?,
+            lock_position: c.prepare("SELECT value FROM meta WHERE key = $1 FOR UPDATE")?,
+            read_position: c.prepare("SELECT value FROM meta WHERE key = $1")?,
+            log: c.prepare("INSERT INTO change_log (position, last_seq, body, created_at) VALUES ($1, $2, $3, $4)")?,
             meta: c.prepare(
                 "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             )?,
@@ -169,55 +178,97 @@ impl PgStore {
     pub fn schema_version(&mut self) -> Result<i64, StoreError> {
         Ok(self.client.query_one("SELECT COALESCE(MAX(version), 0) FROM schema_version", &[])?.try_get(0)?)
     }
+}
 
-    fn history(&mut self, visit: &mut dyn FnMut(Record) -> Result<(), String>) -> Result<i64, StoreError> {
-        let mut rows = self.client.query_raw(
-            "SELECT seq, 0, CAST(version AS TEXT), '', json, created_at, snapshot_version FROM catalog_versions \
-             UNION ALL SELECT seq, 1, customer_id, kind, json, created_at, snapshot_version FROM customer_versions \
-             UNION ALL SELECT seq, 2, source, id, json, received_at, 0 FROM events \
-             ORDER BY 1",
-            std::iter::empty::<i64>(),
-        )?;
-        let mut last = 0;
-        while let Some(row) = rows.next()? {
-            let seq: i64 = row.try_get(0)?;
-            let which: i32 = row.try_get(1)?;
-            let a: String = row.try_get(2)?;
-            let b: String = row.try_get(3)?;
-            let json: String = row.try_get(4)?;
-            let at: i64 = row.try_get(5)?;
-            let snapshot_version: i64 = row.try_get(6)?;
-            let record = match which {
-                0 => Record::Catalog(CatalogRow {
-                    version: a.parse().map_err(|_| StoreError(format!("catalog version {a:?} at seq {seq}")))?,
-                    json,
-                    created_at: at,
-                    seq,
-                    snapshot_version,
-                }),
-                1 => Record::Customer(CustomerRow {
-                    kind: CustomerChange::parse(&b)
-                        .ok_or_else(|| StoreError(format!("unknown customer change kind {b:?} at seq {seq}")))?,
-                    id: a,
-                    json,
-                    created_at: at,
-                    seq,
-                    snapshot_version,
-                }),
-                _ => {
-                    Record::Event(EventRow { seq, source: a, id: b, customer_id: String::new(), json, received_at: at })
-                }
-            };
-            last = seq;
-            visit(record).map_err(StoreError)?;
-        }
-        Ok(last)
+/// The history records with `after < seq ≤ upto`, in `seq` order, through `visit`; returns
+/// the last `seq` seen (`after` when none).
+fn history(
+    c: &mut impl GenericClient,
+    after: i64,
+    upto: i64,
+    visit: &mut dyn FnMut(Record) -> Result<(), String>,
+) -> Result<i64, StoreError> {
+    let mut rows = c.query_raw(
+        "SELECT seq, 0, CAST(version AS TEXT), '', json, created_at, snapshot_version FROM catalog_versions \
+         WHERE seq > $1 AND seq <= $2 \
+         UNION ALL SELECT seq, 1, customer_id, kind, json, created_at, snapshot_version FROM customer_versions \
+         WHERE seq > $1 AND seq <= $2 \
+         UNION ALL SELECT seq, 2, source, id, json, received_at, 0 FROM events WHERE seq > $1 AND seq <= $2 \
+         ORDER BY 1",
+        [after, upto],
+    )?;
+    let mut last = after;
+    while let Some(row) = rows.next()? {
+        let seq: i64 = row.try_get(0)?;
+        let which: i32 = row.try_get(1)?;
+        let a: String = row.try_get(2)?;
+        let b: String = row.try_get(3)?;
+        let json: String = row.try_get(4)?;
+        let at: i64 = row.try_get(5)?;
+        let snapshot_version: i64 = row.try_get(6)?;
+        let record = match which {
+            0 => Record::Catalog(CatalogRow {
+                version: a.parse().map_err(|_| StoreError(format!("catalog version {a:?} at seq {seq}")))?,
+                json,
+                created_at: at,
+                seq,
+                snapshot_version,
+            }),
+            1 => Record::Customer(CustomerRow {
+                kind: CustomerChange::parse(&b)
+                    .ok_or_else(|| StoreError(format!("unknown customer change kind {b:?} at seq {seq}")))?,
+                id: a,
+                json,
+                created_at: at,
+                seq,
+                snapshot_version,
+            }),
+            _ => Record::Event(EventRow { seq, source: a, id: b, customer_id: String::new(), json, received_at: at }),
+        };
+        last = seq;
+        visit(record).map_err(StoreError)?;
     }
+    Ok(last)
+}
 
-    fn select<T>(&mut self, sql: &str, row: fn(&Row) -> Result<T, postgres::Error>) -> Result<Vec<T>, StoreError> {
-        let rows = self.client.query(sql, &[])?;
-        Ok(rows.iter().map(row).collect::<Result<Vec<_>, _>>()?)
+/// Every row of a query without parameters, mapped by `row`.
+fn select<T>(
+    c: &mut impl GenericClient,
+    sql: &str,
+    row: fn(&Row) -> Result<T, postgres::Error>,
+) -> Result<Vec<T>, StoreError> {
+    let rows = c.query(sql, &[])?;
+    Ok(rows.iter().map(row).collect::<Result<Vec<_>, _>>()?)
+}
+
+/// The `change_log` position (`FOR UPDATE`: locked until the transaction ends).
+fn position(c: &mut impl GenericClient, statement: &Statement) -> Result<i64, StoreError> {
+    let value: String = c.query_one(statement, &[&LOG_POSITION])?.try_get(0)?;
+    value.parse().map_err(|_| StoreError(format!("the change log position {value:?} is not a number")))
+}
+
+/// What was committed after `from` up to position `to`: the logged batches, and the history
+/// after `last_seq` up to theirs.
+fn read_tail(c: &mut impl GenericClient, from: i64, to: i64, last_seq: i64) -> Result<Tail, StoreError> {
+    let rows = c.query(
+        "SELECT last_seq, body FROM change_log WHERE position > $1 AND position <= $2 ORDER BY position",
+        &[&from, &to],
+    )?;
+    let mut tail = Tail { position: to, last_seq, ..Tail::default() };
+    for row in rows {
+        tail.last_seq = tail.last_seq.max(row.try_get(0)?);
+        let body: String = row.try_get(1)?;
+        let logged: Vec<Logged> =
+            serde_json::from_str(&body).map_err(|e| StoreError(format!("a change log row is unreadable: {e}")))?;
+        tail.logged.extend(logged);
     }
+    let mut records = Vec::new();
+    history(c, last_seq, tail.last_seq, &mut |r| {
+        records.push(r);
+        Ok(())
+    })?;
+    tail.records = records;
+    Ok(tail)
 }
 
 /// True when `e` is another hub's concurrent migration (a unique key taken under us).
@@ -467,19 +518,76 @@ impl Store for PgStore {
     }
 
     fn load(&mut self, visit: &mut dyn FnMut(Record) -> Result<(), String>) -> Result<Loaded, StoreError> {
-        let mut loaded = Loaded { last_seq: self.history(visit)?, ..Loaded::default() };
-        for row in self.client.query("SELECT key, value FROM meta", &[])? {
+        // One snapshot of the database: what other hubs commit meanwhile is after `position`.
+        let mut tx =
+            self.client.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start()?;
+        let position = position(&mut tx, &self.statements.read_position)?;
+        let last_seq = history(&mut tx, 0, i64::MAX, visit)?;
+        let mut loaded = Loaded { last_seq, position, ..Loaded::default() };
+        for row in tx.query("SELECT key, value FROM meta", &[])? {
             loaded.meta.insert(row.try_get(0)?, row.try_get(1)?);
         }
-        loaded.leases = self.select(&format!("SELECT {LEASE_COLUMNS} FROM leases"), lease_row)?;
-        loaded.topups = self.select(
+        loaded.leases = select(&mut tx, &format!("SELECT {LEASE_COLUMNS} FROM leases"), lease_row)?;
+        loaded.topups = select(
+            &mut tx,
             "SELECT idempotency_key, customer_id, amount, currency, balance, created_at, seq FROM wallet_topups",
             topup_row,
         )?;
-        loaded.invoices = self
-            .select("SELECT customer_id, subscription_id, period_start, json, closed_at FROM invoices", invoice_row)?;
-        loaded.tokens = self.select("SELECT id, role, edge_id, hash, created_at, revoked_at FROM tokens", token_row)?;
+        loaded.invoices = select(
+            &mut tx,
+            "SELECT customer_id, subscription_id, period_start, json, closed_at FROM invoices",
+            invoice_row,
+        )?;
+        loaded.tokens =
+            select(&mut tx, "SELECT id, role, edge_id, hash, created_at, revoked_at FROM tokens", token_row)?;
+        tx.commit()?;
         Ok(loaded)
+    }
+
+    fn claim_meta(&mut self, key: &str, value: &str) -> Result<String, StoreError> {
+        self.client
+            .execute("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING", &[&key, &value])?;
+        Ok(self.client.query_one("SELECT value FROM meta WHERE key = $1", &[&key])?.try_get(0)?)
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    fn coordinate(&mut self, at: i64, cycle: &mut dyn Cycle) -> Result<i64, StoreError> {
+        let mut tx = self.client.transaction()?;
+        // Held until the commit: the hubs' writes go one at a time, in position order.
+        let head = position(&mut tx, &self.statements.lock_position)?;
+        if head > at {
+            let tail = read_tail(&mut tx, at, head, cycle.last_seq())?;
+            cycle.catch_up(tail).map_err(StoreError)?;
+        }
+        let (batches, last_seq) = cycle.gather();
+        let batches: Vec<&Changes> = batches.iter().filter(|c| !c.is_empty()).collect();
+        if batches.is_empty() {
+            tx.commit()?;
+            return Ok(head);
+        }
+        write(&mut tx, &self.statements, &batches)?;
+        let logged: Vec<Logged> = batches.iter().map(|c| Logged::of(c)).collect();
+        let body = serde_json::to_string(&logged).map_err(|e| StoreError(format!("a change log row: {e}")))?;
+        let next = head + 1;
+        tx.execute(&self.statements.log, &[&next, &last_seq, &body, &now_ms()])?;
+        tx.execute(&self.statements.meta, &[&LOG_POSITION, &next.to_string()])?;
+        tx.commit()?;
+        Ok(next)
+    }
+
+    fn tail(&mut self, at: i64, last_seq: i64) -> Result<Option<Tail>, StoreError> {
+        let head = position(&mut self.client, &self.statements.read_position)?;
+        if head <= at {
+            return Ok(None);
+        }
+        let mut tx =
+            self.client.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start()?;
+        let tail = read_tail(&mut tx, at, head, last_seq)?;
+        tx.commit()?;
+        Ok(Some(tail))
     }
 
     fn apply(&mut self, batches: &[&Changes]) -> Result<(), StoreError> {

@@ -102,6 +102,18 @@ pub const MIGRATIONS: &[&str] = &[
         revoked_at BIGINT NOT NULL
     );
     ",
+    // 3: several hubs on one database. Each group commit is a row of `change_log` at the next
+    // position, written under a row lock on `meta`'s `log_position`; a hub applies the rows it
+    // has not seen (with the history up to their `last_seq`) before it decides anything.
+    "
+    CREATE TABLE change_log (
+        position   BIGINT PRIMARY KEY,
+        last_seq   BIGINT NOT NULL,
+        body       TEXT   NOT NULL,
+        created_at BIGINT NOT NULL
+    );
+    INSERT INTO meta (key, value) VALUES ('log_position', '0');
+    ",
 ];
 
 /// The schema version this build writes.

@@ -344,6 +344,14 @@ impl Store for SqliteStore {
         Ok(loaded)
     }
 
+    fn claim_meta(&mut self, key: &str, value: &str) -> Result<String, StoreError> {
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING",
+            params![key, value],
+        )?;
+        Ok(self.conn.query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| r.get(0))?)
+    }
+
     fn apply(&mut self, batches: &[&Changes]) -> Result<(), StoreError> {
         if batches.iter().all(|c| c.is_empty()) {
             return Ok(());
