@@ -84,6 +84,18 @@ pub fn run(config: Config) -> Result<(), String> {
         keyring: keyring.clone(),
         shared,
     };
+    // What rebuilds the state if a shared store fails for a while (a new run id: the leases of
+    // this one are closed by the hubs once it stops ticking).
+    let reload_setup = Setup { seed: None, ..setup.clone() };
+    let reload_keyring = keyring.clone();
+    let reload: writer::Reload = Box::new(move |store: &mut dyn store::Store| {
+        let setup =
+            Setup { boot_id: hex(&random_bytes::<8>()?), keyring: SharedKeyring::default(), ..reload_setup.clone() };
+        let (mut state, changes, report) = HubState::load(store, setup, state::now())?;
+        let at = writer::write_start(store, &mut state, report.position, changes).map_err(|e| e.to_string())?;
+        state.adopt_keyring(&reload_keyring);
+        Ok((state, at))
+    });
     let (mut state, mut changes, mut report) = HubState::load(&mut *store, setup, state::now())?;
     report.key_generated |= claimed_key;
     // Tokens for the roles neither the environment nor the database covers: stored (hashed)
@@ -130,8 +142,9 @@ pub fn run(config: Config) -> Result<(), String> {
     );
 
     let state = Arc::new(std::sync::Mutex::new(state));
-    let writer = if shared { Writer::start_shared(store, state.clone(), position) } else { Writer::start(store) }
-        .map_err(|e| e.to_string())?;
+    let writer =
+        if shared { Writer::start_shared(store, state.clone(), position, reload) } else { Writer::start(store) }
+            .map_err(|e| e.to_string())?;
     let tokens = Tokens::new(env_tokens, keyring);
     let hub = Arc::new(http::Hub::new(state, writer, reader, tokens, config.www.clone()));
     let runtime = tokio::runtime::Builder::new_multi_thread()

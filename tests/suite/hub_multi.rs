@@ -169,3 +169,39 @@ fn postgres_a_change_through_one_hub_reaches_the_other_within_a_second() {
     assert_eq!((a.status, b.status), (200, 200), "{} {}", a.body, b.body);
     assert_eq!(a.body, b.body, "one invoice for the period");
 }
+
+#[test]
+fn postgres_an_outage_is_a_503_and_the_hub_recovers_alone() {
+    let _ = server();
+    let dir = TempDir::new("pg-outage");
+    let hub = Hub::start(&dir.db(), &[]);
+    hub.setup(&[customer("cus_a", "plan_pro")]);
+    let post = |ids: &[&str]| {
+        let events: Vec<_> = ids.iter().map(|id| event("api", id, "cus_a", 5)).collect();
+        hub.post("/v1/events", Some(ADMIN), &json!(events).to_string())
+    };
+    assert_eq!(post(&["before"]).status, 200);
+
+    // The database refuses this hub's connections and drops the ones it has.
+    postgres_admin(
+        &dir.db(),
+        "ALTER DATABASE {db} ALLOW_CONNECTIONS false; \
+         SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{db}'",
+    );
+    // Writes are refused with a code, never acknowledged; the hub says it is unwell.
+    for id in ["during-1", "during-2"] {
+        assert_error(&post(&[id]), 503, "storage", "");
+    }
+    assert_eq!(hub.get("/healthz", None).status, 503);
+
+    // Back: the hub reloads its state by itself, and takes writes again.
+    postgres_admin(&dir.db(), "ALTER DATABASE {db} ALLOW_CONNECTIONS true");
+    eventually("the hub writes again", || hub.get("/healthz", None).status == 200);
+    eventually("an event is taken", || post(&["during-1"]).status == 200);
+    assert_eq!(post(&["after"]).status, 200);
+    // What was acknowledged is there once; what was refused is there only as sent again.
+    let mut ids = hub.stored_ids("api");
+    ids.sort();
+    assert_eq!(ids, ["after", "before", "during-1"]);
+    assert_eq!(hub.metered("cus_a", "price_tokens", None), Decimal::from(15));
+}

@@ -26,7 +26,9 @@ pub fn status_of(code: Code) -> u16 {
         Code::NotFound => 404,
         Code::Conflict | Code::PeriodOpen | Code::IdempotencyMismatch => 409,
         Code::PayloadTooLarge => 413,
-        Code::Storage | Code::Unencodable => 500,
+        Code::Unencodable => 500,
+        // The database failed or cannot be reached: nothing was acknowledged, try again later.
+        Code::Storage => 503,
         _ => 400,
     }
 }

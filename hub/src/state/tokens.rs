@@ -64,6 +64,15 @@ impl HubState {
         Ok(())
     }
 
+    /// Hands this state's valid tokens to `shared` (the keyring the guards read) and keeps
+    /// that one: how a state rebuilt after a failure takes over without a moment when a valid
+    /// token is refused.
+    pub fn adopt_keyring(&mut self, shared: &crate::tokens::SharedKeyring) {
+        let mine = self.keyring.read().unwrap_or_else(PoisonError::into_inner).clone();
+        *shared.write().unwrap_or_else(PoisonError::into_inner) = mine;
+        self.keyring = shared.clone();
+    }
+
     /// True when a valid token of `role` was made.
     fn has_valid(&self, role: Role) -> bool {
         self.tokens.values().any(|t| t.revoked_at == 0 && t.role == role.as_str())

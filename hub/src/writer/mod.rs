@@ -65,8 +65,17 @@ impl Progress {
     /// way on a read of the store); a restart reloads the last durable state.
     pub fn fail(&self, why: &str) {
         if !self.failed.swap(true, Ordering::AcqRel) {
-            eprintln!("tollgate hub: {why}; no further writes are accepted, restart the hub");
+            eprintln!(
+                "tollgate hub: {why}; writes are refused until the state is reloaded from the database \
+                 (on SQLite: restart the hub; on PostgreSQL it happens once the database answers)"
+            );
         }
+        self.watch.send_modify(|_| {});
+    }
+
+    /// Writes are accepted again (a shared store's state was reloaded).
+    fn recover(&self) {
+        self.failed.store(false, Ordering::Release);
         self.watch.send_modify(|_| {});
     }
 
@@ -87,6 +96,10 @@ impl Progress {
         reached.is_ok() && !self.failed()
     }
 }
+
+/// Rebuilds a hub's state from a shared store after a failure: the state, and the change log
+/// position it is at.
+pub type Reload = Box<dyn FnMut(&mut dyn Store) -> Result<(HubState, i64), String> + Send>;
 
 /// How permits are granted.
 enum Mode {
@@ -155,17 +168,20 @@ impl Writer {
 
     /// Starts the writer thread over a `store` other hubs write too, for `state` (loaded at
     /// `position` of the store's change log): it follows their changes and orders its own.
+    /// After a failure (the database unreachable), the writer rebuilds the state with `reload`
+    /// as soon as the database answers, and writes are accepted again.
     pub fn start_shared(
         mut store: Box<dyn Store>,
         state: Arc<Mutex<HubState>>,
         position: i64,
+        mut reload: Reload,
     ) -> Result<Writer, StoreError> {
         let (tx, rx) = mpsc::channel();
         let progress = Arc::new(Progress::default());
         let shared = progress.clone();
         std::thread::Builder::new()
             .name("tollgate-hub-writer".into())
-            .spawn(move || shared::run(&mut *store, &state, &rx, &shared, position))
+            .spawn(move || shared::run(&mut *store, &state, &rx, &shared, position, &mut reload))
             .map_err(|e| StoreError(format!("cannot start the writer thread: {e}")))?;
         Ok(Writer { mode: Mode::Shared(tx), progress })
     }

@@ -10,11 +10,11 @@
 
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use super::{finish, Job, Permit, Progress, MAX_GROUP};
+use super::{finish, Job, Permit, Progress, Reload, MAX_GROUP};
 use crate::state::HubState;
 use crate::store::{Changes, Cycle, Store, StoreError, Tail};
 
@@ -83,14 +83,46 @@ fn follow(store: &mut dyn Store, state: &Mutex<HubState>, progress: &Progress, p
     }
 }
 
+/// After a failure, how often the state is reloaded (when the database answers again).
+const RELOAD_EVERY: Duration = Duration::from_secs(1);
+
+/// Reloads the state after a failure, if the database answers: what memory held beyond the
+/// last commit (a group that failed) is dropped with it, and nothing of that was acknowledged.
+fn recover(
+    store: &mut dyn Store,
+    state: &Mutex<HubState>,
+    reload: &mut Reload,
+    progress: &Progress,
+    position: &mut i64,
+) {
+    match reload(store) {
+        Ok((mut fresh, at)) => {
+            let mut current = lock(state);
+            // Tickets go on growing: what waits on an older one is answered by the failure.
+            fresh.ticket = current.ticket;
+            *current = fresh;
+            *position = at;
+            progress.recover();
+            eprintln!("tollgate hub: the database answers again; state reloaded at change {at}, writes accepted");
+        }
+        Err(e) => eprintln!("tollgate hub: the database is still unavailable: {e}"),
+    }
+}
+
 pub(super) fn run(
     store: &mut dyn Store,
     state: &Mutex<HubState>,
     asks: &mpsc::Receiver<oneshot::Sender<Permit>>,
     progress: &Progress,
     mut position: i64,
+    reload: &mut Reload,
 ) {
+    let mut tried = Instant::now();
     loop {
+        if progress.failed() && tried.elapsed() >= RELOAD_EVERY {
+            tried = Instant::now();
+            recover(store, state, reload, progress, &mut position);
+        }
         let first = match asks.recv_timeout(FOLLOW_EVERY) {
             Ok(ask) => ask,
             Err(RecvTimeoutError::Timeout) => {

@@ -119,6 +119,14 @@ pub fn postgres_server() -> Option<String> {
     std::env::var("TOLLGATE_TEST_POSTGRES").ok().filter(|v| !v.is_empty())
 }
 
+/// Runs `sql` on the PostgreSQL server as its superuser (from its `postgres` database); `{db}`
+/// in it names the database of the hubs given `db`.
+pub fn postgres_admin(db: &Path, sql: &str) {
+    let server = postgres_server().expect("a PostgreSQL server");
+    let mut admin = postgres::Client::connect(&format!("{server}postgres"), postgres::NoTls).unwrap();
+    admin.batch_execute(&sql.replace("{db}", &postgres_name(db))).unwrap();
+}
+
 /// The database of the hubs given `db` (a file in a [`TempDir`]) on PostgreSQL.
 fn postgres_name(db: &Path) -> String {
     use sha2::Digest;

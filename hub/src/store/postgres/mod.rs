@@ -22,6 +22,13 @@ use super::{
 /// The `meta` entry holding the last `change_log` position; its row lock orders the hubs' commits.
 const LOG_POSITION: &str = "log_position";
 
+/// How long `change_log` rows are kept: hubs follow each other every 200 ms, so only a hub
+/// stalled this long needs an older row, and it restarts instead (it loads the current state).
+const LOG_KEPT_MS: i64 = 10 * 60_000;
+
+/// Older rows are deleted at every this many positions.
+const PRUNE_EVERY: i64 = 1_000;
+
 impl From<postgres::Error> for StoreError {
     fn from(e: postgres::Error) -> Self {
         // The server's own message (and its detail) says more than the client's summary.
@@ -55,6 +62,7 @@ struct Prepared {
     lock_position: Statement,
     read_position: Statement,
     log: Statement,
+    prune: Statement,
     meta: Statement,
     catalog: Statement,
     customer_version: Statement,
@@ -79,6 +87,7 @@ impl Prepared {
             lock_position: c.prepare("SELECT value FROM meta WHERE key = $1 FOR UPDATE")?,
             read_position: c.prepare("SELECT value FROM meta WHERE key = $1")?,
             log: c.prepare("INSERT INTO change_log (position, last_seq, body, created_at) VALUES ($1, $2, $3, $4)")?,
+            prune: c.prepare("DELETE FROM change_log WHERE created_at < $1")?,
             meta: c.prepare(
                 "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             )?,
@@ -147,6 +156,7 @@ const LEASE_COLUMNS: &str =
 
 /// A hub's connection to PostgreSQL.
 pub struct PgStore {
+    url: String,
     client: Client,
     statements: Prepared,
     /// This process's writer epoch, once [`Store::fence`] took one.
@@ -169,9 +179,21 @@ impl PgStore {
             }
         }
         let statements = Prepared::new(&mut client)?;
-        let mut store = PgStore { client, statements, epoch: None };
+        let mut store = PgStore { url: url.to_string(), client, statements, epoch: None };
         check_version(store.schema_version()?)?;
         Ok(store)
+    }
+
+    /// Connects again when the connection was lost (the server restarted, the network broke):
+    /// the first call after a loss fails, the next ones work once the server is back.
+    fn ensure(&mut self) -> Result<(), StoreError> {
+        if self.client.is_closed() {
+            let mut client = Client::connect(&self.url, NoTls)
+                .map_err(|e| StoreError(format!("cannot connect to {}: {e}", without_password(&self.url))))?;
+            self.statements = Prepared::new(&mut client)?;
+            self.client = client;
+        }
+        Ok(())
     }
 
     /// The schema version of the database.
@@ -254,6 +276,14 @@ fn read_tail(c: &mut impl GenericClient, from: i64, to: i64, last_seq: i64) -> R
         "SELECT last_seq, body FROM change_log WHERE position > $1 AND position <= $2 ORDER BY position",
         &[&from, &to],
     )?;
+    if i64::try_from(rows.len()).ok() != Some(to - from) {
+        return Err(StoreError(format!(
+            "this hub is at change {from}, older than the change log keeps ({} of {} changes after it are left): \
+             restart it to load the current state",
+            rows.len(),
+            to - from
+        )));
+    }
     let mut tail = Tail { position: to, last_seq, ..Tail::default() };
     for row in rows {
         tail.last_seq = tail.last_seq.max(row.try_get(0)?);
@@ -505,6 +535,7 @@ fn token_row(r: &Row) -> Result<super::TokenRow, postgres::Error> {
 
 impl Store for PgStore {
     fn fence(&mut self) -> Result<i64, StoreError> {
+        self.ensure()?;
         // One statement: two hubs starting at once get two different epochs.
         let row = self.client.query_one(
             "INSERT INTO meta (key, value) VALUES ($1, '1') ON CONFLICT (key) DO UPDATE \
@@ -518,6 +549,7 @@ impl Store for PgStore {
     }
 
     fn load(&mut self, visit: &mut dyn FnMut(Record) -> Result<(), String>) -> Result<Loaded, StoreError> {
+        self.ensure()?;
         // One snapshot of the database: what other hubs commit meanwhile is after `position`.
         let mut tx =
             self.client.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start()?;
@@ -545,6 +577,7 @@ impl Store for PgStore {
     }
 
     fn claim_meta(&mut self, key: &str, value: &str) -> Result<String, StoreError> {
+        self.ensure()?;
         self.client
             .execute("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING", &[&key, &value])?;
         Ok(self.client.query_one("SELECT value FROM meta WHERE key = $1", &[&key])?.try_get(0)?)
@@ -555,6 +588,7 @@ impl Store for PgStore {
     }
 
     fn coordinate(&mut self, at: i64, cycle: &mut dyn Cycle) -> Result<i64, StoreError> {
+        self.ensure()?;
         let mut tx = self.client.transaction()?;
         // Held until the commit: the hubs' writes go one at a time, in position order.
         let head = position(&mut tx, &self.statements.lock_position)?;
@@ -572,13 +606,18 @@ impl Store for PgStore {
         let logged: Vec<Logged> = batches.iter().map(|c| Logged::of(c)).collect();
         let body = serde_json::to_string(&logged).map_err(|e| StoreError(format!("a change log row: {e}")))?;
         let next = head + 1;
-        tx.execute(&self.statements.log, &[&next, &last_seq, &body, &now_ms()])?;
+        let now = now_ms();
+        tx.execute(&self.statements.log, &[&next, &last_seq, &body, &now])?;
         tx.execute(&self.statements.meta, &[&LOG_POSITION, &next.to_string()])?;
+        if next % PRUNE_EVERY == 0 {
+            tx.execute(&self.statements.prune, &[&now.saturating_sub(LOG_KEPT_MS)])?;
+        }
         tx.commit()?;
         Ok(next)
     }
 
     fn tail(&mut self, at: i64, last_seq: i64) -> Result<Option<Tail>, StoreError> {
+        self.ensure()?;
         let head = position(&mut self.client, &self.statements.read_position)?;
         if head <= at {
             return Ok(None);
@@ -591,6 +630,7 @@ impl Store for PgStore {
     }
 
     fn apply(&mut self, batches: &[&Changes]) -> Result<(), StoreError> {
+        self.ensure()?;
         if batches.iter().all(|c| c.is_empty()) {
             return Ok(());
         }
@@ -611,6 +651,7 @@ impl Store for PgStore {
     }
 
     fn events(&mut self, source: &str, after: i64, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
+        self.ensure()?;
         let rows = self.client.query(&self.statements.event_page, &[&source, &after, &i64::from(limit)])?;
         let event = |r: &Row| -> Result<StoredEvent, postgres::Error> {
             Ok(StoredEvent { seq: r.try_get(0)?, json: r.try_get(1)?, received_at: r.try_get(2)? })
@@ -619,6 +660,7 @@ impl Store for PgStore {
     }
 
     fn event_json(&mut self, source: &str, id: &str) -> Result<Option<String>, StoreError> {
+        self.ensure()?;
         let row = self.client.query_opt(&self.statements.event_json, &[&source, &id])?;
         Ok(row.map(|r| r.try_get(0)).transpose()?)
     }
@@ -629,6 +671,7 @@ impl Store for PgStore {
         limit: u32,
         customer_id: Option<&str>,
     ) -> Result<Vec<DeadLetterRow>, StoreError> {
+        self.ensure()?;
         let rows = self.client.query(&self.statements.dead_letter_page, &[&after, &customer_id, &i64::from(limit)])?;
         Ok(rows.iter().map(dead_letter_row).collect::<Result<Vec<_>, _>>()?)
     }
