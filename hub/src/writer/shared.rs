@@ -78,8 +78,9 @@ fn follow(store: &mut dyn Store, state: &Mutex<HubState>, progress: &Progress, p
             }
         }
         Ok(None) => {}
-        // Transient (the database restarting): the next round tries again; writes fail meanwhile.
-        Err(e) => eprintln!("tollgate hub: cannot read the other hubs' changes: {e}"),
+        // The database unreachable, or this hub behind what the change log keeps: its state may
+        // miss changes, so it is reloaded (once the database answers) before it serves again.
+        Err(e) => progress.fail(&format!("the other hubs' changes could not be read: {e}")),
     }
 }
 
