@@ -127,9 +127,12 @@ test-www:
 bench: pkg
 	$(CARGO) bench -p tollgate
 	node bench/bench.mjs
-	$(CARGO) bench -p tollgate-cli --bench hub_sync
+	$(MAKE) bench-hub
 
-## bench-hub: /v1/sync requests per second and latency against the real hub binary on a
-## temporary SQLite database (1,000 customers, 32 clients, 10 leases per request; not a test).
+## bench-hub: /v1/sync requests per second and latency against the real hub binary (1,000
+## customers, 32 clients, 10 leases per request; not a test): on SQLite, then on a throwaway
+## PostgreSQL server (scripts/postgres.sh) with one hub and with two hubs on one database.
 bench-hub:
-	$(CARGO) bench -p tollgate-cli --bench hub_sync
+	@scripts/postgres.sh start
+	@HUB_BENCH_POSTGRES="$$(scripts/postgres.sh url)" $(CARGO) bench -p tollgate-cli --bench hub_sync; \
+	  status=$$?; scripts/postgres.sh stop; exit $$status

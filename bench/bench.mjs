@@ -391,6 +391,22 @@ const budgets = [
     "pending",
   ],
   [
+    "hub sync throughput, PostgreSQL 15, one hub",
+    "(none; for comparison)",
+    "pending: `make bench-hub`, not measured by this run",
+    "—",
+    "—",
+    "—",
+  ],
+  [
+    "hub sync throughput, PostgreSQL 15, two hubs on one database",
+    "≥ 2 000 sync requests/s of 10 leases (issue 16)",
+    "pending: `make bench-hub`, not measured by this run",
+    "—",
+    "—",
+    "pending",
+  ],
+  [
     "overspend across N edges, any fault schedule",
     "0 beyond limit + tolerance",
     "a correctness property, not a timing: checked by the seeded fault simulation (`tests/simulation/sync_simulation.rs`)",

@@ -1,10 +1,13 @@
 //! Load benchmark of the hub's `/v1/sync` (SPEC §11: ≥ 2,000 sync requests/s of 10 leases each,
-//! SQLite, on this 2-core machine). Not a test: `make bench-hub`.
+//! on this 2-core machine). Not a test: `make bench-hub`.
 //!
 //! Starts the real `tollgate hub` binary on a temporary database seeded with 1,000 customers
 //! that each have a hard-limit metered feature, then runs N keep-alive clients (each one edge)
 //! that send sync requests of 10 lease reports each for a fixed time, and prints requests/s and
-//! the latency percentiles. Every reply is checked (status 200, one grant per report).
+//! the latency percentiles. Every reply is checked (status 200, one grant per report). Three
+//! shapes: SQLite with one hub; and, when `HUB_BENCH_POSTGRES` names a server (a `postgres://…/`
+//! URL a database name is appended to; `make bench-hub` starts one), PostgreSQL with one hub and
+//! with two hubs on one database, the clients split between them.
 //!
 //! Settings (environment): `HUB_BENCH_CLIENTS` (default 32), `HUB_BENCH_SECS` (default 10),
 //! `HUB_BENCH_CUSTOMERS` (default 1000).
@@ -58,30 +61,14 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted.get(i).copied().unwrap_or_default()
 }
 
-fn main() {
-    // `cargo bench` passes `--bench`; filters are not supported by this harness.
-    let clients = setting("HUB_BENCH_CLIENTS", 32);
-    let secs = setting("HUB_BENCH_SECS", 10);
-    let customers = setting("HUB_BENCH_CUSTOMERS", 1000);
-
-    let dir = std::env::temp_dir().join(format!("tollgate-hub-bench-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let catalog: Value = serde_json::from_str(CATALOG).unwrap();
-    let list: Vec<Value> = (0..customers)
-        .map(|i| {
-            json!({ "id": format!("cus_{i:05}"), "subscriptions": [{ "id": format!("sub_{i}"), "planId": "plan_pro",
-                     "startedAt": "2026-01-01T00:00:00Z" }] })
-        })
-        .collect();
-    let seed = dir.join("seed.json");
-    std::fs::write(&seed, json!({ "snapshotVersion": 1, "catalog": catalog, "customers": list }).to_string()).unwrap();
-
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
-        .args(["hub", "--listen", "127.0.0.1:0", "--db"])
-        .arg(dir.join("hub.db"))
-        .arg("--seed")
-        .arg(&seed)
+/// Starts a hub on `db` (seeding it when `seed` is given); returns the process and its URL.
+fn start_hub(db: &std::ffi::OsStr, seed: Option<&std::path::Path>) -> (std::process::Child, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tollgate"));
+    cmd.args(["hub", "--listen", "127.0.0.1:0", "--db"]).arg(db);
+    if let Some(seed) = seed {
+        cmd.arg("--seed").arg(seed);
+    }
+    let mut child = cmd
         .env("TOLLGATE_ADMIN_TOKEN", ADMIN)
         .env("TOLLGATE_EDGE_TOKENS", EDGE)
         .stdout(Stdio::piped())
@@ -99,14 +86,18 @@ fn main() {
         }
     };
     std::thread::spawn(move || lines.for_each(drop));
+    (child, base)
+}
 
+/// One run: `bases` are the hubs (client `t` talks to hub `t % n`). Prints the figures.
+fn load(name: &str, bases: &[String], clients: usize, secs: usize, customers: usize) {
     let period = month_start();
     let stop = Arc::new(AtomicBool::new(false));
     let warmup = Duration::from_secs(1);
     let start = Instant::now();
     let threads: Vec<_> = (0..clients)
         .map(|t| {
-            let base = base.clone();
+            let base = bases[t % bases.len()].clone();
             let period = period.clone();
             let stop = stop.clone();
             std::thread::spawn(move || {
@@ -159,15 +150,11 @@ fn main() {
     stop.store(true, Ordering::Relaxed);
     let measured = start.elapsed() - warmup;
     let mut all: Vec<Duration> = threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
-    let _ = child.kill();
-    let _ = child.wait();
-    let _ = std::fs::remove_dir_all(&dir);
-
     all.sort();
     let n = all.len();
     let rate = n as f64 / measured.as_secs_f64();
     println!(
-        "hub /v1/sync: {clients} clients, {customers} customers, {LEASES_PER_REQUEST} leases per request, {:.1} s",
+        "hub /v1/sync, {name}: {clients} clients, {customers} customers, {LEASES_PER_REQUEST} leases per request, {:.1} s",
         measured.as_secs_f64()
     );
     println!(
@@ -179,4 +166,51 @@ fn main() {
         all.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
     );
     println!("  budget (SPEC §11): ≥ 2000 req/s — {}", if rate >= 2000.0 { "met" } else { "NOT met" });
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; filters are not supported by this harness.
+    let clients = setting("HUB_BENCH_CLIENTS", 32);
+    let secs = setting("HUB_BENCH_SECS", 10);
+    let customers = setting("HUB_BENCH_CUSTOMERS", 1000);
+
+    let dir = std::env::temp_dir().join(format!("tollgate-hub-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let catalog: Value = serde_json::from_str(CATALOG).unwrap();
+    let list: Vec<Value> = (0..customers)
+        .map(|i| {
+            json!({ "id": format!("cus_{i:05}"), "subscriptions": [{ "id": format!("sub_{i}"), "planId": "plan_pro",
+                     "startedAt": "2026-01-01T00:00:00Z" }] })
+        })
+        .collect();
+    let seed = dir.join("seed.json");
+    std::fs::write(&seed, json!({ "snapshotVersion": 1, "catalog": catalog, "customers": list }).to_string()).unwrap();
+
+    let (mut hub, base) = start_hub(dir.join("hub.db").as_os_str(), Some(&seed));
+    load("SQLite, 1 hub", &[base], clients, secs, customers);
+    let _ = hub.kill();
+    let _ = hub.wait();
+
+    if let Some(server) = std::env::var("HUB_BENCH_POSTGRES").ok().filter(|s| !s.is_empty()) {
+        for hubs in [1, 2] {
+            let name = format!("bench_{}_{hubs}", std::process::id());
+            let mut admin = postgres::Client::connect(&format!("{server}postgres"), postgres::NoTls).unwrap();
+            admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name}")).unwrap();
+            admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+            let url = std::ffi::OsString::from(format!("{server}{name}"));
+            let mut started = vec![start_hub(&url, Some(&seed))];
+            for _ in 1..hubs {
+                started.push(start_hub(&url, None));
+            }
+            let bases: Vec<String> = started.iter().map(|(_, b)| b.clone()).collect();
+            load(&format!("PostgreSQL, {hubs} hub(s) on one database"), &bases, clients, secs, customers);
+            for (mut child, _) in started {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name}")).unwrap();
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
