@@ -1,7 +1,8 @@
 // What the end-to-end tests against the real hub share (e2e-hub.mjs, e2e-wallet.mjs): start the
 // hub binary on loopback, and run workerd workers (through Miniflare) that import the built
 // package from a copy of tests/js/node_modules/tollgate.
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import { cpSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -15,13 +16,34 @@ export const pkgDir = join(here, "node_modules", "tollgate");
 export const workerdEntry = `./tollgate/${JSON.parse(readFileSync(join(pkgDir, "package.json"), "utf8"))
   .exports["."].workerd.replace(/^\.\//, "")}`;
 
+/** Databases of this run on PostgreSQL, by the file path they stand for. */
+const created = new Map();
+
+/**
+ * What `--db` says for the file `db`: the file itself, or, when `TOLLGATE_TEST_POSTGRES` names a
+ * server (a `postgres://…/` URL; tests/js/run.sh sets it for its PostgreSQL runs), a fresh
+ * database of that server for this file, created at its first use (a restart reuses it).
+ */
+function database(db) {
+  const server = process.env.TOLLGATE_TEST_POSTGRES;
+  if (!server) return db;
+  if (!created.has(db)) {
+    const name = `js_${createHash("sha256").update(db).digest("hex").slice(0, 20)}`;
+    for (const sql of [`DROP DATABASE IF EXISTS ${name}`, `CREATE DATABASE ${name}`]) {
+      execFileSync("psql", ["-q", "-v", "ON_ERROR_STOP=1", `${server}postgres`, "-c", sql], { stdio: "pipe" });
+    }
+    created.set(db, `${server}${name}`);
+  }
+  return created.get(db);
+}
+
 /**
  * Starts `tollgate hub` on 127.0.0.1 (a free port) and resolves, once it prints its
  * `listening on` line, to `{ child, url, publicKey }`. `seed` is only given for a new database;
  * `ttlMs` sets `--ttl-ms`.
  */
 export function startHub({ db, seed, ttlMs, adminToken, edgeTokens }) {
-  const args = ["hub", "--db", db, "--listen", "127.0.0.1:0", "--www", join(root, "www")];
+  const args = ["hub", "--db", database(db), "--listen", "127.0.0.1:0", "--www", join(root, "www")];
   if (seed !== undefined) args.push("--seed", seed);
   if (ttlMs !== undefined) args.push("--ttl-ms", String(ttlMs));
   const child = spawn(bin, args, {

@@ -35,6 +35,11 @@ run "hub + two workerd edges (real hub binary, HubClient)" bash -c "
   cargo build --quiet --manifest-path '$root/Cargo.toml' -p tollgate-cli && node e2e-hub.mjs"
 run "hub wallet leases + two workerd edges (top-up, outage with allowance)" bash -c "
   cargo build --quiet --manifest-path '$root/Cargo.toml' -p tollgate-cli && node e2e-wallet.mjs"
+# The same two, every hub on a throwaway PostgreSQL server (scripts/postgres.sh).
+run "the hub end-to-end tests again, on PostgreSQL" bash -c "
+  '$root/scripts/postgres.sh' start > /dev/null &&
+  export TOLLGATE_TEST_POSTGRES=\$('$root/scripts/postgres.sh' url) &&
+  node e2e-hub.mjs && node e2e-wallet.mjs; status=\$?; '$root/scripts/postgres.sh' stop; exit \$status"
 run "docs/npm.md's module size within 1 % of the build" python3 -c '
 import gzip, re, sys
 built = len(gzip.compress(open(sys.argv[1], "rb").read(), 9))
