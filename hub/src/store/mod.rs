@@ -349,6 +349,53 @@ pub enum Record {
     Event(EventRow),
 }
 
+/// One row of the history query both stores run (the union of the three history tables, in
+/// `seq` order), as its columns: `seq`, which table (0 catalog, 1 customer, 2 event), two ids
+/// (catalog version and nothing, customer id and change kind, source and id), the JSON, the
+/// time, and the snapshot version (0 for events).
+pub(crate) struct HistoryRow {
+    pub seq: i64,
+    pub which: i64,
+    pub a: String,
+    pub b: String,
+    pub json: String,
+    pub at: i64,
+    pub snapshot_version: i64,
+}
+
+/// The `SELECT` of every history table, in one order; each store adds its own bounds.
+pub(crate) const HISTORY_COLUMNS: [&str; 3] = [
+    "SELECT seq, 0, CAST(version AS TEXT), '', json, created_at, snapshot_version FROM catalog_versions",
+    "SELECT seq, 1, customer_id, kind, json, created_at, snapshot_version FROM customer_versions",
+    "SELECT seq, 2, source, id, json, received_at, 0 FROM events",
+];
+
+impl HistoryRow {
+    /// The record it is.
+    pub(crate) fn record(self) -> Result<Record, StoreError> {
+        let HistoryRow { seq, which, a, b, json, at, snapshot_version } = self;
+        Ok(match which {
+            0 => Record::Catalog(CatalogRow {
+                version: a.parse().map_err(|_| StoreError(format!("catalog version {a:?} at seq {seq}")))?,
+                json,
+                created_at: at,
+                seq,
+                snapshot_version,
+            }),
+            1 => Record::Customer(CustomerRow {
+                kind: CustomerChange::parse(&b)
+                    .ok_or_else(|| StoreError(format!("unknown customer change kind {b:?} at seq {seq}")))?,
+                id: a,
+                json,
+                created_at: at,
+                seq,
+                snapshot_version,
+            }),
+            _ => Record::Event(EventRow { seq, source: a, id: b, customer_id: String::new(), json, received_at: at }),
+        })
+    }
+}
+
 impl Record {
     /// Its position in the history.
     pub fn seq(&self) -> i64 {

@@ -15,8 +15,8 @@ use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, GenericClient, IsolationLevel, NoTls, Row, Statement, Transaction};
 
 use super::{
-    now_ms, CatalogRow, Changes, CustomerChange, CustomerRow, Cycle, DeadLetterRow, EventRow, LeaseRow, Loaded, Logged,
-    Record, Store, StoreError, StoredEvent, Tail, WRITER_EPOCH,
+    now_ms, Changes, Cycle, DeadLetterRow, EventRow, HistoryRow, LeaseRow, Loaded, Logged, Record, Store, StoreError,
+    StoredEvent, Tail, HISTORY_COLUMNS, WRITER_EPOCH,
 };
 
 /// The `meta` entry holding the last `change_log` position; its row lock orders the hubs' commits.
@@ -210,43 +210,21 @@ fn history(
     upto: i64,
     visit: &mut dyn FnMut(Record) -> Result<(), String>,
 ) -> Result<i64, StoreError> {
-    let mut rows = c.query_raw(
-        "SELECT seq, 0, CAST(version AS TEXT), '', json, created_at, snapshot_version FROM catalog_versions \
-         WHERE seq > $1 AND seq <= $2 \
-         UNION ALL SELECT seq, 1, customer_id, kind, json, created_at, snapshot_version FROM customer_versions \
-         WHERE seq > $1 AND seq <= $2 \
-         UNION ALL SELECT seq, 2, source, id, json, received_at, 0 FROM events WHERE seq > $1 AND seq <= $2 \
-         ORDER BY 1",
-        [after, upto],
-    )?;
+    let bounded: Vec<String> = HISTORY_COLUMNS.iter().map(|q| format!("{q} WHERE seq > $1 AND seq <= $2")).collect();
+    let mut rows = c.query_raw(&format!("{} ORDER BY 1", bounded.join(" UNION ALL ")), [after, upto])?;
     let mut last = after;
     while let Some(row) = rows.next()? {
         let seq: i64 = row.try_get(0)?;
-        let which: i32 = row.try_get(1)?;
-        let a: String = row.try_get(2)?;
-        let b: String = row.try_get(3)?;
-        let json: String = row.try_get(4)?;
-        let at: i64 = row.try_get(5)?;
-        let snapshot_version: i64 = row.try_get(6)?;
-        let record = match which {
-            0 => Record::Catalog(CatalogRow {
-                version: a.parse().map_err(|_| StoreError(format!("catalog version {a:?} at seq {seq}")))?,
-                json,
-                created_at: at,
-                seq,
-                snapshot_version,
-            }),
-            1 => Record::Customer(CustomerRow {
-                kind: CustomerChange::parse(&b)
-                    .ok_or_else(|| StoreError(format!("unknown customer change kind {b:?} at seq {seq}")))?,
-                id: a,
-                json,
-                created_at: at,
-                seq,
-                snapshot_version,
-            }),
-            _ => Record::Event(EventRow { seq, source: a, id: b, customer_id: String::new(), json, received_at: at }),
-        };
+        let record = HistoryRow {
+            seq,
+            which: i64::from(row.try_get::<_, i32>(1)?),
+            a: row.try_get(2)?,
+            b: row.try_get(3)?,
+            json: row.try_get(4)?,
+            at: row.try_get(5)?,
+            snapshot_version: row.try_get(6)?,
+        }
+        .record()?;
         last = seq;
         visit(record).map_err(StoreError)?;
     }

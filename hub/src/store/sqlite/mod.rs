@@ -9,8 +9,8 @@ use std::path::Path;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use super::{
-    now_ms, CatalogRow, Changes, CustomerChange, CustomerRow, DeadLetterRow, EventRow, Loaded, Record, Store,
-    StoreError, StoredEvent, WRITER_EPOCH,
+    now_ms, Changes, DeadLetterRow, HistoryRow, Loaded, Record, Store, StoreError, StoredEvent, HISTORY_COLUMNS,
+    WRITER_EPOCH,
 };
 use rows::FromRow;
 
@@ -270,44 +270,21 @@ impl SqliteStore {
     }
 
     fn history(&self, visit: &mut dyn FnMut(Record) -> Result<(), String>) -> Result<i64, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT seq, 0, CAST(version AS TEXT), '', json, created_at, snapshot_version FROM catalog_versions \
-             UNION ALL SELECT seq, 1, customer_id, kind, json, created_at, snapshot_version FROM customer_versions \
-             UNION ALL SELECT seq, 2, source, id, json, received_at, 0 FROM events \
-             ORDER BY 1",
-        )?;
+        let mut stmt = self.conn.prepare(&format!("{} ORDER BY 1", HISTORY_COLUMNS.join(" UNION ALL ")))?;
         let mut rows = stmt.query([])?;
         let mut last = 0;
         while let Some(row) = rows.next()? {
             let seq: i64 = row.get(0)?;
-            let which: i64 = row.get(1)?;
-            let a: String = row.get(2)?;
-            let b: String = row.get(3)?;
-            let json: String = row.get(4)?;
-            let at: i64 = row.get(5)?;
-            let snapshot_version: i64 = row.get(6)?;
-            let record = match which {
-                0 => Record::Catalog(CatalogRow {
-                    version: a.parse().map_err(|_| StoreError(format!("catalog version {a:?} at seq {seq}")))?,
-                    json,
-                    created_at: at,
-                    seq,
-                    snapshot_version,
-                }),
-                1 => Record::Customer(CustomerRow {
-                    kind: CustomerChange::parse(&b)
-                        .ok_or_else(|| StoreError(format!("unknown customer change kind {b:?} at seq {seq}")))?,
-                    id: a,
-                    json,
-                    created_at: at,
-                    seq,
-                    snapshot_version,
-                }),
-                _ => {
-                    let customer_id = String::new();
-                    Record::Event(EventRow { seq, source: a, id: b, customer_id, json, received_at: at })
-                }
-            };
+            let record = HistoryRow {
+                seq,
+                which: row.get(1)?,
+                a: row.get(2)?,
+                b: row.get(3)?,
+                json: row.get(4)?,
+                at: row.get(5)?,
+                snapshot_version: row.get(6)?,
+            }
+            .record()?;
             last = seq;
             visit(record).map_err(StoreError)?;
         }
