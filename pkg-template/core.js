@@ -647,7 +647,8 @@ function openedResponse(value) {
 }
 
 export class HubClient {
-  #url;
+  #urls;
+  #at = 0;
   #token;
   #fetch;
   #retries;
@@ -657,16 +658,19 @@ export class HubClient {
   #queue = Promise.resolve();
 
   /**
-   * @param {{ url: string, token: string, fetch?: typeof fetch, retries?: number, backoffMs?: number, maxPages?: number, timeoutMs?: number }} options
+   * `url` is the hub's base URL, or several hubs' (on one database: any may answer); a request
+   * that fails on one (network, timeout, 5xx, 429) is retried on the next.
+   * @param {{ url: string | string[], token: string, fetch?: typeof fetch, retries?: number, backoffMs?: number, maxPages?: number, timeoutMs?: number }} options
    */
   constructor(options) {
-    if (options == null || typeof options.url !== "string") {
-      throw new TollgateError("invalid_type", "/url", "/url: expected the hub's base URL");
+    const urls = options == null ? [] : Array.isArray(options.url) ? options.url : [options.url];
+    if (urls.length === 0 || !urls.every((u) => typeof u === "string")) {
+      throw new TollgateError("invalid_type", "/url", "/url: expected the hub's base URL, or a list of them");
     }
     if (typeof options.token !== "string") {
       throw new TollgateError("invalid_type", "/token", "/token: expected the edge token");
     }
-    this.#url = options.url.replace(/\/+$/, "");
+    this.#urls = urls.map((u) => u.replace(/\/+$/, ""));
     this.#token = options.token;
     this.#fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
     this.#retries = options.retries ?? 3;
@@ -744,6 +748,16 @@ export class HubClient {
     return last;
   }
 
+  /** The hub asked now: the last one that answered. */
+  get #url() {
+    return this.#urls[this.#at];
+  }
+
+  /** After a failure, the next hub of the list is asked. */
+  #next() {
+    this.#at = (this.#at + 1) % this.#urls.length;
+  }
+
   async #syncOnce(engine, options) {
     let lastError;
     for (let attempt = 0; attempt <= this.#retries; attempt++) {
@@ -769,11 +783,13 @@ export class HubClient {
         lastError = timedOut
           ? new TollgateError("timeout", "", `the hub at ${this.#url} did not answer within ${this.#timeoutMs} ms`, undefined, { cause: e })
           : new TollgateError("network", "", `the hub at ${this.#url} could not be reached: ${e?.message ?? e}`, undefined, { cause: e });
+        this.#next();
         continue;
       }
       const text = await response.text();
       if (response.status >= 500 || response.status === 429) {
         lastError = hubError(response.status, text, "hub_unavailable");
+        this.#next();
         continue;
       }
       if (!response.ok) {

@@ -388,7 +388,8 @@ export interface SyncResponse extends SyncResponseBody {
 /** Syncs an engine with the hub: pages of round trips per call, each retried with backoff. */
 export declare class HubClient {
   constructor(options: {
-    url: string;
+    /** The hub's base URL, or several hubs' on one database (a failed request goes to the next). */
+    url: string | string[];
     token: string;
     /** The fetch to use (default: the global one). */
     fetch?: (url: string, init: { method: string; headers: Record<string, string>; body: string }) => Promise<{ status: number; ok: boolean; text(): Promise<string> }>;
