@@ -2,6 +2,8 @@
 //! and `ingest` (SPEC §5). It owns all mutable state; the wasm and hub layers wrap it.
 
 mod billing;
+#[cfg(feature = "checkpoint")]
+pub mod checkpoint;
 mod dedupe;
 mod handle;
 mod hash;

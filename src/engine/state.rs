@@ -141,6 +141,7 @@ impl CustomerState {
 /// use debited from the wallet), or an `in_arrears` price whose model prices each event on its
 /// own (`percentage`, `dynamic`, a matrix with such cells), billed at the period's end as the
 /// sum of its events' amounts, in the order they were recorded.
+#[cfg_attr(feature = "checkpoint", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct InstantRun {
     /// Events charged.

@@ -16,6 +16,7 @@ use crate::time::{period_containing, Duration, Period, Timestamp};
 const FOREVER: Timestamp = Timestamp(i64::MAX);
 
 /// When a bucket counts.
+#[cfg_attr(feature = "checkpoint", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Window {
     /// A plan's period grant: while its subscription is active; refilled at each reset.
@@ -37,6 +38,7 @@ pub enum Window {
 }
 
 /// One source of units.
+#[cfg_attr(feature = "checkpoint", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq)]
 pub struct Bucket {
     /// Identity across redefinitions: `plan:<subscription>/<price>` or `grant:<id>`.
@@ -98,6 +100,7 @@ impl Bucket {
 pub type Cadence = (Duration, Timestamp);
 
 /// The state of one customer's metered feature.
+#[cfg_attr(feature = "checkpoint", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq)]
 pub struct Meter {
     /// Soft limits allow past zero and count overage.
@@ -120,6 +123,7 @@ pub struct Meter {
     pub offline_allowance: Decimal,
     /// Σ remaining and Σ issued of the active buckets, valid while no bucket starts or stops
     /// and no reset happens (the hot path reads it instead of summing).
+    #[cfg_attr(feature = "checkpoint", serde(skip))]
     totals: Option<Totals>,
 }
 

@@ -11,6 +11,7 @@ use crate::money::{add, div, mul, sub};
 use crate::time::{Period, Timestamp};
 
 /// Running state of one aggregation over one period (and group).
+#[cfg_attr(feature = "checkpoint", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Aggregate {
     /// Σ values.

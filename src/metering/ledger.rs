@@ -12,6 +12,7 @@ use crate::error::Result;
 use crate::time::{Period, Timestamp};
 
 /// One metric's usage in one period.
+#[cfg_attr(feature = "checkpoint", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq)]
 pub struct PeriodUsage {
     /// The period.
@@ -19,6 +20,7 @@ pub struct PeriodUsage {
     /// Over all events.
     pub total: Aggregate,
     /// Per `groupBy` value (empty when the metric has no `groupBy`).
+    #[cfg_attr(feature = "checkpoint", serde(with = "crate::engine::checkpoint::pairs"))]
     pub groups: BTreeMap<GroupKey, Aggregate>,
     /// Events folded.
     pub events: u64,
@@ -27,10 +29,12 @@ pub struct PeriodUsage {
 }
 
 /// One metric's usage across periods, keyed by period start.
+#[cfg_attr(feature = "checkpoint", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct MetricLedger {
     periods: BTreeMap<Timestamp, PeriodUsage>,
     /// The last period looked up and the span `[from, until)` over which that lookup holds.
+    #[cfg_attr(feature = "checkpoint", serde(skip))]
     recent: Option<(Period, Timestamp, Timestamp)>,
 }
 
@@ -55,6 +59,11 @@ pub struct Fold<'a> {
 }
 
 impl MetricLedger {
+    /// True when no period has usage.
+    pub fn is_empty(&self) -> bool {
+        self.periods.is_empty()
+    }
+
     /// The period containing `t`: the one last computed while `t` is inside the span where it
     /// holds, else `compute()` (which returns the period and that span). The engine calls
     /// [`MetricLedger::forget_period`] when subscriptions change.

@@ -9,6 +9,7 @@ use crate::money::{add, mul, sub};
 
 /// Running state over a period's events, so a live charge of event n can be computed without
 /// the events before it.
+#[cfg_attr(feature = "checkpoint", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PercentageState {
     /// Events seen so far.

@@ -5,6 +5,7 @@ use alloc::string::String;
 use core::fmt;
 
 /// A calendar duration: whole days or whole months (weeks are 7 days, years 12 months).
+#[cfg_attr(feature = "checkpoint", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Duration {
     /// A number of days (`P0D` is zero: a one-time charge).

@@ -7,6 +7,7 @@ use super::{Duration, Timestamp};
 const MS_PER_DAY: i64 = 86_400_000;
 
 /// `[start, end)` in ms since the epoch.
+#[cfg_attr(feature = "checkpoint", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Period {
     /// First instant inside.

@@ -5,6 +5,7 @@ use alloc::string::String;
 use core::fmt;
 
 /// An instant: milliseconds since 1970-01-01T00:00:00Z.
+#[cfg_attr(feature = "checkpoint", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(pub i64);
 
