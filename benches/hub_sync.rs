@@ -12,81 +12,21 @@
 //! Settings (environment): `HUB_BENCH_CLIENTS` (default 32), `HUB_BENCH_SECS` (default 10),
 //! `HUB_BENCH_CUSTOMERS` (default 1000).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+mod support;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use tollgate::time::Timestamp;
+use support::hub::{create_database, customer_id, drop_database, month_start, setting, start_hub, temp_dir, write_seed, EDGE};
 
-const ADMIN: &str = "bench-admin-token-0123456789";
-const EDGE: &str = "bench-edge-token-0123456789";
 const LEASES_PER_REQUEST: usize = 10;
-
-const CATALOG: &str = r#"{
-  "schemaVersion": 1,
-  "products": [{ "id": "prod", "name": "API" }],
-  "features": [{ "id": "feat_tokens", "productId": "prod", "key": "tokens", "type": "metered" }],
-  "billableMetrics": [
-    { "id": "bm_tokens", "productId": "prod", "name": "Tokens", "eventType": "llm.completion",
-      "aggregation": "SUM", "valueProperty": "$.tokens" }
-  ],
-  "plans": [
-    { "id": "plan_pro", "productId": "prod", "name": "Pro", "currency": "USD", "billingCadence": "P1M",
-      "prices": [
-        { "id": "price_tokens", "metricId": "bm_tokens", "paymentTerm": "in_arrears",
-          "model": { "type": "per_unit", "unitPrice": "0.01" },
-          "feature": { "featureId": "feat_tokens",
-                       "entitlement": { "type": "metered", "usagePeriod": { "interval": "P1M" },
-                                        "issueAfterReset": "1000000000", "isSoftLimit": false } } }
-      ] }
-  ]
-}"#;
-
-fn setting(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).filter(|n| *n > 0).unwrap_or(default)
-}
-
-fn month_start() -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis();
-    let (y, m, _, _) = Timestamp(i64::try_from(now).unwrap()).to_parts();
-    Timestamp::from_parts(y, m, 1, 0).to_rfc3339()
-}
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     // Index arithmetic on a count, not on money: a float is fine here.
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted.get(i).copied().unwrap_or_default()
-}
-
-/// Starts a hub on `db` (seeding it when `seed` is given); returns the process and its URL.
-fn start_hub(db: &std::ffi::OsStr, seed: Option<&std::path::Path>) -> (std::process::Child, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tollgate"));
-    cmd.args(["hub", "--listen", "127.0.0.1:0", "--db"]).arg(db);
-    if let Some(seed) = seed {
-        cmd.arg("--seed").arg(seed);
-    }
-    let mut child = cmd
-        .env("TOLLGATE_ADMIN_TOKEN", ADMIN)
-        .env("TOLLGATE_EDGE_TOKENS", EDGE)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start the hub");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let base = loop {
-        match lines.next() {
-            Some(Ok(line)) => {
-                if let Some(addr) = line.strip_prefix("tollgate hub listening on ") {
-                    break addr.trim().to_string();
-                }
-            }
-            _ => panic!("the hub did not start"),
-        }
-    };
-    std::thread::spawn(move || lines.for_each(drop));
-    (child, base)
 }
 
 /// One run: `bases` are the hubs (client `t` talks to hub `t % n`). Prints the figures.
@@ -119,7 +59,7 @@ fn load(name: &str, bases: &[String], clients: usize, secs: usize, customers: us
                     let leases: Vec<Value> = ids
                         .iter()
                         .map(|&c| {
-                            json!({ "customerId": format!("cus_{c:05}"), "key": "tokens", "period": period,
+                            json!({ "customerId": customer_id(c), "key": "tokens", "period": period,
                                     "used": granted[c], "returned": "0", "grantedSeen": granted[c], "want": "5" })
                         })
                         .collect();
@@ -174,42 +114,26 @@ fn main() {
     let secs = setting("HUB_BENCH_SECS", 10);
     let customers = setting("HUB_BENCH_CUSTOMERS", 1000);
 
-    let dir = std::env::temp_dir().join(format!("tollgate-hub-bench-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let catalog: Value = serde_json::from_str(CATALOG).unwrap();
-    let list: Vec<Value> = (0..customers)
-        .map(|i| {
-            json!({ "id": format!("cus_{i:05}"), "subscriptions": [{ "id": format!("sub_{i}"), "planId": "plan_pro",
-                     "startedAt": "2026-01-01T00:00:00Z" }] })
-        })
-        .collect();
-    let seed = dir.join("seed.json");
-    std::fs::write(&seed, json!({ "snapshotVersion": 1, "catalog": catalog, "customers": list }).to_string()).unwrap();
+    let dir = temp_dir("hub-bench");
+    let seed = write_seed(&dir, customers);
+    let seed_arg = seed.to_str().unwrap();
 
-    let (mut hub, base) = start_hub(dir.join("hub.db").as_os_str(), Some(&seed));
-    load("SQLite, 1 hub", &[base], clients, secs, customers);
-    let _ = hub.kill();
-    let _ = hub.wait();
+    let hub = start_hub(dir.join("hub.db").as_os_str(), &["--seed", seed_arg]);
+    load("SQLite, 1 hub", &[hub.base.clone()], clients, secs, customers);
+    hub.kill();
 
     if let Some(server) = std::env::var("HUB_BENCH_POSTGRES").ok().filter(|s| !s.is_empty()) {
         for hubs in [1, 2] {
             let name = format!("bench_{}_{hubs}", std::process::id());
-            let mut admin = postgres::Client::connect(&format!("{server}postgres"), postgres::NoTls).unwrap();
-            admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name}")).unwrap();
-            admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
-            let url = std::ffi::OsString::from(format!("{server}{name}"));
-            let mut started = vec![start_hub(&url, Some(&seed))];
+            let url = std::ffi::OsString::from(create_database(&server, &name));
+            let mut started = vec![start_hub(&url, &["--seed", seed_arg])];
             for _ in 1..hubs {
-                started.push(start_hub(&url, None));
+                started.push(start_hub(&url, &[]));
             }
-            let bases: Vec<String> = started.iter().map(|(_, b)| b.clone()).collect();
+            let bases: Vec<String> = started.iter().map(|h| h.base.clone()).collect();
             load(&format!("PostgreSQL, {hubs} hub(s) on one database"), &bases, clients, secs, customers);
-            for (mut child, _) in started {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
-            admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name}")).unwrap();
+            started.into_iter().for_each(support::hub::Started::kill);
+            drop_database(&server, &name);
         }
     }
     let _ = std::fs::remove_dir_all(&dir);

@@ -35,6 +35,10 @@ pub struct Config {
     pub edge_share_percent: u32,
     /// How long a signed snapshot stays valid, in ms (`--snapshot-ttl-ms`).
     pub snapshot_ttl_ms: u64,
+    /// History records between two checkpoints (`--checkpoint-every`; 0: none).
+    pub checkpoint_every: u64,
+    /// Ignore the stored checkpoint, replay the whole history (`--full-replay`).
+    pub full_replay: bool,
 }
 
 impl Config {
@@ -53,6 +57,8 @@ impl Config {
             max_future_ms: 300_000,
             edge_share_percent: 50,
             snapshot_ttl_ms: 7 * 86_400_000,
+            checkpoint_every: crate::state::DEFAULT_CHECKPOINT_EVERY,
+            full_replay: false,
         }
     }
 }

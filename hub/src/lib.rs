@@ -83,6 +83,8 @@ pub fn run(config: Config) -> Result<(), String> {
         hash_seed: u64::from_le_bytes(random_bytes::<8>()?),
         keyring: keyring.clone(),
         shared,
+        replay: if config.full_replay { store::Replay::Full } else { store::Replay::FromCheckpoint },
+        checkpoint_every: config.checkpoint_every,
     };
     // What rebuilds the state if a shared store fails for a while (a new run id: the leases of
     // this one are closed by the hubs once it stops ticking).
@@ -134,9 +136,13 @@ pub fn run(config: Config) -> Result<(), String> {
     print(
         &mut out,
         format!(
-            "tollgate hub: {db}: snapshot version {}, {} event(s) replayed{}",
+            "tollgate hub: {db}: snapshot version {}, {} event(s) replayed{}{}",
             state.snapshot_version(),
             report.events,
+            match report.checkpoint {
+                Some(seq) => format!(" after the checkpoint at seq {seq}"),
+                None => String::new(),
+            },
             if report.skipped_events > 0 { format!(", {} skipped", report.skipped_events) } else { String::new() }
         ),
     );

@@ -94,7 +94,7 @@ use tollgate::sync::{LeaseKey, LeaseReport, Policy, SyncRequest};
 use tollgate::time::Timestamp;
 use tollgate_hub::http::error::ApiError;
 use tollgate_hub::state::{HubError, HubState, InLedger, Incoming, Reply, Setup};
-use tollgate_hub::store::{Changes, CustomerChange, CustomerRow, SqliteStore, Store};
+use tollgate_hub::store::{Changes, CustomerChange, CustomerRow, Replay, SqliteStore, Store};
 
 const DAY: i64 = 86_400_000;
 const LIMITED: [&str; 2] = ["cus_a", "cus_b"];
@@ -532,6 +532,7 @@ struct Stats {
     crashes: [u64; 4],
     lost_replies: u64,
     events: u64,
+    from_checkpoint: u64,
 }
 
 impl Stats {
@@ -545,6 +546,7 @@ impl Stats {
         }
         self.lost_replies += o.lost_replies;
         self.events += o.events;
+        self.from_checkpoint += o.from_checkpoint;
     }
 }
 
@@ -762,8 +764,9 @@ impl World {
                         self.live_revoked.remove(edge);
                     }
                 }
-                let mut batch =
-                    Batch { ticket: self.live.ticket, changes: changes.clone(), reply: reply.clone(), client, effects };
+                let mut changes = changes.clone();
+                self.live.add_checkpoint_if_due(&mut changes, now);
+                let mut batch = Batch { ticket: self.live.ticket, changes, reply: reply.clone(), client, effects };
                 if self.p.early_replies {
                     self.deliver(&batch);
                     batch.client = Client::Nobody;
@@ -1055,16 +1058,26 @@ impl World {
         let (live, changes, report) =
             HubState::load(&mut store, setup.clone(), now).unwrap_or_else(|e| panic!("the hub does not start: {e}"));
         assert_eq!(report.skipped_events, 0, "events of the history were skipped at start");
+        assert_eq!(report.checkpoint_refused, None, "a checkpoint the hub wrote does not fit");
+        // The whole history, checkpoint ignored: every committed event once, and the same state
+        // as the checkpoint and the history after it.
+        let full = Setup { replay: Replay::Full, ..next_setup(&mut self.rng, &self.p) };
+        let (mut replayed, _, report_full) = HubState::load(&mut store, full, now).expect("a full replay");
         assert_eq!(
-            report.events, self.committed_rows,
+            report_full.events, self.committed_rows,
             "contract: {} events replayed at start, {} event rows were committed",
-            report.events, self.committed_rows
+            report_full.events, self.committed_rows
         );
+        assert!(report.events <= self.committed_rows, "more events after the checkpoint than in all");
+        if report.checkpoint.is_some() {
+            self.stats.from_checkpoint += 1;
+        }
         store.apply(&[&changes]).expect("start-up changes");
         let (mut probe, again, _) = HubState::load(&mut store, setup.clone(), now).expect("the hub starts again");
         assert!(again.is_empty(), "a second start made changes: {again:?}");
 
         compare("state", &fingerprint(&mut self.shadow, now), &fingerprint(&mut probe, now));
+        compare("checkpoint and tail vs full replay", &fingerprint(&mut replayed, now), &fingerprint(&mut probe, now));
         let policy = self.p.policy();
         let (expected, _) = escrow_fingerprint(&mut self.shadow, now, &policy, &self.holders, &self.keys);
         let (got, held) = escrow_fingerprint(&mut probe, now, &policy, &self.holders, &self.keys);
@@ -1608,6 +1621,9 @@ fn next_setup(rng: &mut Rng, p: &Params) -> Setup {
         hash_seed: rng.next(),
         keyring: Default::default(),
         shared: false,
+        replay: Replay::FromCheckpoint,
+        // Now and then none; else often enough that most restarts begin from one.
+        checkpoint_every: [0, 3, 17, 90][usize::try_from(rng.below(4)).unwrap_or(0)],
     }
 }
 
@@ -1842,7 +1858,7 @@ fn the_hub_recovers_what_it_acknowledged_from_crashes_at_random_points() {
         );
     }
     println!(
-        "{n} seeds in {:.1} s: {} steps, {} operations, {} batches in {} commits, crashes {} uncommitted / {} mid-group / {} committed unreplied / {} quiet, {} replies lost, {} events in the ledgers",
+        "{n} seeds in {:.1} s: {} steps, {} operations, {} batches in {} commits, crashes {} uncommitted / {} mid-group / {} committed unreplied / {} quiet, {} replies lost, {} events in the ledgers, {} restarts from a checkpoint",
         started.elapsed().as_secs_f64(),
         totals.steps,
         totals.ops,
@@ -1853,7 +1869,8 @@ fn the_hub_recovers_what_it_acknowledged_from_crashes_at_random_points() {
         totals.crashes[2],
         totals.crashes[3],
         totals.lost_replies,
-        totals.events
+        totals.events,
+        totals.from_checkpoint
     );
 }
 

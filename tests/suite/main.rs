@@ -10,6 +10,7 @@ mod entitlements;
 mod hash_spread;
 mod hub;
 mod hub_billing;
+mod hub_checkpoints;
 mod hub_multi;
 mod hub_reads;
 mod hub_security;

@@ -51,6 +51,14 @@ pub struct Args {
     /// How long a signed snapshot stays valid, in ms
     #[arg(long, value_name = "MS", default_value_t = Config::new().snapshot_ttl_ms, value_parser = positive)]
     snapshot_ttl_ms: u64,
+    /// History records (events, customer and catalog changes) between two checkpoints of the
+    /// state, which a restart reads instead of replaying them; 0: none
+    #[arg(long, value_name = "N", default_value_t = Config::new().checkpoint_every)]
+    checkpoint_every: u64,
+    /// Ignore the stored checkpoint and replay the whole history (to check it, or after a
+    /// change of the engine's rules)
+    #[arg(long)]
+    full_replay: bool,
 }
 
 impl Args {
@@ -78,6 +86,8 @@ impl Args {
             max_future_ms: self.max_future_ms,
             edge_share_percent: self.max_edge_share,
             snapshot_ttl_ms: self.snapshot_ttl_ms,
+            checkpoint_every: self.checkpoint_every,
+            full_replay: self.full_replay,
         };
         tollgate_hub::run(config).map_err(Fail::input)?;
         Ok(0)

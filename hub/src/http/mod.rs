@@ -107,8 +107,9 @@ impl Hub {
         }
     }
 
-    fn submit(&self, state: &mut HubState, permit: Permit, changes: Changes) -> Pending {
+    fn submit(&self, state: &mut HubState, permit: Permit, mut changes: Changes) -> Pending {
         state.forget_durable(self.writer.progress.durable());
+        state.add_checkpoint_if_due(&mut changes, state::now());
         state.ticket += 1;
         permit.submit(state.ticket, changes)
     }

@@ -20,6 +20,7 @@
 //! customer versions and events — in the order it happened, so it ends exactly as it was when
 //! the last acknowledged change was made.
 
+mod checkpoint;
 mod documents;
 mod events;
 mod follow;
@@ -34,7 +35,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::store::TokenRow;
+use crate::store::{Replay, TokenRow};
 use crate::tokens::SharedKeyring;
 use documents::Documents;
 use leases::Leases;
@@ -45,6 +46,7 @@ use tollgate::sync::signed::KeyPair;
 use tollgate::sync::Policy;
 use tollgate::time::Timestamp;
 
+pub use checkpoint::DEFAULT_CHECKPOINT_EVERY;
 pub use events::{dead_letter_json, InLedger};
 
 /// The edge id under which the hub's own engine holds leases (server-side ingestion draws on
@@ -170,6 +172,10 @@ pub struct Setup {
     /// The store is shared with other hubs (PostgreSQL): their leases are not this hub's to
     /// close at start.
     pub shared: bool,
+    /// How much of the history start-up reads (`--full-replay`: all of it).
+    pub replay: Replay,
+    /// History records between two checkpoints (`--checkpoint-every`; 0: none).
+    pub checkpoint_every: u64,
 }
 
 /// What start-up tells the operator.
@@ -179,6 +185,10 @@ pub struct StartReport {
     pub skipped_events: usize,
     /// Events replayed.
     pub events: usize,
+    /// The `seq` of the checkpoint start-up began from, if any.
+    pub checkpoint: Option<i64>,
+    /// Why a stored checkpoint was not used (the whole history was replayed instead).
+    pub checkpoint_refused: Option<String>,
     /// Whether `--seed` was loaded.
     pub seeded: bool,
     /// Whether the signing key was generated now.
@@ -208,6 +218,10 @@ pub struct HubState {
     tokens: BTreeMap<String, TokenRow>,
     /// The valid ones, as the guards read them.
     keyring: SharedKeyring,
+    /// History records between two checkpoints (0: none).
+    checkpoint_every: u64,
+    /// The `seq` of the last checkpoint read or written.
+    checkpoint_seq: i64,
     /// Tickets of queued write batches (see `writer`): the last one handed out.
     pub ticket: u64,
 }

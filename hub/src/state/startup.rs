@@ -7,26 +7,66 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 use super::{first_problem, text, Documents, HubState, Leases, Setup, StartReport};
-use crate::store::{CatalogRow, Changes, CustomerChange, CustomerRow, Loaded, Record, Store, StoreError};
+use crate::store::{CatalogRow, Changes, CustomerChange, CustomerRow, Loaded, Record, Replay, Store, StoreError};
 use tollgate::error::{Code, Error};
 use tollgate::json::parse;
 use tollgate::sync::signed::KeyPair;
 use tollgate::time::Timestamp;
+
+/// Why a start failed.
+enum Unusable {
+    /// The stored checkpoint does not fit this build's engine: replay the whole history.
+    Checkpoint(String),
+    /// Anything else.
+    Other(String),
+}
+
+impl From<String> for Unusable {
+    fn from(why: String) -> Self {
+        Unusable::Other(why)
+    }
+}
+
+impl From<Unusable> for String {
+    fn from(u: Unusable) -> Self {
+        match u {
+            Unusable::Checkpoint(why) | Unusable::Other(why) => why,
+        }
+    }
+}
 
 fn parse_stored(json: &str, what: &str) -> Result<Value, String> {
     parse(json).map_err(|e| format!("stored {what} is not JSON: {e}"))
 }
 
 impl HubState {
-    /// Loads the state from `store`: the history is replayed into a new engine, leases go into
-    /// the escrow. Returns the state and the changes start-up itself makes (a generated key, a
-    /// seed, the closing of the hub's leases of earlier runs), which the caller applies before
-    /// serving.
+    /// Loads the state from `store`: the definitions, the latest checkpoint and the history
+    /// after it (all of it with [`Replay::Full`], or when the checkpoint does not fit) go into a
+    /// new engine, leases into the escrow. Returns the state and the changes start-up itself
+    /// makes (a generated key, a seed, the closing of the hub's leases of earlier runs, a
+    /// checkpoint when one is due), which the caller applies before serving.
     pub fn load(
         store: &mut dyn Store,
         setup: Setup,
         now: Timestamp,
     ) -> Result<(HubState, Changes, StartReport), String> {
+        match Self::load_from(store, setup.clone(), setup.replay, now) {
+            Err(Unusable::Checkpoint(why)) => {
+                eprintln!("tollgate hub: {why}; replaying the whole history instead");
+                let (state, changes, mut report) = Self::load_from(store, setup, Replay::Full, now).map_err(String::from)?;
+                report.checkpoint_refused = Some(why);
+                Ok((state, changes, report))
+            }
+            loaded => loaded.map_err(String::from),
+        }
+    }
+
+    fn load_from(
+        store: &mut dyn Store,
+        setup: Setup,
+        replay: Replay,
+        now: Timestamp,
+    ) -> Result<(HubState, Changes, StartReport), Unusable> {
         let placeholder = KeyPair::from_seed(&setup.key_seed, None).map_err(|e| e.to_string())?;
         let mut state = HubState {
             engine: None,
@@ -39,11 +79,21 @@ impl HubState {
             tokens: BTreeMap::new(),
             keyring: setup.keyring.clone(),
             ticket: 0,
+            checkpoint_every: setup.checkpoint_every,
+            checkpoint_seq: 0,
         };
         let mut report = StartReport::default();
+        let mut refused = None;
         let loaded: Loaded = store
-            .load(&mut |record| state.replay(record, &mut report))
-            .map_err(|e: StoreError| format!("cannot read the database: {e}"))?;
+            .load(replay, &mut |record| match record {
+                Record::Checkpoint(row) => state.restore_checkpoint(&row).inspect_err(|why| refused = Some(why.clone())),
+                record => state.replay(record, &mut report),
+            })
+            .map_err(|e: StoreError| match refused.take() {
+                Some(why) => Unusable::Checkpoint(why),
+                None => Unusable::Other(format!("cannot read the database: {e}")),
+            })?;
+        report.checkpoint = (state.checkpoint_seq > 0).then_some(state.checkpoint_seq);
         state.seq = loaded.last_seq;
         report.position = loaded.position;
         let mut changes = Changes::default();
@@ -87,6 +137,7 @@ impl HubState {
                 report.seeded = true;
             }
         }
+        state.add_checkpoint_if_due(&mut changes, now);
         Ok((state, changes, report))
     }
 
@@ -121,6 +172,7 @@ impl HubState {
                 self.docs.snapshot_version = u64::try_from(row.snapshot_version).unwrap_or(0);
                 self.docs.issued_at = Timestamp(row.created_at);
             }
+            Record::Checkpoint(row) => self.restore_checkpoint(&row)?,
             Record::Event(row) => {
                 let event = parse_stored(&row.json, "event")?;
                 report.events += 1;

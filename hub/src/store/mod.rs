@@ -152,6 +152,18 @@ pub struct CustomerRow {
     pub snapshot_version: i64,
 }
 
+/// The hub's state at a point of its history: the engine's state beyond its definitions
+/// (`tollgate::engine::checkpoint`), so that a start replays only the history after `seq`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckpointRow {
+    /// The last history record it holds.
+    pub seq: i64,
+    /// The checkpoint's JSON.
+    pub json: String,
+    /// Hub time it was taken (ms).
+    pub created_at: i64,
+}
+
 /// A usage event accepted into the ledger.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EventRow {
@@ -319,6 +331,8 @@ pub struct Changes {
     pub dead_letters_removed: Vec<i64>,
     /// Tokens made or revoked (by `id`: the row as it now stands).
     pub tokens: Vec<TokenRow>,
+    /// A checkpoint of the state after this batch (older ones are deleted with it).
+    pub checkpoint: Option<CheckpointRow>,
 }
 
 impl Changes {
@@ -335,6 +349,7 @@ impl Changes {
             && self.dead_letters.is_empty()
             && self.dead_letters_removed.is_empty()
             && self.tokens.is_empty()
+            && self.checkpoint.is_none()
     }
 }
 
@@ -347,12 +362,23 @@ pub enum Record {
     Customer(CustomerRow),
     /// A usage event.
     Event(EventRow),
+    /// The state after every record up to its `seq` (events up to there are not read).
+    Checkpoint(CheckpointRow),
+}
+
+/// How much of the history a start reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Replay {
+    /// The definitions, the latest checkpoint and the events after it.
+    FromCheckpoint,
+    /// Every record, checkpoints ignored (`tollgate hub --full-replay`).
+    Full,
 }
 
 /// One row of the history query both stores run (the union of the three history tables, in
-/// `seq` order), as its columns: `seq`, which table (0 catalog, 1 customer, 2 event), two ids
-/// (catalog version and nothing, customer id and change kind, source and id), the JSON, the
-/// time, and the snapshot version (0 for events).
+/// `seq` order), as its columns: `seq`, which table (0 catalog, 1 customer, 2 event,
+/// 3 checkpoint), two ids (catalog version and nothing, customer id and change kind, source and
+/// id, nothing), the JSON, the time, and the snapshot version (0 for events and checkpoints).
 pub(crate) struct HistoryRow {
     pub seq: i64,
     pub which: i64,
@@ -369,6 +395,25 @@ pub(crate) const HISTORY_COLUMNS: [&str; 3] = [
     "SELECT seq, 1, customer_id, kind, json, created_at, snapshot_version FROM customer_versions",
     "SELECT seq, 2, source, id, json, received_at, 0 FROM events",
 ];
+
+/// Stores a checkpoint; one of the same `seq` (another hub's, of the same state) is kept.
+pub(crate) const CHECKPOINT_INSERT: &str =
+    "INSERT INTO checkpoints (seq, json, created_at) VALUES ($1, $2, $3) ON CONFLICT (seq) DO NOTHING";
+
+/// The history a start reads, in `seq` order: with [`Replay::FromCheckpoint`], the events after
+/// the latest checkpoint and that checkpoint (after the definitions of its own `seq`).
+pub(crate) fn start_query(replay: Replay) -> String {
+    let [catalogs, customers, events] = HISTORY_COLUMNS;
+    match replay {
+        Replay::Full => format!("{catalogs} UNION ALL {customers} UNION ALL {events} ORDER BY 1, 2"),
+        Replay::FromCheckpoint => format!(
+            "{catalogs} UNION ALL {customers} \
+             UNION ALL {events} WHERE seq > (SELECT COALESCE(MAX(seq), 0) FROM checkpoints) \
+             UNION ALL SELECT seq, 3, '', '', json, created_at, 0 FROM checkpoints \
+             WHERE seq = (SELECT MAX(seq) FROM checkpoints) ORDER BY 1, 2"
+        ),
+    }
+}
 
 impl HistoryRow {
     /// The record it is.
@@ -391,7 +436,8 @@ impl HistoryRow {
                 seq,
                 snapshot_version,
             }),
-            _ => Record::Event(EventRow { seq, source: a, id: b, customer_id: String::new(), json, received_at: at }),
+            2 => Record::Event(EventRow { seq, source: a, id: b, customer_id: String::new(), json, received_at: at }),
+            _ => Record::Checkpoint(CheckpointRow { seq, json, created_at: at }),
         })
     }
 }
@@ -403,6 +449,7 @@ impl Record {
             Record::Catalog(r) => r.seq,
             Record::Customer(r) => r.seq,
             Record::Event(r) => r.seq,
+            Record::Checkpoint(r) => r.seq,
         }
     }
 }
@@ -444,9 +491,9 @@ pub trait Store: Send {
     /// reads its state, so whatever an older process made durable is in what it reads.
     fn fence(&mut self) -> Result<i64, StoreError>;
 
-    /// Reads the whole state: the history goes through `visit` in `seq` order (so a long event
-    /// ledger never sits in memory twice); the rest is returned.
-    fn load(&mut self, visit: &mut dyn FnMut(Record) -> Result<(), String>) -> Result<Loaded, StoreError>;
+    /// Reads the whole state: the history (as much as `replay` says) goes through `visit` in
+    /// `seq` order (so a long event ledger never sits in memory twice); the rest is returned.
+    fn load(&mut self, replay: Replay, visit: &mut dyn FnMut(Record) -> Result<(), String>) -> Result<Loaded, StoreError>;
 
     /// Applies the batches, in order, in one transaction, and makes it durable before returning.
     fn apply(&mut self, batches: &[&Changes]) -> Result<(), StoreError>;

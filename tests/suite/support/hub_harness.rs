@@ -143,6 +143,18 @@ pub fn database_arg(db: &Path) -> std::ffi::OsString {
     }
 }
 
+/// Runs `sql` (statements without results) on the database of `db`, whichever store the hubs run
+/// on.
+pub fn execute(db: &Path, sql: &str) {
+    match postgres_server() {
+        Some(_) => {
+            let url = database_arg(db).into_string().unwrap();
+            postgres::Client::connect(&url, postgres::NoTls).unwrap().batch_execute(sql).unwrap();
+        }
+        None => rusqlite::Connection::open(db).unwrap().execute_batch(sql).unwrap(),
+    }
+}
+
 /// The first column of the first row of `sql` (a number), asked of the database of `db`,
 /// whichever store the hubs run on.
 pub fn query_count(db: &Path, sql: &str) -> i64 {

@@ -18,6 +18,7 @@ use super::{
     now_ms, Changes, Cycle, DeadLetterRow, EventRow, HistoryRow, LeaseRow, Loaded, Logged, Record, Store, StoreError,
     StoredEvent, Tail, HISTORY_COLUMNS, WRITER_EPOCH,
 };
+use super::{start_query, Replay, CHECKPOINT_INSERT};
 
 /// The `meta` entry holding the last `change_log` position; its row lock orders the hubs' commits.
 const LOG_POSITION: &str = "log_position";
@@ -75,6 +76,8 @@ struct Prepared {
     dead_letter: Statement,
     dead_letter_removed: Statement,
     token: Statement,
+    checkpoint: Statement,
+    checkpoints_removed: Statement,
     event_json: Statement,
     event_page: Statement,
     dead_letter_page: Statement,
@@ -138,6 +141,8 @@ impl Prepared {
                 "INSERT INTO tokens (id, role, edge_id, hash, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6) \
                  ON CONFLICT (id) DO UPDATE SET revoked_at = excluded.revoked_at",
             )?,
+            checkpoint: c.prepare(CHECKPOINT_INSERT)?,
+            checkpoints_removed: c.prepare("DELETE FROM checkpoints WHERE seq < $1")?,
             event_json: c.prepare("SELECT json FROM events WHERE source = $1 AND id = $2")?,
             event_page: c.prepare(
                 "SELECT seq, json, received_at FROM events WHERE source = $1 AND seq > $2 ORDER BY seq LIMIT $3",
@@ -211,8 +216,16 @@ fn history(
     visit: &mut dyn FnMut(Record) -> Result<(), String>,
 ) -> Result<i64, StoreError> {
     let bounded: Vec<String> = HISTORY_COLUMNS.iter().map(|q| format!("{q} WHERE seq > $1 AND seq <= $2")).collect();
-    let mut rows = c.query_raw(&format!("{} ORDER BY 1", bounded.join(" UNION ALL ")), [after, upto])?;
-    let mut last = after;
+    let rows = c.query_raw(&format!("{} ORDER BY 1", bounded.join(" UNION ALL ")), [after, upto])?;
+    visit_rows(rows, after, visit)
+}
+
+/// Each row of a history query through `visit`; returns the last `seq` seen (`last` when none).
+fn visit_rows(
+    mut rows: postgres::RowIter<'_>,
+    mut last: i64,
+    visit: &mut dyn FnMut(Record) -> Result<(), String>,
+) -> Result<i64, StoreError> {
     while let Some(row) = rows.next()? {
         let seq: i64 = row.try_get(0)?;
         let record = HistoryRow {
@@ -442,6 +455,10 @@ fn write(tx: &mut Transaction<'_>, s: &Prepared, batches: &[&Changes]) -> Result
         for r in &c.invoices {
             tx.execute(&s.invoice, &[&r.customer_id, &r.subscription_id, &r.period_start, &r.json, &r.closed_at])?;
         }
+        if let Some(r) = &c.checkpoint {
+            tx.execute(&s.checkpoint, &[&r.seq, &r.json, &r.created_at])?;
+            tx.execute(&s.checkpoints_removed, &[&r.seq])?;
+        }
     }
     Ok(())
 }
@@ -526,13 +543,14 @@ impl Store for PgStore {
         Ok(epoch)
     }
 
-    fn load(&mut self, visit: &mut dyn FnMut(Record) -> Result<(), String>) -> Result<Loaded, StoreError> {
+    fn load(&mut self, replay: Replay, visit: &mut dyn FnMut(Record) -> Result<(), String>) -> Result<Loaded, StoreError> {
         self.ensure()?;
         // One snapshot of the database: what other hubs commit meanwhile is after `position`.
         let mut tx =
             self.client.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start()?;
         let position = position(&mut tx, &self.statements.read_position)?;
-        let last_seq = history(&mut tx, 0, i64::MAX, visit)?;
+        let rows = tx.query_raw(&start_query(replay), std::iter::empty::<i64>())?;
+        let last_seq = visit_rows(rows, 0, visit)?;
         let mut loaded = Loaded { last_seq, position, ..Loaded::default() };
         for row in tx.query("SELECT key, value FROM meta", &[])? {
             loaded.meta.insert(row.try_get(0)?, row.try_get(1)?);

@@ -114,6 +114,15 @@ pub const MIGRATIONS: &[&str] = &[
     );
     INSERT INTO meta (key, value) VALUES ('log_position', '0');
     ",
+    // 4: the state at a point of the history, so a start replays only what came after it
+    // (SQLite's version 6).
+    "
+    CREATE TABLE checkpoints (
+        seq        BIGINT PRIMARY KEY,
+        json       TEXT   NOT NULL,
+        created_at BIGINT NOT NULL
+    );
+    ",
 ];
 
 /// The schema version this build writes.

@@ -9,8 +9,8 @@ use std::path::Path;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use super::{
-    now_ms, Changes, DeadLetterRow, HistoryRow, Loaded, Record, Store, StoreError, StoredEvent, HISTORY_COLUMNS,
-    WRITER_EPOCH,
+    now_ms, start_query, Changes, DeadLetterRow, HistoryRow, Loaded, Record, Replay, Store, StoreError, StoredEvent,
+    CHECKPOINT_INSERT, WRITER_EPOCH,
 };
 use rows::FromRow;
 
@@ -259,6 +259,10 @@ impl SqliteStore {
             )?
             .execute(params![r.customer_id, r.subscription_id, r.period_start, r.json, r.closed_at])?;
         }
+        if let Some(r) = &c.checkpoint {
+            tx.prepare_cached(CHECKPOINT_INSERT)?.execute(params![r.seq, r.json, r.created_at])?;
+            tx.prepare_cached("DELETE FROM checkpoints WHERE seq < ?1")?.execute(params![r.seq])?;
+        }
         Ok(())
     }
 
@@ -269,8 +273,8 @@ impl SqliteStore {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
-    fn history(&self, visit: &mut dyn FnMut(Record) -> Result<(), String>) -> Result<i64, StoreError> {
-        let mut stmt = self.conn.prepare(&format!("{} ORDER BY 1", HISTORY_COLUMNS.join(" UNION ALL ")))?;
+    fn history(&self, replay: Replay, visit: &mut dyn FnMut(Record) -> Result<(), String>) -> Result<i64, StoreError> {
+        let mut stmt = self.conn.prepare(&start_query(replay))?;
         let mut rows = stmt.query([])?;
         let mut last = 0;
         while let Some(row) = rows.next()? {
@@ -307,8 +311,8 @@ impl Store for SqliteStore {
         Ok(next)
     }
 
-    fn load(&mut self, visit: &mut dyn FnMut(Record) -> Result<(), String>) -> Result<Loaded, StoreError> {
-        let mut loaded = Loaded { last_seq: self.history(visit)?, ..Loaded::default() };
+    fn load(&mut self, replay: Replay, visit: &mut dyn FnMut(Record) -> Result<(), String>) -> Result<Loaded, StoreError> {
+        let mut loaded = Loaded { last_seq: self.history(replay, visit)?, ..Loaded::default() };
         let mut stmt = self.conn.prepare("SELECT key, value FROM meta")?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {

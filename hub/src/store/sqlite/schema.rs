@@ -115,6 +115,14 @@ pub const MIGRATIONS: &[&str] = &[
         revoked_at INTEGER NOT NULL
     );
     ",
+    // 6: the state at a point of the history, so a start replays only what came after it.
+    "
+    CREATE TABLE checkpoints (
+        seq        INTEGER PRIMARY KEY,
+        json       TEXT    NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    ",
 ];
 
 /// The schema version this build writes.

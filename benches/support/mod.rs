@@ -1,0 +1,4 @@
+//! Shared by the hub benchmarks (each uses part of it).
+#![allow(dead_code)]
+
+pub mod hub;
