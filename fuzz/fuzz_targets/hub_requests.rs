@@ -11,7 +11,7 @@
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 use tollgate_hub::state::{HubState, Incoming, Setup};
-use tollgate_hub::store::{Changes, DeadLetterRow, Loaded, Record, Store, StoreError, StoredEvent};
+use tollgate_hub::store::{Changes, DeadLetterRow, Loaded, Record, Replay, Store, StoreError, StoredEvent};
 use tollgate::metering::Event;
 use tollgate::sync::{Policy, SyncRequest};
 
@@ -25,7 +25,7 @@ impl Store for NullStore {
     fn claim_meta(&mut self, _key: &str, value: &str) -> Result<String, StoreError> {
         Ok(value.to_string())
     }
-    fn load(&mut self, _visit: &mut dyn FnMut(Record) -> Result<(), String>) -> Result<Loaded, StoreError> {
+    fn load(&mut self, _replay: Replay, _visit: &mut dyn FnMut(Record) -> Result<(), String>) -> Result<Loaded, StoreError> {
         Ok(Loaded::default())
     }
     fn apply(&mut self, _batches: &[&Changes]) -> Result<(), StoreError> {
@@ -55,6 +55,8 @@ fn hub() -> Option<HubState> {
         hash_seed: 7,
         keyring: Default::default(),
         shared: false,
+        replay: Replay::FromCheckpoint,
+        checkpoint_every: 0,
     };
     HubState::load(&mut NullStore, setup, tollgate_fuzz::now()).ok().map(|(state, _, _)| state)
 }
