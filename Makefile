@@ -131,8 +131,9 @@ bench: pkg
 
 ## bench-hub: /v1/sync requests per second and latency against the real hub binary (1,000
 ## customers, 32 clients, 10 leases per request; not a test): on SQLite, then on a throwaway
-## PostgreSQL server (scripts/postgres.sh) with one hub and with two hubs on one database.
+## PostgreSQL server (scripts/postgres.sh) with one hub and with two hubs on one database; then
+## the restart time with 1,000,000 events in the ledger, on both stores.
 bench-hub:
 	@scripts/postgres.sh start
-	@HUB_BENCH_POSTGRES="$$(scripts/postgres.sh url)" $(CARGO) bench -p tollgate-cli --bench hub_sync; \
+	@HUB_BENCH_POSTGRES="$$(scripts/postgres.sh url)" $(CARGO) bench -p tollgate-cli --bench hub_sync --bench hub_restart; \
 	  status=$$?; scripts/postgres.sh stop; exit $$status

@@ -407,6 +407,14 @@ const budgets = [
     "pending",
   ],
   [
+    "hub restart with 1,000,000 events in the ledger",
+    "≤ 3 s, SQLite and PostgreSQL (issue 16)",
+    "pending: `make bench-hub` (`benches/hub_restart.rs`), not measured by this run",
+    "—",
+    "—",
+    "pending",
+  ],
+  [
     "overspend across N edges, any fault schedule",
     "0 beyond limit + tolerance",
     "a correctness property, not a timing: checked by the seeded fault simulation (`tests/simulation/sync_simulation.rs`)",
