@@ -85,7 +85,11 @@ impl Engine {
                     .map(|(ledger, metric)| (metric.id.clone(), ledger.clone()))
                     .collect(),
                 instant: c.instant.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-                wallet: c.wallet.as_ref().map(|w| WalletImage { balance: w.balance, defined: w.defined, debited: w.debited }),
+                wallet: c.wallet.as_ref().map(|w| WalletImage {
+                    balance: w.balance,
+                    defined: w.defined,
+                    debited: w.debited,
+                }),
             })
             .collect();
         Checkpoint { format: CHECKPOINT_FORMAT, seq: self.seq, customers }
@@ -96,7 +100,10 @@ impl Engine {
     /// not hold, a wallet on one side only) leaves the engine as it was.
     pub fn restore_checkpoint(&mut self, checkpoint: &Checkpoint) -> Result<()> {
         if checkpoint.format != CHECKPOINT_FORMAT {
-            return Err(mismatch(format!("checkpoint format {} (this build reads {CHECKPOINT_FORMAT})", checkpoint.format)));
+            return Err(mismatch(format!(
+                "checkpoint format {} (this build reads {CHECKPOINT_FORMAT})",
+                checkpoint.format
+            )));
         }
         if checkpoint.customers.len() != self.customers.len() {
             return Err(mismatch(format!(
@@ -107,11 +114,9 @@ impl Engine {
         }
         let mut restored = self.customers.clone();
         for image in &checkpoint.customers {
-            let state = self
-                .by_id
-                .get(&image.id)
-                .and_then(|&i| restored.get_mut(i))
-                .ok_or_else(|| mismatch(format!("the checkpoint holds customer {:?}, the definitions do not", image.id)))?;
+            let state = self.by_id.get(&image.id).and_then(|&i| restored.get_mut(i)).ok_or_else(|| {
+                mismatch(format!("the checkpoint holds customer {:?}, the definitions do not", image.id))
+            })?;
             if image.meters.len() != state.access.iter().filter(|a| a.meter.is_some()).count() {
                 return Err(mismatch(format!("the metered features of customer {:?} differ", image.id)));
             }
@@ -139,7 +144,12 @@ impl Engine {
                     w.debited = i.debited;
                 }
                 (None, None) => {}
-                _ => return Err(mismatch(format!("the wallet of customer {:?} does not match its definition", image.id))),
+                _ => {
+                    return Err(mismatch(format!(
+                        "the wallet of customer {:?} does not match its definition",
+                        image.id
+                    )))
+                }
             }
             state.lease_keys.iter_mut().for_each(|k| *k = None);
         }
@@ -264,7 +274,8 @@ mod tests {
         let mut no_metric = good.clone();
         no_metric.customers[0].ledgers[0].0 = "bm_nothing".into();
         let mut a_wallet = good.clone();
-        a_wallet.customers[0].wallet = Some(WalletImage { balance: Decimal::ONE, defined: Decimal::ONE, debited: Decimal::ZERO });
+        a_wallet.customers[0].wallet =
+            Some(WalletImage { balance: Decimal::ONE, defined: Decimal::ONE, debited: Decimal::ZERO });
         for bad in [other_format, stranger, no_feature, no_metric, a_wallet] {
             assert_eq!(e.restore_checkpoint(&bad).unwrap_err().code, Code::Conflict);
             assert_eq!(text(&e.checkpoint()), before);

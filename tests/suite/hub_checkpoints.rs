@@ -75,7 +75,8 @@ fn a_restart_from_a_checkpoint_answers_as_a_full_replay() {
         assert_eq!(r.status, 200, "{}", r.body);
         match round {
             3 => {
-                let t = hub.post("/v1/customers/cus_p/wallet", Some(ADMIN), r#"{"amount": "5", "idempotencyKey": "t1"}"#);
+                let t =
+                    hub.post("/v1/customers/cus_p/wallet", Some(ADMIN), r#"{"amount": "5", "idempotencyKey": "t1"}"#);
                 assert_eq!(t.status, 200, "{}", t.body);
             }
             6 => {
@@ -90,8 +91,13 @@ fn a_restart_from_a_checkpoint_answers_as_a_full_replay() {
             _ => {}
         }
     }
-    let denied = hub.post("/v1/events", Some(ADMIN), &json!([{ "id": "big", "source": "api", "type": "llm.completion",
-        "subject": "cus_pro", "data": { "tokens": 5000 } }]).to_string());
+    let denied = hub.post(
+        "/v1/events",
+        Some(ADMIN),
+        &json!([{ "id": "big", "source": "api", "type": "llm.completion",
+        "subject": "cus_pro", "data": { "tokens": 5000 } }])
+        .to_string(),
+    );
     assert_eq!(denied.body["outcomes"][0]["allowed"], false, "{}", denied.body);
     let customers = ["cus_pro", "cus_p", "cus_d"];
     let at = days_ago(0);
@@ -108,7 +114,8 @@ fn a_restart_from_a_checkpoint_answers_as_a_full_replay() {
     let hub = Hub::start(&dir.db(), &[]);
     let line = started_from(&hub);
     assert!(line.contains(&format!("after the checkpoint at seq {last}")), "{line}");
-    let replayed: usize = line.split(", ").nth(1).and_then(|s| s.split(' ').next()).and_then(|s| s.parse().ok()).unwrap();
+    let replayed: usize =
+        line.split(", ").nth(1).and_then(|s| s.split(' ').next()).and_then(|s| s.parse().ok()).unwrap();
     assert!(replayed < 40, "{line}");
     assert_same("from the checkpoint", &before, &view(&hub, &customers, &at));
     drop(hub);
@@ -124,7 +131,10 @@ fn a_restart_from_a_checkpoint_answers_as_a_full_replay() {
     execute(&dir.db(), "UPDATE checkpoints SET json = REPLACE(json, '\"format\":1,', '\"format\":99,')");
     let hub = Hub::start(&dir.db(), &[]);
     let output = hub.output.lock().unwrap().join("\n");
-    assert!(output.contains("checkpoint format 99") && output.contains("replaying the whole history instead"), "{output}");
+    assert!(
+        output.contains("checkpoint format 99") && output.contains("replaying the whole history instead"),
+        "{output}"
+    );
     assert!(started_from(&hub).contains(&format!(" {stored} event(s) replayed")), "{output}");
     assert_same("after a refused checkpoint", &before, &view(&hub, &customers, &at));
 }

@@ -30,10 +30,15 @@ impl HubState {
 
     /// Puts a stored checkpoint back into the engine built from the definitions up to its `seq`.
     pub(super) fn restore_checkpoint(&mut self, row: &CheckpointRow) -> Result<(), String> {
-        let checkpoint: Checkpoint =
-            serde_json::from_str(&row.json).map_err(|e| format!("the checkpoint at seq {} is unreadable: {e}", row.seq))?;
-        let engine = self.engine.as_mut().ok_or_else(|| format!("the checkpoint at seq {} has no catalog before it", row.seq))?;
-        engine.restore_checkpoint(&checkpoint).map_err(|e| format!("the checkpoint at seq {} does not fit: {e}", row.seq))?;
+        let checkpoint: Checkpoint = serde_json::from_str(&row.json)
+            .map_err(|e| format!("the checkpoint at seq {} is unreadable: {e}", row.seq))?;
+        let engine = self
+            .engine
+            .as_mut()
+            .ok_or_else(|| format!("the checkpoint at seq {} has no catalog before it", row.seq))?;
+        engine
+            .restore_checkpoint(&checkpoint)
+            .map_err(|e| format!("the checkpoint at seq {} does not fit: {e}", row.seq))?;
         self.checkpoint_seq = row.seq;
         Ok(())
     }

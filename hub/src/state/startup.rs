@@ -53,7 +53,8 @@ impl HubState {
         match Self::load_from(store, setup.clone(), setup.replay, now) {
             Err(Unusable::Checkpoint(why)) => {
                 eprintln!("tollgate hub: {why}; replaying the whole history instead");
-                let (state, changes, mut report) = Self::load_from(store, setup, Replay::Full, now).map_err(String::from)?;
+                let (state, changes, mut report) =
+                    Self::load_from(store, setup, Replay::Full, now).map_err(String::from)?;
                 report.checkpoint_refused = Some(why);
                 Ok((state, changes, report))
             }
@@ -86,7 +87,9 @@ impl HubState {
         let mut refused = None;
         let loaded: Loaded = store
             .load(replay, &mut |record| match record {
-                Record::Checkpoint(row) => state.restore_checkpoint(&row).inspect_err(|why| refused = Some(why.clone())),
+                Record::Checkpoint(row) => {
+                    state.restore_checkpoint(&row).inspect_err(|why| refused = Some(why.clone()))
+                }
                 record => state.replay(record, &mut report),
             })
             .map_err(|e: StoreError| match refused.take() {

@@ -493,7 +493,11 @@ pub trait Store: Send {
 
     /// Reads the whole state: the history (as much as `replay` says) goes through `visit` in
     /// `seq` order (so a long event ledger never sits in memory twice); the rest is returned.
-    fn load(&mut self, replay: Replay, visit: &mut dyn FnMut(Record) -> Result<(), String>) -> Result<Loaded, StoreError>;
+    fn load(
+        &mut self,
+        replay: Replay,
+        visit: &mut dyn FnMut(Record) -> Result<(), String>,
+    ) -> Result<Loaded, StoreError>;
 
     /// Applies the batches, in order, in one transaction, and makes it durable before returning.
     fn apply(&mut self, batches: &[&Changes]) -> Result<(), StoreError>;

@@ -543,7 +543,11 @@ impl Store for PgStore {
         Ok(epoch)
     }
 
-    fn load(&mut self, replay: Replay, visit: &mut dyn FnMut(Record) -> Result<(), String>) -> Result<Loaded, StoreError> {
+    fn load(
+        &mut self,
+        replay: Replay,
+        visit: &mut dyn FnMut(Record) -> Result<(), String>,
+    ) -> Result<Loaded, StoreError> {
         self.ensure()?;
         // One snapshot of the database: what other hubs commit meanwhile is after `position`.
         let mut tx =

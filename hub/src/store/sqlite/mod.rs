@@ -311,7 +311,11 @@ impl Store for SqliteStore {
         Ok(next)
     }
 
-    fn load(&mut self, replay: Replay, visit: &mut dyn FnMut(Record) -> Result<(), String>) -> Result<Loaded, StoreError> {
+    fn load(
+        &mut self,
+        replay: Replay,
+        visit: &mut dyn FnMut(Record) -> Result<(), String>,
+    ) -> Result<Loaded, StoreError> {
         let mut loaded = Loaded { last_seq: self.history(replay, visit)?, ..Loaded::default() };
         let mut stmt = self.conn.prepare("SELECT key, value FROM meta")?;
         let mut rows = stmt.query([])?;
