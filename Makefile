@@ -122,12 +122,13 @@ test-www:
 
 .PHONY: bench bench-hub
 
-## bench: every benchmark (not a test): criterion on the core's hot paths and invoice close, the
-## npm package against its peers in Node, and the hub under sync load.
+## bench: every benchmark (not a test), then BENCHMARKS.md rewritten from this one run:
+## criterion on the core's hot paths and invoice close, the hub under sync load and at restart,
+## the npm package against its peers in Node.
 bench: pkg
 	$(CARGO) bench -p tollgate
-	node bench/bench.mjs
 	$(MAKE) bench-hub
+	node bench/bench.mjs --write
 
 ## bench-hub: /v1/sync requests per second and latency against the real hub binary (1,000
 ## customers, 32 clients, 10 leases per request; not a test): on SQLite, then on a throwaway

@@ -17,7 +17,7 @@ import { createRequire } from "node:module";
 import { pathToFileURL } from "node:url";
 import { bigSnapshot, events } from "./snapshot.mjs";
 import { graduatedRater, quantities, ratingSnapshot } from "./rating.mjs";
-import { criterionResults, fmt, machine, table, wasmSize } from "./report.mjs";
+import { criterionResults, fmt, machine, savedResults, table, wasmSize } from "./report.mjs";
 
 const root = new URL("../", import.meta.url);
 const { Engine } = await import(new URL("pkg/node.js", root));
@@ -272,6 +272,23 @@ const fliptWasm = wasmSize(new URL("../flipt_engine_wasm_js_bg.wasm", pathToFile
 const criterion = criterionResults(new URL(`${process.env.CARGO_TARGET_DIR ?? "target"}/criterion`, root).pathname);
 const native = (id) => criterion.get(id);
 
+// ---- the hub's figures from the last `make bench-hub` (benches/hub_sync.rs, benches/hub_restart.rs)
+const benchDir = new URL(`${process.env.CARGO_TARGET_DIR ?? "target"}/bench`, root).pathname;
+const hubSync = savedResults(benchDir, "hub-sync");
+const hubRestart = savedResults(benchDir, "hub-restart");
+const syncShape = (hubs, postgres) =>
+  hubSync?.figures.find((f) => f.hubs === hubs && f.shape.startsWith(postgres ? "PostgreSQL" : "SQLite"));
+const syncText = (f) =>
+  `${fmt.count(f.perSecond)} req/s, p50 ${f.p50Ms} ms, p99 ${f.p99Ms} ms (\`make bench-hub\`: real hub binary, ${f.clients} clients, ${fmt.count(f.customers)} customers, 10 lease reports per request, ${f.seconds.toFixed(0)} s; ${fmt.date(hubSync.at)})`;
+const notRun = "not measured: `make bench-hub` has not run on this machine";
+const sqliteSync = syncShape(1, false);
+const pgSync = syncShape(1, true);
+const pgSync2 = syncShape(2, true);
+const restartOf = (store) => hubRestart?.figures.find((f) => f.store === store);
+const [sqliteRestart, pgRestart] = [restartOf("SQLite"), restartOf("PostgreSQL")];
+const restartText = (f) =>
+  `${f.store} ${fmt.count(f.fromCheckpointMs)} ms from the checkpoint (${fmt.count(f.tailEvents ?? 0)} events after it), full replay ${(f.fullReplayMs / 1000).toFixed(1)} s`;
+
 // ---- the console report
 const perSec = (ns) => 1e9 / ns;
 console.log(`node ${process.version}; ${machine().model}, ${machine().cores} cores${QUICK ? "; --quick sizes" : ""}\n`);
@@ -385,34 +402,40 @@ const budgets = [
   [
     "hub sync throughput, SQLite, this 2-core machine",
     "≥ 2 000 sync requests/s of 10 leases each",
-    "pending: see the hub load benchmark (`benches/hub_sync.rs`), not measured by this run",
+    sqliteSync ? syncText(sqliteSync) : notRun,
     "—",
     "—",
-    "pending",
+    sqliteSync ? yes(sqliteSync.perSecond >= 2000) : "not measured",
   ],
   [
-    "hub sync throughput, PostgreSQL 15, one hub",
+    "hub sync throughput, PostgreSQL, one hub",
     "(none; for comparison)",
-    "pending: `make bench-hub`, not measured by this run",
-    "—",
-    "—",
+    pgSync ? syncText(pgSync) : notRun,
+    sqliteSync ? `SQLite, same run: ${fmt.count(sqliteSync.perSecond)} req/s` : "—",
+    pgSync && sqliteSync ? `${(pgSync.perSecond / sqliteSync.perSecond).toFixed(2)}× SQLite` : "—",
     "—",
   ],
   [
-    "hub sync throughput, PostgreSQL 15, two hubs on one database",
+    "hub sync throughput, PostgreSQL, two hubs on one database",
     "≥ 2 000 sync requests/s of 10 leases (issue 16)",
-    "pending: `make bench-hub`, not measured by this run",
-    "—",
-    "—",
-    "pending",
+    pgSync2
+      ? `${syncText(pgSync2)}. What bounds it: one commit at a time for the whole deployment, and a group's requests decide inside that commit's lock (docs/hub.md, Performance)`
+      : notRun,
+    pgSync ? `one hub, same run: ${fmt.count(pgSync.perSecond)} req/s` : "—",
+    pgSync2 && pgSync ? `${(pgSync2.perSecond / pgSync.perSecond).toFixed(2)}× one hub` : "—",
+    pgSync2 ? yes(pgSync2.perSecond >= 2000) : "not measured",
   ],
   [
     "hub restart with 1,000,000 events in the ledger",
     "≤ 3 s, SQLite and PostgreSQL (issue 16)",
-    "pending: `make bench-hub` (`benches/hub_restart.rs`), not measured by this run",
-    "—",
-    "—",
-    "pending",
+    sqliteRestart
+      ? `${[sqliteRestart, pgRestart].filter(Boolean).map(restartText).join("; ")} (\`make bench-hub\`: real binary, ${fmt.count(sqliteRestart.events)} events of ${fmt.count(sqliteRestart.customers)} customers, killed with SIGKILL, spawn to listening line, median of 3; ${fmt.date(hubRestart.at)})`
+      : notRun,
+    "full replay, same run",
+    sqliteRestart
+      ? [sqliteRestart, pgRestart].filter(Boolean).map((f) => `${(f.fullReplayMs / f.fromCheckpointMs).toFixed(1)}× faster (${f.store})`).join(", ")
+      : "—",
+    sqliteRestart ? yes([sqliteRestart, pgRestart].filter(Boolean).every((f) => f.fromCheckpointMs <= 3000) && Boolean(pgRestart)) : "not measured",
   ],
   [
     "overspend across N edges, any fault schedule",
@@ -434,10 +457,11 @@ if (WRITE) {
   const { model, cores } = machine();
   const page = `# Benchmarks
 
-Measured by \`node bench/bench.mjs --write\` (JS, one Node process, every contender on the same
-work in the same run) and criterion (\`cargo bench --bench engine\`, \`cargo bench --bench billing\`;
-native figures are read from criterion's last results in \`target/criterion\` or
-\`$CARGO_TARGET_DIR/criterion\`, with their date).
+Written by \`make bench\`: criterion (\`cargo bench -p tollgate\`), the hub under load and at
+restart (\`make bench-hub\`, the real binary on SQLite and PostgreSQL; figures saved in
+\`target/bench/\`), then \`node bench/bench.mjs --write\` (JS, one Node process, every contender
+on the same work in the same run), which reads the native and hub figures back with their
+date. No figure is filled in by hand.
 Figures are medians over batches; nothing here is a test, and no test asserts a timing.
 
 - machine: ${model}, ${cores} cores, shared with other work while measuring (1-minute load
@@ -519,8 +543,10 @@ issue #8; the fix belongs in \`src/engine/hash.rs\`.
 \`\`\`sh
 make pkg                                      # pkg/ (the wasm module and its JS)
 scripts/setup-js.sh build                     # tests/js/node_modules: Flipt, decimal.js, …
-cargo bench --bench engine && cargo bench --bench billing   # native figures (optional)
+cargo bench -p tollgate                       # native figures (criterion)
+make bench-hub                                # the hub: sync load, restart (starts PostgreSQL)
 node bench/bench.mjs --write                  # prints everything, writes this file
+# or all of it: make bench
 \`\`\`
 `;
   writeFileSync(new URL("BENCHMARKS.md", root), page);

@@ -46,6 +46,17 @@ export function criterionResults(dir) {
   return out;
 }
 
+/**
+ * What a Rust benchmark saved with `support::hub::save` (`<target>/bench/<name>.json`):
+ * `{ at: Date, figures }`, or null when it has not run.
+ */
+export function savedResults(dir, name) {
+  const file = join(dir, `${name}.json`);
+  if (!existsSync(file)) return null;
+  const saved = JSON.parse(readFileSync(file, "utf8"));
+  return { at: new Date(saved.at), figures: saved.figures };
+}
+
 /** Raw and gzip -9 size of the package's wasm module, in bytes. */
 export function wasmSize(file) {
   const bytes = readFileSync(file);

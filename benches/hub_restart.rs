@@ -72,7 +72,7 @@ fn fill(base: &str, events: usize, customers: usize) -> Duration {
 }
 
 /// Fills `db`, then times its restarts; prints the figures.
-fn run(name: &str, db: &std::ffi::OsStr, seed: &str, events: usize, customers: usize) {
+fn run(name: &str, db: &std::ffi::OsStr, seed: &str, events: usize, customers: usize) -> Value {
     let hub = start_hub(db, &["--seed", seed, "--checkpoint-every", "900000"]);
     let filled = fill(&hub.base, events, customers);
     hub.kill();
@@ -97,13 +97,16 @@ fn run(name: &str, db: &std::ffi::OsStr, seed: &str, events: usize, customers: u
     let (full_took, full_report) = (full.took, full.report.clone());
     full.kill();
     let said = |line: &str| line.split(": ").last().unwrap_or_default().to_string();
-    println!(
-        "  from the checkpoint: {:.0} ms (median of {STARTS}; {})",
-        median.as_secs_f64() * 1e3,
-        said(&report)
-    );
+    println!("  from the checkpoint: {:.0} ms (median of {STARTS}; {})", median.as_secs_f64() * 1e3, said(&report));
     println!("  full replay: {:.0} ms ({})", full_took.as_secs_f64() * 1e3, said(&full_report));
-    println!("  budget (≤ 3 s with 1,000,000 events): {}", if median <= Duration::from_secs(3) { "met" } else { "NOT met" });
+    println!(
+        "  budget (≤ 3 s with 1,000,000 events): {}",
+        if median <= Duration::from_secs(3) { "met" } else { "NOT met" }
+    );
+    let tail = report.split(", ").nth(1).and_then(|s| s.split(' ').next()).and_then(|n| n.parse::<u64>().ok());
+    json!({ "store": name, "events": events, "customers": customers, "tailEvents": tail,
+            "fromCheckpointMs": median.as_millis(), "fullReplayMs": full_took.as_millis(),
+            "fillPerSecond": (events as f64 / filled.as_secs_f64()).round() })
 }
 
 fn main() {
@@ -112,12 +115,13 @@ fn main() {
     let dir = temp_dir("hub-restart-bench");
     let seed = write_seed(&dir, customers);
     let seed = seed.to_str().unwrap();
-    run("SQLite", dir.join("hub.db").as_os_str(), seed, events, customers);
+    let mut stores = vec![run("SQLite", dir.join("hub.db").as_os_str(), seed, events, customers)];
     if let Some(server) = std::env::var("HUB_BENCH_POSTGRES").ok().filter(|s| !s.is_empty()) {
         let name = format!("bench_restart_{}", std::process::id());
         let url = create_database(&server, &name);
-        run("PostgreSQL", std::ffi::OsStr::new(&url), seed, events, customers);
+        stores.push(run("PostgreSQL", std::ffi::OsStr::new(&url), seed, events, customers));
         drop_database(&server, &name);
     }
+    support::hub::save("hub-restart", Value::Array(stores));
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -19,7 +19,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use support::hub::{create_database, customer_id, drop_database, month_start, setting, start_hub, temp_dir, write_seed, EDGE};
+use support::hub::{
+    create_database, customer_id, drop_database, month_start, setting, start_hub, temp_dir, write_seed, EDGE,
+};
 
 const LEASES_PER_REQUEST: usize = 10;
 
@@ -30,7 +32,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 /// One run: `bases` are the hubs (client `t` talks to hub `t % n`). Prints the figures.
-fn load(name: &str, bases: &[String], clients: usize, secs: usize, customers: usize) {
+fn load(name: &str, bases: &[String], clients: usize, secs: usize, customers: usize) -> Value {
     let period = month_start();
     let stop = Arc::new(AtomicBool::new(false));
     let warmup = Duration::from_secs(1);
@@ -106,6 +108,10 @@ fn load(name: &str, bases: &[String], clients: usize, secs: usize, customers: us
         all.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
     );
     println!("  budget (SPEC §11): ≥ 2000 req/s — {}", if rate >= 2000.0 { "met" } else { "NOT met" });
+    let ms = |d: Duration| (d.as_secs_f64() * 1e4).round() / 10.0;
+    json!({ "shape": name, "hubs": bases.len(), "clients": clients, "customers": customers, "seconds": measured.as_secs_f64(),
+            "requests": n, "perSecond": rate.round(), "p50Ms": ms(percentile(&all, 0.50)), "p90Ms": ms(percentile(&all, 0.90)),
+            "p99Ms": ms(percentile(&all, 0.99)) })
 }
 
 fn main() {
@@ -119,7 +125,7 @@ fn main() {
     let seed_arg = seed.to_str().unwrap();
 
     let hub = start_hub(dir.join("hub.db").as_os_str(), &["--seed", seed_arg]);
-    load("SQLite, 1 hub", &[hub.base.clone()], clients, secs, customers);
+    let mut shapes = vec![load("SQLite, 1 hub", std::slice::from_ref(&hub.base), clients, secs, customers)];
     hub.kill();
 
     if let Some(server) = std::env::var("HUB_BENCH_POSTGRES").ok().filter(|s| !s.is_empty()) {
@@ -131,10 +137,11 @@ fn main() {
                 started.push(start_hub(&url, &[]));
             }
             let bases: Vec<String> = started.iter().map(|h| h.base.clone()).collect();
-            load(&format!("PostgreSQL, {hubs} hub(s) on one database"), &bases, clients, secs, customers);
+            shapes.push(load(&format!("PostgreSQL, {hubs} hub(s) on one database"), &bases, clients, secs, customers));
             started.into_iter().for_each(support::hub::Started::kill);
             drop_database(&server, &name);
         }
     }
+    support::hub::save("hub-sync", Value::Array(shapes));
     let _ = std::fs::remove_dir_all(&dir);
 }

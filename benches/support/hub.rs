@@ -134,3 +134,15 @@ pub fn drop_database(server: &str, name: &str) {
     let mut admin = postgres::Client::connect(&format!("{server}postgres"), postgres::NoTls).unwrap();
     admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name}")).unwrap();
 }
+
+/// Writes a benchmark's figures to `<target>/bench/<name>.json` (`CARGO_TARGET_DIR`, else the
+/// workspace's `target/`), where `bench/bench.mjs --write` reads them into BENCHMARKS.md.
+pub fn save(name: &str, figures: Value) {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"), PathBuf::from);
+    let dir = target.join("bench");
+    std::fs::create_dir_all(&dir).unwrap();
+    let at = Timestamp(tollgate_hub::store::now_ms()).to_rfc3339();
+    let body = json!({ "at": at, "figures": figures });
+    std::fs::write(dir.join(format!("{name}.json")), serde_json::to_string_pretty(&body).unwrap()).unwrap();
+}
